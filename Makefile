@@ -1,0 +1,38 @@
+# thumbnail: build, test, demo. `make test` installs what it needs.
+SHELL := /bin/bash
+CARGO ?= cargo
+PREFIX ?= /usr/local
+SHARED ?= $(CURDIR)/../shared
+export THUMBNAIL_SHARED := $(SHARED)
+
+.PHONY: all lib test test-rust demo bench clean
+
+all: lib
+
+## lib: target/release/libthumbnail.{a,so} and the `thumbnail` CLI
+lib:
+	$(CARGO) build --release --locked
+
+## test: every test suite (Rust core, cache, CLI, corpus conformance)
+test: test-rust
+
+test-rust:
+	$(CARGO) test --release --locked
+
+## demo: thumbnails of the sample images into target/demo
+demo: lib
+	@mkdir -p target/demo
+	@for f in samples/*.png samples/*.jpg; do \
+	  n=$$(basename $${f%.*}); \
+	  for s in 200x200 400x300,cover 300x300,contain,bg=222; do \
+	    ./target/release/thumbnail $$f -s $$s -o target/demo/$$n-$${s//[,=]/_}.jpg || exit 1; \
+	  done; \
+	done
+	@ls -1 target/demo | sed 's|^|target/demo/|'
+
+## bench: criterion benchmarks of the core and the cache
+bench:
+	$(CARGO) bench --locked
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,103 @@
+//! JPEG through zune-jpeg: baseline, progressive, every subsampling, restart
+//! markers; grayscale stays gray, CMYK/YCCK (Adobe inverted too) become RGB.
+
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::errors::DecodeErrors;
+
+use super::Info;
+use crate::error::{Error, Result};
+use crate::exif;
+use crate::image::Format;
+use crate::pixels::{Layout, Pixels};
+
+pub(crate) struct JpegSource<'a> {
+    decoder: JpegDecoder<ZCursor<&'a [u8]>>,
+    decoder_bytes: &'a [u8],
+    info: Info,
+    layout: Layout,
+}
+
+impl<'a> JpegSource<'a> {
+    pub(crate) fn open(bytes: &'a [u8]) -> Result<JpegSource<'a>> {
+        let options = DecoderOptions::default()
+            .set_strict_mode(false)
+            .set_max_width(usize::from(u16::MAX))
+            .set_max_height(usize::from(u16::MAX));
+        let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+        decoder.decode_headers().map_err(|e| classify(bytes, e))?;
+        let (width, height) = decoder.dimensions().ok_or_else(|| Error::corrupt("JPEG has no frame header"))?;
+        if width == 0 || height == 0 {
+            return Err(Error::corrupt("JPEG has a zero dimension"));
+        }
+        let gray = decoder.input_colorspace() == Some(ColorSpace::Luma);
+        let (colorspace, layout) = if gray { (ColorSpace::Luma, Layout::Gray) } else { (ColorSpace::RGB, Layout::Rgb) };
+        decoder.set_options(decoder.options().jpeg_set_out_colorspace(colorspace));
+        let orientation = decoder.exif().map_or(1, |e| exif::orientation(e));
+        let info = Info {
+            format: Format::Jpeg,
+            width: width as u32,
+            height: height as u32,
+            orientation,
+            has_alpha: false,
+        };
+        Ok(JpegSource { decoder, decoder_bytes: bytes, info, layout })
+    }
+
+    pub(crate) fn info(&self) -> Info {
+        self.info
+    }
+
+    pub(crate) fn decode(mut self) -> Result<Pixels> {
+        let size = self.decoder.output_buffer_size().ok_or_else(|| Error::internal("JPEG output size unknown"))?;
+        let mut data = vec![0u8; size];
+        let bytes = self.decoder_bytes;
+        self.decoder.decode_into(&mut data).map_err(|e| classify(bytes, e))?;
+        Ok(Pixels::new(self.info.width, self.info.height, self.layout, data))
+    }
+}
+
+/// Maps a decoder error to our kinds. zune-jpeg reports optional JPEG
+/// features (12-bit, arithmetic, lossless, hierarchical) as generic errors,
+/// so the frame header is checked to call those `unsupported`.
+fn classify(bytes: &[u8], e: DecodeErrors) -> Error {
+    if let Some(feature) = unsupported_feature(bytes) {
+        return Error::unsupported(format!("JPEG {feature} is not supported"));
+    }
+    match e {
+        DecodeErrors::Unsupported(scheme) => Error::unsupported(format!("JPEG: {scheme:?}")),
+        other => Error::corrupt(format!("JPEG: {other}")),
+    }
+}
+
+/// Walks the marker segments up to the first frame header and names an
+/// optional feature it uses, if any.
+fn unsupported_feature(bytes: &[u8]) -> Option<&'static str> {
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xFF {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        match marker {
+            0xC3 | 0xC7 | 0xCB | 0xCF => return Some("lossless coding"),
+            0xC5 | 0xC6 => return Some("hierarchical coding"),
+            0xC9..=0xCA | 0xCD..=0xCE => return Some("arithmetic coding"),
+            0xCC => return Some("arithmetic coding"),
+            0xC0..=0xC2 => {
+                let precision = *bytes.get(at + 4)?;
+                return (precision != 8).then_some("with other than 8-bit samples");
+            }
+            0xDA | 0xD9 => return None,
+            _ => at += 2 + len,
+        }
+    }
+    None
+}

@@ -1,0 +1,68 @@
+//! Header reading and decoding. Opening a source reads only its header, so
+//! limits are checked before [`Source::decode`] allocates pixel memory.
+
+mod jpeg;
+mod png;
+
+use crate::error::Result;
+use crate::image::Format;
+use crate::limits::Limits;
+use crate::pixels::Pixels;
+use crate::sniff::sniff;
+
+/// What the header says about an image, read without decoding pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Info {
+    pub format: Format,
+    /// Width as stored in the file (before EXIF orientation).
+    pub width: u32,
+    /// Height as stored in the file (before EXIF orientation).
+    pub height: u32,
+    /// EXIF orientation 1..=8 (1 when absent or out of range).
+    pub orientation: u8,
+    /// Whether decoded pixels carry an alpha channel.
+    pub has_alpha: bool,
+}
+
+impl Info {
+    /// Width and height as displayed, after EXIF orientation.
+    pub fn oriented_size(&self) -> (u32, u32) {
+        if self.orientation >= 5 { (self.height, self.width) } else { (self.width, self.height) }
+    }
+}
+
+/// An image whose header has been read and checked, ready to decode.
+pub(crate) enum Source<'a> {
+    Jpeg(jpeg::JpegSource<'a>),
+    Png(png::PngSource<'a>),
+}
+
+impl<'a> Source<'a> {
+    /// Sniffs the format and reads the header; refuses sources over `limits`
+    /// (bytes, pixels) before anything proportional to the image is allocated.
+    pub(crate) fn open(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
+        limits.check_source_bytes(bytes.len())?;
+        let source = match sniff(bytes)? {
+            Format::Jpeg => Source::Jpeg(jpeg::JpegSource::open(bytes)?),
+            Format::Png => Source::Png(png::PngSource::open(bytes, limits)?),
+        };
+        let info = source.info();
+        limits.check_source_pixels(info.width, info.height)?;
+        Ok(source)
+    }
+
+    pub(crate) fn info(&self) -> Info {
+        match self {
+            Source::Jpeg(s) => s.info(),
+            Source::Png(s) => s.info(),
+        }
+    }
+
+    /// Decodes the full image into 8-bit pixels (gray, RGB or RGBA).
+    pub(crate) fn decode(self) -> Result<Pixels> {
+        match self {
+            Source::Jpeg(s) => s.decode(),
+            Source::Png(s) => s.decode(),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The one error type of the library. Its kinds are the contract shared by
+//! every surface: the CLI prints `kind: message`, the C ABI maps each kind to
+//! a fixed status number, nginx maps each kind to an HTTP status.
+
+use std::fmt;
+
+/// What went wrong, in the terms a caller acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The spec string is malformed or out of range (HTTP 400).
+    InvalidSpec,
+    /// The bytes are not an image format this library decodes (HTTP 415).
+    Unsupported,
+    /// The image claims a supported format but its data is broken (HTTP 415).
+    Corrupt,
+    /// The source or the requested output exceeds a configured limit (HTTP 413).
+    TooLarge,
+    /// A bug or resource failure inside the library (HTTP 500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The stable, lowercase name used in messages, the CLI and JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidSpec => "invalid-spec",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::TooLarge => "too-large",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with its kind and a human-readable reason.
+///
+/// Cloneable so that one failed render can be handed to every caller that
+/// waited for it (the cache's single-flight).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The reason without the kind prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn invalid_spec(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidSpec, message)
+    }
+    pub(crate) fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Corrupt, message)
+    }
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooLarge, message)
+    }
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}
+
+/// Formats as `kind: message`, the form the CLI prints and nginx logs.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

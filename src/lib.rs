@@ -1,0 +1,38 @@
+//! thumbnail: image thumbnails inside the programs that serve images.
+//!
+//! The pipeline: sniff the format from the bytes, read the header, enforce
+//! [`Limits`] before any pixel memory is allocated, decode, apply EXIF
+//! orientation, resize per a [`Spec`], encode. [`Cache`] keeps finished
+//! thumbnails in memory with single-flight de-duplication of misses.
+//!
+//! ```no_run
+//! let source = std::fs::read("photo.jpg").unwrap();
+//! let spec: thumbnail::Spec = "200x200,cover".parse().unwrap();
+//! let thumb = thumbnail::render(&source, &spec, &thumbnail::Limits::default()).unwrap();
+//! assert!(thumb.width() <= 200 && thumb.height() <= 200);
+//! ```
+
+pub mod cache;
+mod compose;
+mod decode;
+mod encode;
+mod error;
+mod exif;
+
+mod geometry;
+mod image;
+mod limits;
+mod orient;
+mod pipeline;
+mod pixels;
+mod resize;
+mod sniff;
+pub mod spec;
+
+pub use cache::{Cache, CacheOptions, CacheSource, CacheStats};
+pub use decode::Info;
+pub use error::{Error, ErrorKind, Result};
+pub use image::{Format, Thumbnail};
+pub use limits::Limits;
+pub use pipeline::{probe, render};
+pub use spec::{Fit, Gravity, Rgb, Spec};

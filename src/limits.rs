@@ -1,0 +1,78 @@
+//! Resource limits, enforced from the header before pixel memory is allocated.
+
+use crate::error::{Error, Result};
+
+/// Limits for one render. Every surface (CLI, C, nginx, Lua, Go) uses these
+/// same defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Largest accepted source, in bytes.
+    pub max_source_bytes: u64,
+    /// Largest accepted source, in pixels (width × height from the header).
+    pub max_source_pixels: u64,
+    /// Largest output width.
+    pub max_output_width: u32,
+    /// Largest output height.
+    pub max_output_height: u32,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 64 << 20;
+    pub const DEFAULT_MAX_SOURCE_PIXELS: u64 = 50_000_000;
+    pub const DEFAULT_MAX_OUTPUT_SIDE: u32 = 4096;
+
+    pub(crate) fn check_source_bytes(&self, len: usize) -> Result<()> {
+        if len as u64 > self.max_source_bytes {
+            return Err(Error::too_large(format!(
+                "source is {len} bytes, limit {}",
+                self.max_source_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_source_pixels(&self, width: u32, height: u32) -> Result<()> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > self.max_source_pixels {
+            return Err(Error::too_large(format!(
+                "source is {width}x{height} ({pixels} pixels), limit {} pixels",
+                self.max_source_pixels
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_output(&self, width: u32, height: u32) -> Result<()> {
+        if width > self.max_output_width || height > self.max_output_height {
+            return Err(Error::too_large(format!(
+                "output {width}x{height} exceeds limit {}x{}",
+                self.max_output_width, self.max_output_height
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_source_bytes: Self::DEFAULT_MAX_SOURCE_BYTES,
+            max_source_pixels: Self::DEFAULT_MAX_SOURCE_PIXELS,
+            max_output_width: Self::DEFAULT_MAX_OUTPUT_SIDE,
+            max_output_height: Self::DEFAULT_MAX_OUTPUT_SIDE,
+        }
+    }
+}
+
+impl Limits {
+    /// No limits at all; for [`probe`](crate::probe), which allocates nothing
+    /// proportional to the image.
+    pub(crate) fn unlimited() -> Limits {
+        Limits {
+            max_source_bytes: u64::MAX,
+            max_source_pixels: u64::MAX,
+            max_output_width: u32::MAX,
+            max_output_height: u32::MAX,
+        }
+    }
+}
