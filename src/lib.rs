@@ -27,6 +27,8 @@ mod pipeline;
 mod pixels;
 mod resize;
 mod sniff;
+#[doc(hidden)]
+pub mod stages;
 pub mod spec;
 
 pub use cache::{Cache, CacheOptions, CacheSource, CacheStats};

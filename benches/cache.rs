@@ -1,0 +1,279 @@
+//! Cache benchmark: hit ratio and throughput on a Zipf(1.0) trace over
+//! 100_000 keys, ~10 KB thumbnails, a byte budget of ~10% of all values;
+//! ours against quick_cache 0.7 and against an exact single-shard LRU.
+//!
+//! Run: `cargo bench --bench cache` (about a minute). Hit ratios are
+//! printed once before the criterion groups.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
+use thumbnail::{Cache, CacheOptions, Format, Thumbnail};
+
+const KEYS: usize = 100_000;
+const TRACE: usize = 1_000_000;
+/// Accesses replayed before hit ratios are counted.
+const WARM_UP: usize = 200_000;
+/// Distinct data buffers; values share them (a clone shares bytes), so the
+/// bench needs megabytes, not the gigabyte 100_000 separate buffers would.
+const POOL: usize = 64;
+
+/// SplitMix64: tiny, deterministic, good enough for a workload generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Zipf(s) over ranks 0..n by inverse CDF: binary search of a uniform
+/// sample in the cumulative weights 1/(rank+1)^s.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Self {
+        let mut total = 0.0;
+        let mut cdf: Vec<f64> = (0..n)
+            .map(|i| {
+                total += 1.0 / ((i + 1) as f64).powf(s);
+                total
+            })
+            .collect();
+        for c in &mut cdf {
+            *c /= total;
+        }
+        Zipf { cdf }
+    }
+
+    fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.unit();
+        self.cdf.partition_point(|&c| c <= u).min(self.cdf.len() - 1)
+    }
+}
+
+struct Workload {
+    keys: Vec<String>,
+    /// Index into `pool` for each key.
+    value_of: Vec<u16>,
+    pool: Vec<Thumbnail>,
+    trace: Vec<u32>,
+    budget: usize,
+}
+
+impl Workload {
+    fn new() -> Self {
+        let mut rng = Rng(0x5EED_CAFE_F00D_D00D);
+        // Rank 0 is the most popular; names do not reveal rank order.
+        let keys: Vec<String> =
+            (0..KEYS).map(|i| format!("media/{:016x}.jpg|w=320,h=240,fit=cover", rng.next() ^ i as u64)).collect();
+        let pool: Vec<Thumbnail> = (0..POOL)
+            .map(|i| {
+                let len = 8_000 + (rng.next() % 4_001) as usize; // 8..=12 KB
+                Thumbnail::new(vec![i as u8; len], Format::Jpeg, 320, 240)
+            })
+            .collect();
+        let value_of: Vec<u16> = (0..KEYS).map(|_| (rng.next() % POOL as u64) as u16).collect();
+        let zipf = Zipf::new(KEYS, 1.0);
+        let trace = (0..TRACE).map(|_| zipf.sample(&mut rng) as u32).collect();
+        let total: usize =
+            (0..KEYS).map(|k| charge(&keys[k], &pool[usize::from(value_of[k])])).sum();
+        Workload { keys, value_of, pool, trace, budget: total / 10 }
+    }
+
+    fn key(&self, rank: u32) -> &str {
+        &self.keys[rank as usize]
+    }
+
+    fn value(&self, rank: u32) -> Thumbnail {
+        self.pool[usize::from(self.value_of[rank as usize])].clone()
+    }
+
+    fn ours(&self, shards: usize) -> Cache {
+        Cache::new(CacheOptions { capacity_bytes: self.budget, shards, ..Default::default() })
+    }
+
+    fn quick(&self) -> QuickCache {
+        let avg = self.budget / (KEYS / 10);
+        QuickCache::with_weighter(self.budget / avg, self.budget as u64, Charge)
+    }
+}
+
+/// The same charge as ours: key + data + per-entry overhead.
+fn charge(key: &str, value: &Thumbnail) -> usize {
+    key.len() + value.data().len() + Cache::ENTRY_OVERHEAD
+}
+
+#[derive(Clone)]
+struct Charge;
+
+impl quick_cache::Weighter<String, Thumbnail> for Charge {
+    fn weight(&self, key: &String, value: &Thumbnail) -> u64 {
+        charge(key, value) as u64
+    }
+}
+
+type QuickCache = quick_cache::sync::Cache<String, Thumbnail, Charge>;
+
+/// Replays the trace (get, insert on miss); returns the hit ratio after
+/// warm-up.
+fn hit_ratio(w: &Workload, mut get_or_insert: impl FnMut(&str, u32) -> bool) -> f64 {
+    let mut hits = 0;
+    for (i, &rank) in w.trace.iter().enumerate() {
+        let hit = get_or_insert(w.key(rank), rank);
+        if i >= WARM_UP && hit {
+            hits += 1;
+        }
+    }
+    hits as f64 / (w.trace.len() - WARM_UP) as f64
+}
+
+fn print_hit_ratios(w: &Workload) {
+    let ours = w.ours(16);
+    let ours_ratio = hit_ratio(w, |k, r| {
+        ours.get(k).is_some() || {
+            ours.insert(k, w.value(r));
+            false
+        }
+    });
+    let exact = w.ours(1);
+    let exact_ratio = hit_ratio(w, |k, r| {
+        exact.get(k).is_some() || {
+            exact.insert(k, w.value(r));
+            false
+        }
+    });
+    let quick = w.quick();
+    let quick_ratio = hit_ratio(w, |k, r| {
+        quick.get(k).is_some() || {
+            quick.insert(k.to_owned(), w.value(r));
+            false
+        }
+    });
+    let s = ours.stats();
+    println!(
+        "cache hit ratio, Zipf(1.0) over {KEYS} keys, {TRACE} accesses ({WARM_UP} warm-up), \
+         budget {} MiB (~10% of values), entries held by ours: {}",
+        w.budget >> 20,
+        s.items
+    );
+    println!("  thumbnail::Cache (16 shards)       {:.4}", ours_ratio);
+    println!("  thumbnail::Cache (1 shard, exact)  {:.4}", exact_ratio);
+    println!("  quick_cache::sync::Cache           {:.4}", quick_ratio);
+}
+
+/// Per-thread start offsets into the trace, spread apart.
+fn start(thread: usize, threads: usize) -> usize {
+    thread * TRACE / threads
+}
+
+/// Times `iters` calls of `op` per thread over the trace; wall time.
+fn run_threads<F>(w: &Workload, threads: usize, iters: u64, op: F) -> Duration
+where
+    F: Fn(&str, u32) + Sync,
+{
+    let one = |t: usize| {
+        let mut pos = start(t, threads);
+        for _ in 0..iters {
+            let rank = w.trace[pos];
+            op(w.key(rank), rank);
+            pos += 1;
+            if pos == TRACE {
+                pos = 0;
+            }
+        }
+    };
+    if threads == 1 {
+        let t0 = Instant::now();
+        one(0);
+        return t0.elapsed();
+    }
+    thread::scope(|s| {
+        let t0 = Instant::now();
+        let handles: Vec<_> = (0..threads).map(|t| s.spawn(move || one(t))).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+        t0.elapsed()
+    })
+}
+
+fn configure<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    g
+}
+
+fn benches(c: &mut Criterion) {
+    let w = Arc::new(Workload::new());
+    print_hit_ratios(&w);
+
+    // Warm both caches on the whole trace, then time `get` only (misses are
+    // not inserted, so the resident set stays fixed while timing).
+    let ours = w.ours(16);
+    let quick = w.quick();
+    for &rank in &w.trace {
+        let _ = ours.get_or_render(w.key(rank), || Ok(w.value(rank)));
+        let _ = quick.get_or_insert_with(w.key(rank), || Ok::<_, ()>(w.value(rank)));
+    }
+    for threads in [1, 2] {
+        let mut g = configure(c, &format!("get/{threads}-thread"));
+        g.throughput(Throughput::Elements(threads as u64));
+        g.bench_function("thumbnail", |b| {
+            b.iter_custom(|iters| {
+                run_threads(&w, threads, iters, |k, _| {
+                    black_box(ours.get(k));
+                })
+            })
+        });
+        g.bench_function("quick_cache", |b| {
+            b.iter_custom(|iters| {
+                run_threads(&w, threads, iters, |k, _| {
+                    black_box(quick.get(k));
+                })
+            })
+        });
+        g.finish();
+    }
+
+    // get_or_render on the trace: misses "render" by cloning a prebuilt
+    // value and insert, evicting as they go.
+    for threads in [1, 2] {
+        let mut g = configure(c, &format!("get_or_render/{threads}-thread"));
+        g.throughput(Throughput::Elements(threads as u64));
+        g.bench_function("thumbnail", |b| {
+            b.iter_custom(|iters| {
+                run_threads(&w, threads, iters, |k, rank| {
+                    let _ = black_box(ours.get_or_render(k, || Ok(w.value(rank))));
+                })
+            })
+        });
+        g.bench_function("quick_cache", |b| {
+            b.iter_custom(|iters| {
+                run_threads(&w, threads, iters, |k, rank| {
+                    let _ = black_box(quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))));
+                })
+            })
+        });
+        g.finish();
+    }
+    let s = ours.stats();
+    println!("thumbnail::Cache stats after the run: {}", s.to_json());
+}
+
+criterion_group!(cache, benches);
+criterion_main!(cache);

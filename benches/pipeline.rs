@@ -1,0 +1,57 @@
+//! Core pipeline benchmarks on ../shared/bench-images: decode, resize and
+//! encode separately, and the whole render, to 200x200 and 800x800.
+//!
+//! Run: `cargo bench --bench pipeline` (`make bench`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use thumbnail::{Format, Limits, Spec, stages};
+
+const IMAGES: [&str; 4] = ["big20mp.jpg", "prog18mp.jpg", "mid4mp.jpg", "alpha2mp.png"];
+const BOXES: [u32; 2] = [200, 800];
+
+fn bench_image(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("THUMBNAIL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    std::fs::read(dir.join("bench-images").join(name)).expect("bench image")
+}
+
+fn fit(w: u32, h: u32, side: u32) -> (u32, u32) {
+    if w >= h {
+        (side, ((u64::from(h) * u64::from(side)) / u64::from(w)).max(1) as u32)
+    } else {
+        (((u64::from(w) * u64::from(side)) / u64::from(h)).max(1) as u32, side)
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    for name in IMAGES {
+        let bytes = bench_image(name);
+        let format = if name.ends_with(".png") { Format::Png } else { Format::Jpeg };
+        let mut group = c.benchmark_group(name);
+        group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+        group.bench_function("decode", |b| b.iter(|| stages::decode(&bytes).unwrap()));
+        let decoded = stages::decode(&bytes).unwrap();
+        for side in BOXES {
+            let (w, h) = fit(decoded.width(), decoded.height(), side);
+            group.bench_with_input(BenchmarkId::new("resize", side), &side, |b, _| {
+                b.iter(|| stages::resize(&decoded, w, h).unwrap())
+            });
+            let small = stages::resize(&decoded, w, h).unwrap();
+            let spec = Spec::parse(&format!("{side}x{side}")).unwrap();
+            group.bench_with_input(BenchmarkId::new("encode", side), &side, |b, _| {
+                b.iter(|| stages::encode(&small, format, &spec).unwrap())
+            });
+            group.bench_with_input(BenchmarkId::new("render", side), &side, |b, _| {
+                b.iter(|| thumbnail::render(&bytes, &spec, &Limits::default()).unwrap())
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(pipeline, benches);
+criterion_main!(pipeline);

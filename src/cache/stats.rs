@@ -1,0 +1,162 @@
+//! Counters, named as in groupcache, and their plain snapshot.
+//!
+//! Every counter is bumped at a point where the shard's lock is already
+//! held, so each shard keeps plain `u64`s inside its locked state: atomics
+//! would add two locked read-modify-writes to every hit and buy nothing,
+//! and a global struct of atomics would make every `get` on every core
+//! write the same cache line. A snapshot locks each shard briefly in turn.
+
+use std::fmt::Write as _;
+
+/// The counters of one shard, guarded by the shard's lock.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) gets: u64,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) loads: u64,
+    pub(crate) loads_deduped: u64,
+    pub(crate) local_loads: u64,
+    pub(crate) local_load_errors: u64,
+    pub(crate) evictions: u64,
+    pub(crate) expirations: u64,
+    pub(crate) oversize_rejects: u64,
+    pub(crate) error_hits: u64,
+}
+
+impl Counters {
+    /// Adds this shard's counters into `stats`.
+    pub(crate) fn add_to(&self, stats: &mut CacheStats) {
+        stats.gets += self.gets;
+        stats.hits += self.hits;
+        stats.misses += self.misses;
+        stats.loads += self.loads;
+        stats.loads_deduped += self.loads_deduped;
+        stats.local_loads += self.local_loads;
+        stats.local_load_errors += self.local_load_errors;
+        stats.evictions += self.evictions;
+        stats.expirations += self.expirations;
+        stats.oversize_rejects += self.oversize_rejects;
+        stats.error_hits += self.error_hits;
+    }
+}
+
+/// A snapshot of a [`Cache`](super::Cache)'s counters and gauges.
+///
+/// Counters only grow (until the cache is dropped); `clear` does not reset
+/// them. Invariants, exact whenever no call is in progress (a snapshot
+/// taken during traffic reads each shard at a slightly different moment,
+/// and a render in progress has counted its load but not yet its outcome):
+///
+/// - `gets == hits + misses` (every `get` and `get_or_render` is one get);
+/// - `loads == local_loads + local_load_errors + loads_deduped` (every
+///   `get_or_render` miss either rendered or waited for another render);
+/// - `misses == loads` if only `get_or_render` is used (a plain `get` miss
+///   counts in `misses` but loads nothing);
+/// - `error_hits <= hits`;
+/// - `bytes <= capacity_bytes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CacheStats {
+    /// Lookups: calls to `get`, `get_or_render` and `get_or_render_traced`.
+    pub gets: u64,
+    /// Lookups answered from the cache: a fresh value, or (for
+    /// `get_or_render` with `error_ttl`) a remembered error, see
+    /// `error_hits`.
+    pub hits: u64,
+    /// Lookups not answered from the cache (absent or expired).
+    pub misses: u64,
+    /// `get_or_render` misses: each rendered or waited for a render.
+    pub loads: u64,
+    /// Loads satisfied by another caller's render of the same key (whether
+    /// it succeeded or failed) instead of rendering again; counted when the
+    /// wait begins.
+    pub loads_deduped: u64,
+    /// Renders that succeeded.
+    pub local_loads: u64,
+    /// Renders that failed, panicked, or were refused because the render
+    /// asked for its own key.
+    pub local_load_errors: u64,
+    /// Entries evicted as least recently used to stay within the budget.
+    pub evictions: u64,
+    /// Entries found past their `ttl` (or `error_ttl`) and dropped.
+    pub expirations: u64,
+    /// Values (or remembered errors) not cached because their charge
+    /// exceeds one shard's budget.
+    pub oversize_rejects: u64,
+    /// Hits that returned a remembered error (`error_ttl`); included in
+    /// `hits`.
+    pub error_hits: u64,
+    /// Sum of the charges of the entries held (see `Cache::ENTRY_OVERHEAD`).
+    pub bytes: u64,
+    /// Entries held, remembered errors included.
+    pub items: u64,
+    /// The byte budget, after normalisation (a multiple of `shards`).
+    pub capacity_bytes: u64,
+    /// Number of shards.
+    pub shards: u64,
+}
+
+impl CacheStats {
+    /// `hits / gets`, or 0 before the first lookup.
+    pub fn hit_ratio(&self) -> f64 {
+        if self.gets == 0 { 0.0 } else { self.hits as f64 / self.gets as f64 }
+    }
+
+    /// One line of JSON with every field, in declaration order, e.g. for a
+    /// status endpoint: `{"gets":10,"hits":7,...,"shards":16}`.
+    pub fn to_json(&self) -> String {
+        let fields: [(&str, u64); 15] = [
+            ("gets", self.gets),
+            ("hits", self.hits),
+            ("misses", self.misses),
+            ("loads", self.loads),
+            ("loads_deduped", self.loads_deduped),
+            ("local_loads", self.local_loads),
+            ("local_load_errors", self.local_load_errors),
+            ("evictions", self.evictions),
+            ("expirations", self.expirations),
+            ("oversize_rejects", self.oversize_rejects),
+            ("error_hits", self.error_hits),
+            ("bytes", self.bytes),
+            ("items", self.items),
+            ("capacity_bytes", self.capacity_bytes),
+            ("shards", self.shards),
+        ];
+        let mut out = String::with_capacity(320);
+        for (i, (name, value)) in fields.iter().enumerate() {
+            out.push(if i == 0 { '{' } else { ',' });
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\"{name}\":{value}");
+        }
+        out.push('}');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_every_field_in_order() {
+        let stats = CacheStats { gets: 3, hits: 2, misses: 1, shards: 16, ..Default::default() };
+        assert_eq!(
+            stats.to_json(),
+            "{\"gets\":3,\"hits\":2,\"misses\":1,\"loads\":0,\"loads_deduped\":0,\
+             \"local_loads\":0,\"local_load_errors\":0,\"evictions\":0,\"expirations\":0,\
+             \"oversize_rejects\":0,\"error_hits\":0,\"bytes\":0,\"items\":0,\
+             \"capacity_bytes\":0,\"shards\":16}"
+        );
+        assert!((stats.hit_ratio() - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(CacheStats::default().hit_ratio(), 0.0);
+    }
+
+    #[test]
+    fn shard_counters_add_up() {
+        let c = Counters { gets: 2, evictions: 5, ..Default::default() };
+        let mut s = CacheStats::default();
+        c.add_to(&mut s);
+        c.add_to(&mut s);
+        assert_eq!((s.gets, s.evictions), (4, 10));
+    }
+}

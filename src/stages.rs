@@ -1,0 +1,38 @@
+//! The pipeline's stages one at a time, for benchmarks only (hidden from the
+//! docs; not a stable API).
+
+use crate::error::Result;
+use crate::geometry::Rect;
+use crate::image::Format;
+use crate::limits::Limits;
+use crate::pixels::Pixels;
+use crate::spec::Spec;
+use crate::{decode, encode, resize};
+
+/// Decoded pixels, opaque.
+pub struct Decoded(Pixels);
+
+impl Decoded {
+    pub fn width(&self) -> u32 {
+        self.0.width
+    }
+    pub fn height(&self) -> u32 {
+        self.0.height
+    }
+}
+
+/// Full-size decode, as `render` does it.
+pub fn decode(bytes: &[u8]) -> Result<Decoded> {
+    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode()?))
+}
+
+/// The whole image resized to `width` × `height` (box pre-reduction + Lanczos3).
+pub fn resize(img: &Decoded, width: u32, height: u32) -> Result<Decoded> {
+    let full = Rect { x: 0.0, y: 0.0, width: f64::from(img.0.width), height: f64::from(img.0.height) };
+    Ok(Decoded(resize::resize(&img.0, full, width, height)?))
+}
+
+/// Encodes as `render` would for `format` and the spec's quality.
+pub fn encode(img: &Decoded, format: Format, spec: &Spec) -> Result<Vec<u8>> {
+    encode::encode(&img.0, format, spec)
+}

@@ -1,0 +1,291 @@
+//! Single-threaded behaviour of the thumbnail cache through its public API:
+//! LRU order, byte accounting, oversize values, TTLs, remove/clear, stats.
+
+use std::thread;
+use std::time::Duration;
+
+use thumbnail::{Cache, CacheOptions, CacheSource, CacheStats, Error, ErrorKind, Format, Thumbnail};
+
+const OVERHEAD: usize = Cache::ENTRY_OVERHEAD;
+
+fn thumb(len: usize, fill: u8) -> Thumbnail {
+    Thumbnail::new(vec![fill; len], Format::Jpeg, 10, 10)
+}
+
+/// A one-shard cache: exact global LRU order, whole budget in one list.
+fn one_shard(capacity_bytes: usize) -> Cache {
+    Cache::new(CacheOptions { capacity_bytes, shards: 1, ..Default::default() })
+}
+
+fn charge(key: &str, len: usize) -> usize {
+    key.len() + len + OVERHEAD
+}
+
+fn check_invariants(s: &CacheStats) {
+    assert_eq!(s.gets, s.hits + s.misses, "gets == hits + misses: {s:?}");
+    assert_eq!(s.loads, s.local_loads + s.local_load_errors + s.loads_deduped, "{s:?}");
+    assert!(s.error_hits <= s.hits, "{s:?}");
+    assert!(s.bytes <= s.capacity_bytes, "{s:?}");
+}
+
+#[test]
+fn overhead_is_documented_size() {
+    assert!(OVERHEAD >= 64 + 32, "covers at least the node's handles: {OVERHEAD}");
+    assert!(OVERHEAD <= 256, "stays small: {OVERHEAD}");
+}
+
+#[test]
+fn get_refreshes_recency_and_lru_goes_first() {
+    let cache = one_shard(3 * charge("a", 100));
+    assert!(cache.insert("a", thumb(100, 1)));
+    assert!(cache.insert("b", thumb(100, 2)));
+    assert!(cache.insert("c", thumb(100, 3)));
+    assert_eq!(cache.get("a").map(|t| t.data()[0]), Some(1));
+    // b is now the least recently used.
+    assert!(cache.insert("d", thumb(100, 4)));
+    assert!(cache.get("b").is_none());
+    assert_eq!(cache.stats().evictions, 1);
+    // Order is now (most recent first) d, a, c... after these gets: c, a, d.
+    for k in ["d", "a", "c"] {
+        assert!(cache.get(k).is_some(), "{k}");
+    }
+    assert!(cache.insert("e", thumb(100, 5)));
+    assert!(cache.get("d").is_none(), "d was least recently used");
+    assert!(cache.insert("f", thumb(100, 6)));
+    assert!(cache.get("a").is_none(), "then a");
+    assert_eq!(cache.get("c").map(|t| t.data()[0]), Some(3));
+    let s = cache.stats();
+    assert_eq!((s.evictions, s.items), (3, 3));
+    check_invariants(&s);
+}
+
+#[test]
+fn bytes_are_exact_and_never_exceed_the_budget() {
+    let capacity = 10_000;
+    let cache = one_shard(capacity);
+    let mut expected_evictions = 0;
+    let mut held: Vec<(String, usize)> = Vec::new(); // most recent last
+    for i in 0..200usize {
+        let key = format!("key-{i}");
+        let len = (i * 37) % 2_000;
+        assert!(cache.insert(&key, thumb(len, i as u8)));
+        held.push((key.clone(), charge(&key, len)));
+        while held.iter().map(|h| h.1).sum::<usize>() > capacity {
+            held.remove(0);
+            expected_evictions += 1;
+        }
+        let s = cache.stats();
+        assert!(s.bytes <= capacity as u64);
+        assert_eq!(s.bytes as usize, held.iter().map(|h| h.1).sum::<usize>(), "after {key}");
+        assert_eq!(s.items as usize, held.len());
+        assert_eq!(s.evictions, expected_evictions);
+    }
+}
+
+#[test]
+fn replacing_a_key_fixes_accounting() {
+    let cache = one_shard(1 << 20);
+    cache.insert("k", thumb(1_000, 1));
+    cache.insert("other", thumb(10, 9));
+    assert_eq!(cache.stats().bytes as usize, charge("k", 1_000) + charge("other", 10));
+    cache.insert("k", thumb(300, 2));
+    let s = cache.stats();
+    assert_eq!(s.bytes as usize, charge("k", 300) + charge("other", 10));
+    assert_eq!(s.items, 2);
+    let got = cache.get("k").expect("replaced value");
+    assert_eq!((got.data().len(), got.data()[0]), (300, 2));
+}
+
+#[test]
+fn oversize_values_are_rejected_and_counted() {
+    let cache = one_shard(1_000);
+    let max = 1_000 - charge("k", 0);
+    assert!(cache.insert("k", thumb(max, 1)), "exactly the budget fits");
+    assert_eq!(cache.stats().bytes, 1_000);
+    assert!(!cache.insert("k", thumb(max + 1, 2)));
+    assert!(cache.get("k").is_none(), "the stale value is gone too");
+    let s = cache.stats();
+    assert_eq!((s.oversize_rejects, s.items, s.bytes), (1, 0, 0));
+
+    // Rendered oversize values are returned but not cached.
+    let v = cache.get_or_render("big", || Ok(thumb(5_000, 3))).expect("rendered");
+    assert_eq!(v.data().len(), 5_000);
+    assert!(cache.get("big").is_none());
+    assert_eq!(cache.stats().oversize_rejects, 2);
+}
+
+#[test]
+fn each_shard_holds_an_even_share() {
+    // Four shards of 1_000 bytes: a value that fits the total but not one
+    // shard is oversize.
+    let cache = Cache::new(CacheOptions { capacity_bytes: 4_000, shards: 4, ..Default::default() });
+    assert!(!cache.insert("k", thumb(1_500, 1)));
+    assert!(cache.insert("k", thumb(1_000 - charge("k", 0), 1)));
+    for i in 0..100 {
+        cache.insert(&format!("key{i}"), thumb(200, 1));
+        assert!(cache.stats().bytes <= 4_000);
+    }
+}
+
+#[test]
+fn options_are_normalised() {
+    let cases = [(0, 1), (1, 1), (3, 4), (16, 16), (17, 32), (5_000, 1_024), (usize::MAX, 1_024)];
+    for (asked, got) in cases {
+        let cache = Cache::new(CacheOptions { shards: asked, ..Default::default() });
+        assert_eq!(cache.options().shards, got, "shards {asked}");
+        assert_eq!(cache.stats().shards, got as u64);
+    }
+    let cache = Cache::new(CacheOptions { capacity_bytes: 100, shards: 16, ..Default::default() });
+    assert_eq!(cache.options().capacity_bytes, 96);
+    assert_eq!(cache.stats().capacity_bytes, 96);
+    let cache = Cache::new(CacheOptions { error_ttl: Some(Duration::ZERO), ..Default::default() });
+    assert_eq!(cache.options().error_ttl, None);
+    let d = CacheOptions::default();
+    assert_eq!((d.capacity_bytes, d.shards, d.ttl, d.error_ttl), (64 << 20, 16, None, None));
+    assert_eq!(Cache::default().options(), &d);
+}
+
+#[test]
+fn zero_capacity_caches_nothing_but_still_renders() {
+    let cache = one_shard(0);
+    assert!(!cache.insert("k", thumb(0, 0)), "even an empty value has a charge");
+    let (v, how) = cache.get_or_render_traced("k", || Ok(thumb(10, 7))).expect("rendered");
+    assert_eq!((v.data()[0], how), (7, CacheSource::Rendered));
+    let (_, how) = cache.get_or_render_traced("k", || Ok(thumb(10, 7))).expect("rendered");
+    assert_eq!(how, CacheSource::Rendered);
+    let s = cache.stats();
+    assert_eq!((s.oversize_rejects, s.items, s.bytes, s.local_loads), (3, 0, 0, 2));
+    check_invariants(&s);
+}
+
+#[test]
+fn ttl_expires_entries() {
+    let cache = Cache::new(CacheOptions {
+        capacity_bytes: 1 << 20,
+        shards: 1,
+        ttl: Some(Duration::from_millis(50)),
+        ..Default::default()
+    });
+    cache.insert("a", thumb(10, 1));
+    assert!(cache.get("a").is_some());
+    let (_, how) = cache.get_or_render_traced("b", || Ok(thumb(10, 2))).expect("rendered");
+    assert_eq!(how, CacheSource::Rendered);
+    thread::sleep(Duration::from_millis(80));
+    assert!(cache.get("a").is_none(), "expired");
+    let (_, how) = cache.get_or_render_traced("b", || Ok(thumb(10, 3))).expect("rendered");
+    assert_eq!(how, CacheSource::Rendered, "expired, so rendered again");
+    assert_eq!(cache.get("b").map(|t| t.data()[0]), Some(3), "fresh again");
+    let s = cache.stats();
+    assert_eq!((s.expirations, s.evictions, s.items), (2, 0, 1));
+    assert_eq!(s.bytes as usize, charge("b", 10));
+    check_invariants(&s);
+}
+
+#[test]
+fn errors_are_not_cached_without_error_ttl() {
+    let cache = one_shard(1 << 20);
+    let mut renders = 0;
+    for _ in 0..2 {
+        let err = cache
+            .get_or_render("bad", || {
+                renders += 1;
+                Err(Error::new(ErrorKind::Corrupt, "truncated"))
+            })
+            .expect_err("render fails");
+        assert_eq!((err.kind(), err.message()), (ErrorKind::Corrupt, "truncated"));
+    }
+    assert_eq!(renders, 2);
+    let s = cache.stats();
+    assert_eq!((s.local_load_errors, s.items, s.hits), (2, 0, 0));
+    check_invariants(&s);
+}
+
+#[test]
+fn error_ttl_remembers_errors_as_hits() {
+    let cache = Cache::new(CacheOptions {
+        capacity_bytes: 1 << 20,
+        shards: 1,
+        error_ttl: Some(Duration::from_millis(50)),
+        ..Default::default()
+    });
+    let renders = std::cell::Cell::new(0);
+    let render = || {
+        renders.set(renders.get() + 1);
+        Err(Error::new(ErrorKind::Unsupported, "not an image"))
+    };
+    for _ in 0..3 {
+        let err = cache.get_or_render("bad", render).expect_err("remembered");
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+    }
+    assert_eq!(renders.get(), 1);
+    assert!(cache.get("bad").is_none(), "an error is not a value");
+    let s = cache.stats();
+    assert_eq!((s.gets, s.hits, s.error_hits, s.misses, s.loads), (4, 2, 2, 2, 1));
+    assert_eq!((s.items, s.bytes as usize), (1, charge("bad", "not an image".len())));
+    check_invariants(&s);
+
+    thread::sleep(Duration::from_millis(80));
+    cache.get_or_render("bad", render).expect_err("rendered again");
+    assert_eq!(renders.get(), 2);
+    assert_eq!(cache.stats().expirations, 1);
+    // A success replaces the remembered error.
+    cache.insert("bad", thumb(5, 5));
+    assert_eq!(cache.get_or_render("bad", || unreachable!()).map(|t| t.data()[0]), Ok(5));
+}
+
+#[test]
+fn remove_and_clear() {
+    let cache = Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 4, ..Default::default() });
+    for i in 0..20 {
+        cache.insert(&format!("k{i}"), thumb(100, i));
+    }
+    assert_eq!(cache.stats().items, 20);
+    assert!(cache.remove("k3"));
+    assert!(!cache.remove("k3"));
+    assert!(!cache.remove("absent"));
+    assert!(cache.get("k3").is_none());
+    let s = cache.stats();
+    let want: usize = (0..20).filter(|&i| i != 3).map(|i| charge(&format!("k{i}"), 100)).sum();
+    assert_eq!((s.items, s.bytes as usize), (19, want));
+    cache.clear();
+    let s = cache.stats();
+    assert_eq!((s.items, s.bytes, s.evictions), (0, 0, 0));
+    assert!(cache.get("k1").is_none());
+    assert_eq!((s.gets, s.misses), (1, 1), "counters survive clear");
+    cache.insert("k1", thumb(1, 1));
+    assert!(cache.get("k1").is_some());
+}
+
+#[test]
+fn hits_share_the_stored_bytes() {
+    let cache = one_shard(1 << 20);
+    let value = thumb(1_000, 1);
+    cache.insert("k", value.clone());
+    let hit = cache.get("k").expect("hit");
+    assert!(std::sync::Arc::ptr_eq(&hit.shared_data(), &value.shared_data()), "no copy");
+    assert_eq!(hit, value);
+}
+
+#[test]
+fn traced_sources_and_stats_json() {
+    let cache = one_shard(1 << 20);
+    let (_, how) = cache.get_or_render_traced("k", || Ok(thumb(3, 1))).expect("ok");
+    assert_eq!(how, CacheSource::Rendered);
+    let (_, how) = cache.get_or_render_traced("k", || unreachable!()).expect("ok");
+    assert_eq!(how, CacheSource::Hit);
+    assert_eq!(CacheSource::Deduped.as_str(), "deduped");
+    assert!(cache.get("nope").is_none());
+    let s = cache.stats();
+    check_invariants(&s);
+    assert_eq!((s.gets, s.hits, s.misses, s.loads, s.local_loads), (3, 1, 2, 1, 1));
+    let json = s.to_json();
+    let want = format!(
+        "{{\"gets\":3,\"hits\":1,\"misses\":2,\"loads\":1,\"loads_deduped\":0,\"local_loads\":1,\
+         \"local_load_errors\":0,\"evictions\":0,\"expirations\":0,\"oversize_rejects\":0,\
+         \"error_hits\":0,\"bytes\":{},\"items\":1,\"capacity_bytes\":{},\"shards\":1}}",
+        charge("k", 3),
+        1 << 20
+    );
+    assert_eq!(json, want);
+    assert!(format!("{cache:?}").contains("capacity_bytes"));
+}
