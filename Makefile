@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHARED ?= $(CURDIR)/../shared
 export THUMBNAIL_SHARED := $(SHARED)
 
-.PHONY: all lib test test-rust demo bench clean
+.PHONY: all lib test test-rust capi-deps demo bench clean
 
 all: lib
 
@@ -13,8 +13,9 @@ all: lib
 lib:
 	$(CARGO) build --release --locked
 
-## test: every test suite (Rust core, cache, CLI, corpus conformance)
-test: test-rust
+## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
+## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT, nginx)
+test: test-rust capi-test go-test lua-test
 
 test-rust:
 	$(CARGO) test --release --locked
@@ -34,5 +35,22 @@ demo: lib
 bench:
 	$(CARGO) bench --locked
 
+## capi-deps: what the C tests need (apt, only when missing)
+capi-deps:
+	@missing=""; \
+	for t in valgrind:valgrind pkg-config:pkg-config cc:gcc readelf:binutils; do \
+	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+capi-build capi-test-asan capi-check-soname capi-test-pkgconfig: capi-deps
+
 clean:
 	$(CARGO) clean
+
+include mk/capi.mk
+include mk/go.mk
+include mk/lua.mk

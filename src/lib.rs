@@ -13,6 +13,7 @@
 //! ```
 
 pub mod cache;
+pub mod ffi;
 mod compose;
 mod decode;
 mod encode;

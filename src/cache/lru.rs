@@ -450,7 +450,7 @@ mod tests {
             let charge = (x >> 8) as usize % 60;
             match (x >> 20) % 4 {
                 0 | 1 => {
-                    let r = lru.insert(h(&key), &key, step, charge, None);
+                    let r = lru.insert(h(&key), key.as_str(), step, charge, None);
                     model.retain(|(k, _, _)| *k != key);
                     let mut evicted = 0;
                     if charge <= 200 {

@@ -1,0 +1,3 @@
+module github.com/thumbnail-rs/thumbnail/bindings/go
+
+go 1.19

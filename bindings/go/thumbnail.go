@@ -1,0 +1,300 @@
+package thumbnail
+
+// #include <stdlib.h>
+// #include "thumbnail.h"
+import "C"
+
+import (
+	"math"
+	"runtime"
+	"unsafe"
+)
+
+// ABIVersion is the ABI version of the C API this package is written for
+// (the header's THUMBNAIL_ABI_VERSION); LibraryABIVersion returns the
+// linked library's.
+const ABIVersion = 1
+
+// The package does not compile against a header of another ABI version.
+const (
+	_ = uint(ABIVersion - C.THUMBNAIL_ABI_VERSION)
+	_ = uint(C.THUMBNAIL_ABI_VERSION - ABIVersion)
+)
+
+// Version returns the linked library's version, e.g. "0.1.0".
+func Version() string { return C.GoString(C.thumbnail_version()) }
+
+// LibraryABIVersion returns the linked library's ABI version, equal to
+// ABIVersion when header and library match.
+func LibraryABIVersion() int { return int(C.thumbnail_abi_version()) }
+
+// Format is an image format.
+type Format int
+
+// The image formats.
+const (
+	FormatUnknown Format = C.THUMBNAIL_FORMAT_UNKNOWN
+	FormatJPEG    Format = C.THUMBNAIL_FORMAT_JPEG
+	FormatPNG     Format = C.THUMBNAIL_FORMAT_PNG
+)
+
+// String returns "jpeg", "png" or "unknown".
+func (f Format) String() string {
+	switch f {
+	case FormatJPEG:
+		return "jpeg"
+	case FormatPNG:
+		return "png"
+	default:
+		return "unknown"
+	}
+}
+
+// MediaType returns "image/jpeg", "image/png", or "" for FormatUnknown.
+func (f Format) MediaType() string {
+	switch f {
+	case FormatJPEG:
+		return "image/jpeg"
+	case FormatPNG:
+		return "image/png"
+	default:
+		return ""
+	}
+}
+
+// Image is a rendered thumbnail. Its Data is ordinary Go memory (a copy of
+// the library's bytes), owned by the caller.
+type Image struct {
+	// Data is the encoded image: a complete JPEG or PNG file.
+	Data []byte
+	// MediaType is "image/jpeg" or "image/png", for Content-Type.
+	MediaType string
+	// Width and Height are the thumbnail's size in pixels.
+	Width, Height int
+	// Format is FormatJPEG or FormatPNG.
+	Format Format
+}
+
+// Info is what an image header says (Probe).
+type Info struct {
+	// Format is FormatJPEG or FormatPNG.
+	Format Format
+	// Width and Height are the size as stored, before EXIF orientation.
+	Width, Height int
+	// Orientation is the EXIF orientation 1..8 (1 when absent or invalid).
+	Orientation int
+	// HasAlpha reports whether the decoded pixels carry an alpha channel.
+	HasAlpha bool
+}
+
+// DisplaySize returns the size as displayed: Width and Height swapped for
+// orientations 5 to 8.
+func (i Info) DisplaySize() (width, height int) {
+	if i.Orientation >= 5 && i.Orientation <= 8 {
+		return i.Height, i.Width
+	}
+	return i.Width, i.Height
+}
+
+// Limits bounds the resources of one render; exceeding one gives
+// ErrTooLarge. They are checked from the image header before any pixel
+// memory is allocated. A zero field means the library's default (see
+// DefaultLimits); a negative one is ErrInvalidArgument.
+type Limits struct {
+	// MaxSourceBytes is the largest accepted source in bytes (default 64 MiB).
+	MaxSourceBytes int64
+	// MaxSourcePixels is the largest accepted source in pixels, width times
+	// height from the header (default 50,000,000).
+	MaxSourcePixels int64
+	// MaxOutputWidth is the largest output width (default 4096).
+	MaxOutputWidth int
+	// MaxOutputHeight is the largest output height (default 4096).
+	MaxOutputHeight int
+}
+
+// DefaultLimits returns the library's default limits, the same on every
+// surface (CLI, nginx, Lua, Go, C).
+func DefaultLimits() Limits {
+	l := C.thumbnail_limits_default()
+	return Limits{
+		MaxSourceBytes:  clampInt64(uint64(l.max_source_bytes)),
+		MaxSourcePixels: clampInt64(uint64(l.max_source_pixels)),
+		MaxOutputWidth:  int(l.max_output_width),
+		MaxOutputHeight: int(l.max_output_height),
+	}
+}
+
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}
+
+// toC fills in the defaults and converts to the C struct.
+func (l Limits) toC() (C.thumbnail_limits, error) {
+	c := C.thumbnail_limits_default()
+	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 {
+		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: negative limit"}
+	}
+	if int64(l.MaxOutputWidth) > math.MaxUint32 || int64(l.MaxOutputHeight) > math.MaxUint32 {
+		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: output limit exceeds 2^32-1"}
+	}
+	if l.MaxSourceBytes > 0 {
+		c.max_source_bytes = C.uint64_t(l.MaxSourceBytes)
+	}
+	if l.MaxSourcePixels > 0 {
+		c.max_source_pixels = C.uint64_t(l.MaxSourcePixels)
+	}
+	if l.MaxOutputWidth > 0 {
+		c.max_output_width = C.uint32_t(l.MaxOutputWidth)
+	}
+	if l.MaxOutputHeight > 0 {
+		c.max_output_height = C.uint32_t(l.MaxOutputHeight)
+	}
+	return c, nil
+}
+
+// Option changes how Render and Cache.GetOrRender work.
+type Option func(*options)
+
+type options struct {
+	limits    Limits
+	hasLimits bool
+}
+
+// WithLimits sets the resource limits of the render (zero fields keep the
+// defaults).
+func WithLimits(l Limits) Option {
+	return func(o *options) {
+		o.limits = l
+		o.hasLimits = true
+	}
+}
+
+// cLimits applies opts and returns the C limits, or nil for the defaults.
+// The result is Go memory without Go pointers, which C may read during a call.
+func cLimits(opts []Option) (*C.thumbnail_limits, error) {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if !o.hasLimits {
+		return nil, nil
+	}
+	c, err := o.limits.toC()
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// bytesPtr returns a pointer to b's first byte, or nil for an empty slice
+// (the C API takes NULL with length 0 as an empty buffer). The C functions
+// only read such buffers during the call, as cgo's pointer rules require.
+func bytesPtr(b []byte) *C.uint8_t {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&b[0]))
+}
+
+// text returns a pointer and length for s; the returned slice must be kept
+// alive (runtime.KeepAlive) until the C call returns. Go 1.19 has no
+// unsafe.StringData, so strings are copied.
+func text(s string) (*C.char, C.size_t, []byte) {
+	if len(s) == 0 {
+		return nil, 0, nil
+	}
+	b := []byte(s)
+	return (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)), b
+}
+
+// takeImage copies a C image into Go memory and frees it.
+func takeImage(img *C.thumbnail_image) *Image {
+	defer C.thumbnail_image_free(img)
+	n := int(C.thumbnail_image_len(img))
+	data := make([]byte, n)
+	if n > 0 {
+		copy(data, unsafe.Slice((*byte)(unsafe.Pointer(C.thumbnail_image_data(img))), n))
+	}
+	mt := ""
+	if p := C.thumbnail_image_media_type(img); p != nil {
+		mt = C.GoString(p)
+	}
+	return &Image{
+		Data:      data,
+		MediaType: mt,
+		Width:     int(C.thumbnail_image_width(img)),
+		Height:    int(C.thumbnail_image_height(img)),
+		Format:    Format(C.thumbnail_image_format(img)),
+	}
+}
+
+// Render renders a thumbnail of the JPEG or PNG image src as spec says,
+// e.g. "200x200", "400x300,cover,q85" or "x100,png" (see the spec grammar in
+// the repository's README). The result is Go-owned; the library's copy is
+// freed before Render returns.
+//
+// Errors are *Error values: ErrInvalidSpec, ErrUnsupported (also for empty
+// src), ErrCorrupt, ErrTooLarge, ErrInvalidArgument or ErrInternal.
+// Render is safe for concurrent use.
+func Render(src []byte, spec string, opts ...Option) (*Image, error) {
+	limits, err := cLimits(opts)
+	if err != nil {
+		return nil, err
+	}
+	specPtr, specLen, specBuf := text(spec)
+	var out *C.thumbnail_image
+	var eb errBuf
+	st := C.thumbnail_render(bytesPtr(src), C.size_t(len(src)), specPtr, specLen, limits, &out, eb.ptr(), eb.len())
+	runtime.KeepAlive(src)
+	runtime.KeepAlive(specBuf)
+	if st != C.THUMBNAIL_STATUS_OK {
+		C.thumbnail_image_free(out) // NULL on error; freeing NULL is allowed
+		return nil, newError(st, &eb)
+	}
+	return takeImage(out), nil
+}
+
+// Probe reads the header of the JPEG or PNG image src (format, stored size,
+// EXIF orientation, alpha) without decoding pixels. Errors: ErrUnsupported,
+// ErrCorrupt, ErrInvalidArgument or ErrInternal.
+func Probe(src []byte) (Info, error) {
+	var info C.thumbnail_info
+	var eb errBuf
+	st := C.thumbnail_probe(bytesPtr(src), C.size_t(len(src)), &info, eb.ptr(), eb.len())
+	runtime.KeepAlive(src)
+	if st != C.THUMBNAIL_STATUS_OK {
+		return Info{}, newError(st, &eb)
+	}
+	return Info{
+		Format:      Format(info.format),
+		Width:       int(info.width),
+		Height:      int(info.height),
+		Orientation: int(info.orientation),
+		HasAlpha:    bool(info.has_alpha),
+	}, nil
+}
+
+// Canonical validates spec and returns its canonical form: equal specs give
+// equal strings (e.g. "x100,q80,inside" gives "x100"), so it can be part of
+// a cache key. An invalid spec gives ErrInvalidSpec with the reason.
+func Canonical(spec string) (string, error) {
+	specPtr, specLen, specBuf := text(spec)
+	out := make([]byte, len(spec)+1) // never longer than the input
+	var written C.size_t
+	var eb errBuf
+	st := C.thumbnail_spec_canonical(specPtr, specLen, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, eb.ptr(), eb.len())
+	runtime.KeepAlive(specBuf)
+	runtime.KeepAlive(out)
+	if st != C.THUMBNAIL_STATUS_OK {
+		return "", newError(st, &eb)
+	}
+	if int(written) > len(out)-1 {
+		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than its input"}
+	}
+	return string(out[:written]), nil
+}

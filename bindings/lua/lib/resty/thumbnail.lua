@@ -1,0 +1,655 @@
+-- resty.thumbnail: LuaJIT FFI bindings of libthumbnail (JPEG/PNG thumbnails
+-- with limits, and a sharded in-memory cache), for OpenResty and plain
+-- LuaJIT. See bindings/lua/README.md.
+--
+-- Conventions (as in lua-resty-core): functions return their value(s) or
+-- `nil, err`, where err is the library's `name: reason` message (e.g.
+-- "invalid-spec: ..."); bad input never throws. Only loading the module
+-- throws, when the library cannot be found or has another ABI version.
+--
+-- Module-level buffers (error buffer, out-pointers, limits) are reused by
+-- every call. That is safe because a LuaJIT VM runs one coroutine at a time
+-- and no function here yields between filling a buffer and reading it back
+-- (the loader of cache:get_or_render() runs before any buffer is filled).
+-- ngx.run_worker_thread() runs functions in a separate Lua VM per thread,
+-- each of which loads its own copy of this module and its own buffers.
+
+local ffi = require "ffi"
+local cdefs = require "resty.thumbnail.cdefs"
+
+local ffi_new = ffi.new
+local ffi_str = ffi.string
+local ffi_gc = ffi.gc
+local type = type
+local tonumber = tonumber
+local tostring = tostring
+local pairs = pairs
+local setmetatable = setmetatable
+local floor = math.floor
+local str_find = string.find
+local str_sub = string.sub
+
+
+if not pcall(ffi.typeof, "thumbnail_cache_stats") then
+    ffi.cdef(cdefs.cdef)
+end
+
+
+-- Loading the library ----------------------------------------------------
+
+-- The optional configuration module `resty.thumbnail.config`: either a file
+-- on package.path (also seen by worker-thread VMs) or a table the caller put
+-- in package.loaded["resty.thumbnail.config"] before the first require.
+local function load_config()
+    local loaded = package.loaded["resty.thumbnail.config"]
+    if loaded ~= nil then
+        return type(loaded) == "table" and loaded or nil
+    end
+    local ok, cfg = pcall(require, "resty.thumbnail.config")
+    if ok then
+        return type(cfg) == "table" and cfg or nil
+    end
+    if not str_find(tostring(cfg), "module 'resty.thumbnail.config' not found", 1, true) then
+        error("resty.thumbnail: error in resty.thumbnail.config: " .. tostring(cfg), 0)
+    end
+    return nil
+end
+
+local function load_library()
+    local cfg = load_config()
+    local explicit = cfg and cfg.lib_path
+    local origin = "resty.thumbnail.config lib_path"
+    if explicit == nil or explicit == "" then
+        explicit = os.getenv("THUMBNAIL_LIB")
+        origin = "THUMBNAIL_LIB"
+    end
+    if explicit ~= nil and explicit ~= "" then
+        local ok, lib = pcall(ffi.load, explicit)
+        if not ok then
+            error(("resty.thumbnail: cannot load libthumbnail from %s (%s): %s")
+                  :format(explicit, origin, tostring(lib)), 0)
+        end
+        return lib, explicit
+    end
+
+    local tried = {}
+    for template in package.cpath:gmatch("[^;]+") do
+        local path = template:gsub("%?", "libthumbnail")
+        local f = io.open(path, "rb")
+        if f then
+            f:close()
+            local ok, lib = pcall(ffi.load, path)
+            if ok then
+                return lib, path
+            end
+            tried[#tried + 1] = path .. ": " .. tostring(lib)
+        end
+    end
+
+    local ok, lib = pcall(ffi.load, "thumbnail")
+    if ok then
+        return lib, "libthumbnail.so (system library path)"
+    end
+    tried[#tried + 1] = "ffi.load(\"thumbnail\"): " .. tostring(lib)
+    error("resty.thumbnail: cannot find libthumbnail: set THUMBNAIL_LIB, "
+          .. "lib_path in resty.thumbnail.config, or package.cpath "
+          .. "(tried every package.cpath entry with ? = libthumbnail); "
+          .. table.concat(tried, "; "), 0)
+end
+
+local C, lib_path = load_library()
+
+do
+    local ok, abi = pcall(function() return tonumber(C.thumbnail_abi_version()) end)
+    if not ok then
+        error(("resty.thumbnail: %s is not libthumbnail: %s"):format(lib_path, tostring(abi)), 0)
+    end
+    if abi ~= cdefs.abi_version then
+        error(("resty.thumbnail: ABI mismatch: %s has ABI version %d, but these "
+               .. "bindings were generated for ABI version %d (include/thumbnail.h "
+               .. "THUMBNAIL_ABI_VERSION); use a matching library or regenerate "
+               .. "the bindings (make lua-cdefs)"):format(lib_path, abi, cdefs.abi_version), 0)
+    end
+end
+
+
+-- Module-level reusable buffers -------------------------------------------
+
+local ERR_LEN = 512
+local err_buf = ffi_new("char[?]", ERR_LEN)
+local img_out = ffi_new("thumbnail_image *[1]")
+local cache_out = ffi_new("thumbnail_cache *[1]")
+local source_out = ffi_new("thumbnail_cache_source[1]")
+local info_out = ffi_new("thumbnail_info[1]")
+local size_out = ffi_new("size_t[1]")
+local limits_buf = ffi_new("thumbnail_limits[1]")
+local options_buf = ffi_new("thumbnail_cache_options[1]")
+local stats_buf = ffi_new("thumbnail_cache_stats[1]")
+local JSON_LEN = 1024
+local json_buf = ffi_new("char[?]", JSON_LEN)
+local SPEC_LEN = 256
+local spec_buf = ffi_new("char[?]", SPEC_LEN)
+
+local DEFAULT_LIMITS = C.thumbnail_limits_default()
+local DEFAULT_OPTIONS = C.thumbnail_cache_options_default()
+
+local STATUS_OK = C.THUMBNAIL_STATUS_OK
+local STATUS_INVALID_ARGUMENT = C.THUMBNAIL_STATUS_INVALID_ARGUMENT
+local STATUS_NOT_FOUND = C.THUMBNAIL_STATUS_NOT_FOUND
+local STATUS_BUFFER_TOO_SMALL = C.THUMBNAIL_STATUS_BUFFER_TOO_SMALL
+
+local FORMAT_NAMES = {
+    [tonumber(C.THUMBNAIL_FORMAT_JPEG)] = "jpeg",
+    [tonumber(C.THUMBNAIL_FORMAT_PNG)] = "png",
+}
+local MEDIA_TYPES = { jpeg = "image/jpeg", png = "image/png" }
+local CACHE_SOURCES = {
+    [tonumber(C.THUMBNAIL_CACHE_SOURCE_HIT)] = "hit",
+    [tonumber(C.THUMBNAIL_CACHE_SOURCE_RENDERED)] = "rendered",
+    [tonumber(C.THUMBNAIL_CACHE_SOURCE_DEDUPED)] = "deduped",
+}
+
+-- The counters of thumbnail_cache_stats, in declaration order, read from the
+-- generated cdefs so a field added to the header shows up here too.
+local STATS_FIELDS = {}
+do
+    local body = cdefs.cdef:match("typedef struct thumbnail_cache_stats {(.-)}")
+    for name in body:gmatch("uint64_t%s+([%w_]+);") do
+        STATS_FIELDS[#STATS_FIELDS + 1] = name
+    end
+end
+
+
+local _M = {
+    _VERSION = cdefs.version,
+    -- The ABI these bindings were generated for (== the library's).
+    abi_version = cdefs.abi_version,
+    -- The library's own version string and where it was loaded from.
+    library_version = ffi_str(C.thumbnail_version()),
+    library_path = lib_path,
+    cache = {},
+}
+
+
+-- Helpers -----------------------------------------------------------------
+
+-- The error message of the last failed call that took err_buf.
+local function last_error(rc)
+    if err_buf[0] == 0 then
+        return ffi_str(C.thumbnail_status_name(rc)) .. ": call failed"
+    end
+    return ffi_str(err_buf)
+end
+
+local function status_error(rc, reason)
+    return ffi_str(C.thumbnail_status_name(rc)) .. ": " .. reason
+end
+
+local function bad_arg(reason)
+    return "invalid-argument: " .. reason
+end
+
+-- Copies the image's bytes into a Lua string and frees the image at once.
+local function take_image(img)
+    local data = ffi_str(C.thumbnail_image_data(img), C.thumbnail_image_len(img))
+    local format = FORMAT_NAMES[tonumber(C.thumbnail_image_format(img))] or "unknown"
+    local info = {
+        width = tonumber(C.thumbnail_image_width(img)),
+        height = tonumber(C.thumbnail_image_height(img)),
+        media_type = MEDIA_TYPES[format] or ffi_str(C.thumbnail_image_media_type(img)),
+        format = format,
+    }
+    C.thumbnail_image_free(img)
+    return data, info
+end
+
+-- Limit name -> largest accepted value.
+local LIMITS = {
+    max_source_bytes = 2 ^ 53,
+    max_source_pixels = 2 ^ 53,
+    max_output_width = 2 ^ 32 - 1,
+    max_output_height = 2 ^ 32 - 1,
+}
+
+-- Fills limits_buf from a Lua table (defaults for absent fields); returns
+-- the pointer to pass (nil for the defaults) or nil, err.
+local function make_limits(t)
+    if t == nil then
+        return nil
+    end
+    if type(t) ~= "table" then
+        return nil, bad_arg("limits must be a table")
+    end
+    local l = limits_buf[0]
+    l.max_source_bytes = DEFAULT_LIMITS.max_source_bytes
+    l.max_source_pixels = DEFAULT_LIMITS.max_source_pixels
+    l.max_output_width = DEFAULT_LIMITS.max_output_width
+    l.max_output_height = DEFAULT_LIMITS.max_output_height
+    for k, v in pairs(t) do
+        local max = LIMITS[k]
+        if not max then
+            return nil, bad_arg("unknown limit " .. tostring(k))
+        end
+        if type(v) ~= "number" or v < 0 or v > max or v % 1 ~= 0 then
+            return nil, bad_arg(("limits.%s must be an integer in 0..%.0f"):format(k, max))
+        end
+        l[k] = v
+    end
+    return limits_buf
+end
+
+-- Returns the default limits as a table.
+function _M.limits_default()
+    return {
+        max_source_bytes = tonumber(DEFAULT_LIMITS.max_source_bytes),
+        max_source_pixels = tonumber(DEFAULT_LIMITS.max_source_pixels),
+        max_output_width = tonumber(DEFAULT_LIMITS.max_output_width),
+        max_output_height = tonumber(DEFAULT_LIMITS.max_output_height),
+    }
+end
+
+
+-- Rendering ---------------------------------------------------------------
+
+-- render(source, spec [, limits]) -> data, info | nil, err
+-- info = { width, height, media_type, format ("jpeg"/"png") }.
+-- Blocks the calling thread for the whole decode/resize/encode (tens to
+-- hundreds of ms for large photos); see render_in_thread().
+function _M.render(src, spec, limits)
+    if type(src) ~= "string" then
+        return nil, bad_arg("source must be a string")
+    end
+    if type(spec) ~= "string" then
+        return nil, bad_arg("spec must be a string")
+    end
+    local lim, err = make_limits(limits)
+    if err then
+        return nil, err
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_render(src, #src, spec, #spec, lim, img_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    return take_image(img_out[0])
+end
+
+-- probe(source) -> info | nil, err
+-- info = { width, height, format, media_type, orientation, has_alpha }; the
+-- size is as stored, before EXIF orientation.
+function _M.probe(src)
+    if type(src) ~= "string" then
+        return nil, bad_arg("source must be a string")
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_probe(src, #src, info_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local i = info_out[0]
+    local format = FORMAT_NAMES[tonumber(i.format)] or "unknown"
+    return {
+        width = tonumber(i.width),
+        height = tonumber(i.height),
+        format = format,
+        media_type = MEDIA_TYPES[format],
+        orientation = tonumber(i.orientation),
+        has_alpha = i.has_alpha,
+    }
+end
+
+-- canonical(spec) -> string | nil, err
+function _M.canonical(spec)
+    if type(spec) ~= "string" then
+        return nil, bad_arg("spec must be a string")
+    end
+    local need = #spec + 1 -- a canonical spec is never longer than the input
+    local buf = spec_buf
+    if need > SPEC_LEN then
+        buf = ffi_new("char[?]", need)
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_spec_canonical(spec, #spec, buf, need, size_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    return ffi_str(buf, size_out[0])
+end
+
+-- Maps an error message to an HTTP status by its `name:` prefix.
+local HTTP_STATUS = {
+    ["invalid-spec"] = 400,
+    ["unsupported"] = 415,
+    ["corrupt"] = 415,
+    ["too-large"] = 413,
+    ["load-failed"] = 502,
+}
+
+function _M.http_status(err)
+    if type(err) ~= "string" then
+        return 500
+    end
+    local colon = str_find(err, ":", 1, true)
+    local name = colon and str_sub(err, 1, colon - 1) or err
+    return HTTP_STATUS[name] or 500
+end
+
+
+-- Worker threads ------------------------------------------------------------
+
+-- The function ngx.run_worker_thread() calls in a worker thread: only plain
+-- values cross the VM boundary. Returns data, width, height, media_type,
+-- format, or nil, err.
+function _M.render_for_thread(src, spec, limits)
+    local data, info = _M.render(src, spec, limits)
+    if not data then
+        return nil, info
+    end
+    return data, info.width, info.height, info.media_type, info.format
+end
+
+-- render_in_thread(pool, source, spec [, limits]) -> data, info | nil, err
+-- Like render(), but runs in a thread of the nginx thread pool `pool`
+-- (`thread_pool` directive) so the event loop is not blocked; the calling
+-- request's coroutine yields until the render is done. OpenResty only
+-- (rewrite/access/content phases).
+function _M.render_in_thread(pool, src, spec, limits)
+    local ngx = ngx -- luacheck: ignore (the OpenResty global, nil elsewhere)
+    local run = ngx and ngx.run_worker_thread
+    if not run then
+        return nil, "internal: ngx.run_worker_thread is not available (needs nginx with a recent lua-nginx-module)"
+    end
+    if type(pool) ~= "string" then
+        return nil, bad_arg("pool must be a string")
+    end
+    if type(src) ~= "string" then
+        return nil, bad_arg("source must be a string")
+    end
+    if type(spec) ~= "string" then
+        return nil, bad_arg("spec must be a string")
+    end
+    if limits ~= nil and type(limits) ~= "table" then
+        return nil, bad_arg("limits must be a table")
+    end
+    local ok, data, w, h, media_type, format
+    if limits == nil then
+        ok, data, w, h, media_type, format =
+            run(pool, "resty.thumbnail", "render_for_thread", src, spec)
+    else
+        ok, data, w, h, media_type, format =
+            run(pool, "resty.thumbnail", "render_for_thread", src, spec, limits)
+    end
+    if not ok then
+        return nil, "internal: worker thread: " .. tostring(data)
+    end
+    if not data then
+        return nil, w
+    end
+    return data, { width = w, height = h, media_type = media_type, format = format }
+end
+
+
+-- Cache ---------------------------------------------------------------------
+
+local cache_methods = {}
+local cache_mt = { __index = cache_methods }
+
+local function nonneg_number(opts, k, max)
+    local v = opts[k]
+    if type(v) ~= "number" or v < 0 or v > max or v ~= v then
+        return nil, bad_arg(("cache option %s must be a number in 0..%.0f"):format(k, max))
+    end
+    return v
+end
+
+local CACHE_OPTIONS = { size = true, shards = true, ttl = true, error_ttl = true }
+
+-- cache.new{ size = bytes, shards = n, ttl = seconds, error_ttl = seconds }
+--   -> cache | nil, err
+-- Defaults: 64 MiB, 16 shards, no ttl, errors not remembered. The cache is
+-- freed by the garbage collector, or at once by cache:close().
+function _M.cache.new(opts)
+    if opts == nil then
+        opts = {}
+    elseif type(opts) ~= "table" then
+        return nil, bad_arg("cache options must be a table")
+    end
+    for k in pairs(opts) do
+        if not CACHE_OPTIONS[k] then
+            return nil, bad_arg("unknown cache option " .. tostring(k))
+        end
+    end
+    local o = options_buf[0]
+    o.capacity_bytes = DEFAULT_OPTIONS.capacity_bytes
+    o.ttl_ms = DEFAULT_OPTIONS.ttl_ms
+    o.error_ttl_ms = DEFAULT_OPTIONS.error_ttl_ms
+    o.shards = DEFAULT_OPTIONS.shards
+    local v, err
+    if opts.size ~= nil then
+        v, err = nonneg_number(opts, "size", 2 ^ 53)
+        if not v then return nil, err end
+        o.capacity_bytes = floor(v)
+    end
+    if opts.shards ~= nil then
+        v, err = nonneg_number(opts, "shards", 1024)
+        if not v then return nil, err end
+        if v < 1 or v % 1 ~= 0 then
+            return nil, bad_arg("cache option shards must be an integer in 1..1024")
+        end
+        o.shards = v
+    end
+    if opts.ttl ~= nil then
+        v, err = nonneg_number(opts, "ttl", 2 ^ 43)
+        if not v then return nil, err end
+        o.ttl_ms = floor(v * 1000 + 0.5)
+    end
+    if opts.error_ttl ~= nil then
+        v, err = nonneg_number(opts, "error_ttl", 2 ^ 43)
+        if not v then return nil, err end
+        o.error_ttl_ms = floor(v * 1000 + 0.5)
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_cache_new(options_buf, cache_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local handle = ffi_gc(cache_out[0], C.thumbnail_cache_free)
+    cache_out[0] = nil
+    return setmetatable({ handle = handle }, cache_mt)
+end
+
+local CLOSED = "invalid-argument: cache is closed"
+
+local function check_key(self, key)
+    local h = self.handle
+    if not h then
+        return nil, CLOSED
+    end
+    if type(key) ~= "string" then
+        return nil, bad_arg("key must be a string")
+    end
+    return h
+end
+
+-- cache:get(key) -> data, info | nil (miss) | nil, err
+-- info has the fields of render()'s plus cache = "hit".
+function cache_methods.get(self, key)
+    local h, err = check_key(self, key)
+    if not h then
+        return nil, err
+    end
+    local rc = C.thumbnail_cache_get(h, key, #key, img_out)
+    if rc == STATUS_OK then
+        local data, info = take_image(img_out[0])
+        info.cache = "hit"
+        return data, info
+    end
+    if rc == STATUS_NOT_FOUND then
+        return nil
+    end
+    if rc == STATUS_INVALID_ARGUMENT then
+        return nil, status_error(rc, "cache key is not valid UTF-8")
+    end
+    return nil, status_error(rc, "cache lookup failed")
+end
+
+-- cache:get_or_render(key, source_or_loader, spec [, limits])
+--   -> data, info | nil, err
+-- info has the fields of render()'s plus cache = "hit", "rendered" or
+-- "deduped". source_or_loader is the source string, or a function returning
+-- the source string (or nil, err) that is called only on a miss; it may
+-- yield (cosockets, ngx.location.capture...). Its failure gives
+-- "load-failed: <err>".
+function cache_methods.get_or_render(self, key, src, spec, limits)
+    local h, err = check_key(self, key)
+    if not h then
+        return nil, err
+    end
+    if type(spec) ~= "string" then
+        return nil, bad_arg("spec must be a string")
+    end
+    if limits ~= nil and type(limits) ~= "table" then
+        return nil, bad_arg("limits must be a table")
+    end
+
+    if type(src) == "function" then
+        -- The loader runs in Lua, between a lookup and the render: a Lua
+        -- function called back from C (thumbnail_cache_get_or_load) could
+        -- not yield, so could not do non-blocking I/O. As with a string
+        -- source, an invalid spec is an error even on a hit.
+        local ok, spec_err = _M.canonical(spec)
+        if not ok then
+            return nil, spec_err
+        end
+        local data, info = cache_methods.get(self, key)
+        if data or info then
+            return data, info
+        end
+        local loaded, load_err = src()
+        if type(loaded) ~= "string" then
+            if loaded ~= nil then
+                load_err = "loader returned a " .. type(loaded) .. ", not a string"
+            end
+            return nil, "load-failed: " .. tostring(load_err or "loader returned nil")
+        end
+        -- the loader may have yielded: look at the handle again
+        h = self.handle
+        if not h then
+            return nil, CLOSED
+        end
+        src = loaded
+    elseif type(src) ~= "string" then
+        return nil, bad_arg("source must be a string or a function")
+    end
+
+    local lim
+    lim, err = make_limits(limits)
+    if err then
+        return nil, err
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
+                                               img_out, source_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local how = CACHE_SOURCES[tonumber(source_out[0])]
+    local data, info = take_image(img_out[0])
+    info.cache = how
+    return data, info
+end
+
+-- cache:remove(key) -> true (removed) | false (absent) | nil, err
+function cache_methods.remove(self, key)
+    local h, err = check_key(self, key)
+    if not h then
+        return nil, err
+    end
+    local rc = C.thumbnail_cache_remove(h, key, #key)
+    if rc == STATUS_OK then
+        return true
+    end
+    if rc == STATUS_NOT_FOUND then
+        return false
+    end
+    if rc == STATUS_INVALID_ARGUMENT then
+        return nil, status_error(rc, "cache key is not valid UTF-8")
+    end
+    return nil, status_error(rc, "cache remove failed")
+end
+
+-- cache:clear() -> true | nil, err (counters are kept)
+function cache_methods.clear(self)
+    local h = self.handle
+    if not h then
+        return nil, CLOSED
+    end
+    local rc = C.thumbnail_cache_clear(h)
+    if rc ~= STATUS_OK then
+        return nil, status_error(rc, "cache clear failed")
+    end
+    return true
+end
+
+-- cache:stats() -> table | nil, err
+-- Fields named as in groupcache: gets, hits, misses, loads, loads_deduped,
+-- local_loads, local_load_errors, evictions, expirations, oversize_rejects,
+-- error_hits, bytes, items, capacity_bytes, shards.
+function cache_methods.stats(self)
+    local h = self.handle
+    if not h then
+        return nil, CLOSED
+    end
+    local rc = C.thumbnail_cache_get_stats(h, stats_buf)
+    if rc ~= STATUS_OK then
+        return nil, status_error(rc, "cache stats failed")
+    end
+    local s = stats_buf[0]
+    local t = {}
+    for i = 1, #STATS_FIELDS do
+        local name = STATS_FIELDS[i]
+        t[name] = tonumber(s[name])
+    end
+    return t
+end
+
+-- cache:stats_json() -> string | nil, err (one line of JSON)
+function cache_methods.stats_json(self)
+    local h = self.handle
+    if not h then
+        return nil, CLOSED
+    end
+    local rc = C.thumbnail_cache_stats_json(h, json_buf, JSON_LEN, size_out)
+    if rc == STATUS_BUFFER_TOO_SMALL then
+        local need = tonumber(size_out[0]) + 1
+        local buf = ffi_new("char[?]", need)
+        rc = C.thumbnail_cache_stats_json(h, buf, need, size_out)
+        if rc == STATUS_OK then
+            return ffi_str(buf, size_out[0])
+        end
+    end
+    if rc ~= STATUS_OK then
+        return nil, status_error(rc, "cache stats failed")
+    end
+    return ffi_str(json_buf, size_out[0])
+end
+
+-- cache:close() -> true. Frees the cache now (the bytes already returned are
+-- Lua strings and stay valid); later calls return nil, "invalid-argument:
+-- cache is closed". Closing twice is allowed.
+function cache_methods.close(self)
+    local h = self.handle
+    if h then
+        self.handle = nil
+        ffi_gc(h, nil)
+        C.thumbnail_cache_free(h)
+    end
+    return true
+end
+
+cache_mt.__tostring = function(self)
+    return self.handle and "thumbnail.cache" or "thumbnail.cache (closed)"
+end
+
+
+return _M

@@ -1,0 +1,45 @@
+//! Library and ABI versions.
+
+use std::ffi::{CStr, c_char};
+
+/// The ABI version: bumped only by a change that breaks binary compatibility
+/// (a removed or changed function, struct or status meaning). It is the
+/// shared library's SONAME suffix (`libthumbnail.so.1`) and the header's
+/// `THUMBNAIL_ABI_VERSION` macro.
+pub const THUMBNAIL_ABI_VERSION: u32 = 1;
+
+/// `CARGO_PKG_VERSION`, NUL-terminated.
+const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+    Ok(v) => v,
+    Err(_) => panic!("the package version contains a NUL"),
+};
+
+/// Returns the library version, e.g. `"0.1.0"`: a static NUL-terminated
+/// string equal to the header's `THUMBNAIL_VERSION` when header and library
+/// match.
+///
+/// Ownership: static; never free it.
+/// Thread safety: callable from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn thumbnail_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
+/// Returns the ABI version of the library, equal to the header's
+/// `THUMBNAIL_ABI_VERSION` when header and library match. A program can
+/// compare the two at startup to detect a mismatched library.
+///
+/// Thread safety: callable from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn thumbnail_abi_version() -> u32 {
+    THUMBNAIL_ABI_VERSION
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_is_the_package_version() {
+        let v = unsafe { std::ffi::CStr::from_ptr(super::thumbnail_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+}
