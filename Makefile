@@ -54,3 +54,4 @@ clean:
 include mk/capi.mk
 include mk/go.mk
 include mk/lua.mk
+include mk/nginx.mk

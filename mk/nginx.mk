@@ -1,0 +1,165 @@
+# mk/nginx.mk: the nginx module (ngx_module/), its tests and a demo.
+#
+# Included by the top-level Makefile, which has a `lib` target running
+# `cargo build --release --locked` and defines SHARED (the corpus checkout).
+# Targets:
+#
+#   nginx-module  target/nginx/ngx_http_thumbnail_module.so, built against
+#                 Debian's nginx with the configure tree from nginx-dev
+#                 (installs nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
+#                 with apt-get when missing), then checked with `nginx -t`
+#   nginx-test    the pytest suite in tests/nginx (venv in target/venv)
+#   nginx-demo    nginx in the foreground on 127.0.0.1:$(NGX_DEMO_PORT) serving
+#                 /t/<spec>/<file> thumbnails of samples/ and an index page
+
+# not called NGINX: nginx reads an $$NGINX environment variable as a list of
+# inherited sockets, and make exports command-line variables
+NGX_BIN         ?= /usr/sbin/nginx
+NGX_RUN         := env -u NGINX $(NGX_BIN)
+NGX_SRC         ?= /usr/share/nginx/src
+NGX_APT_PKGS    ?= nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
+NGX_DEMO_PORT   ?= 8080
+NGX_PYTHON      ?= python3
+SHARED          ?= $(CURDIR)/../shared
+
+NGX_TREE        := $(CURDIR)/target/nginx-src
+NGX_BUILD       := $(CURDIR)/target/nginx-build
+NGX_OUT         := $(CURDIR)/target/nginx
+NGX_SO          := $(NGX_OUT)/ngx_http_thumbnail_module.so
+NGX_VENV        := $(CURDIR)/target/venv
+NGX_DEMO        := $(CURDIR)/target/demo
+NGX_MODULE_SRCS := $(wildcard $(CURDIR)/ngx_module/*.c $(CURDIR)/ngx_module/*.h)
+NGX_LIBTHUMB    := $(CURDIR)/target/release/libthumbnail.a
+
+# Debian builds nginx with these; the module must match its ABI
+# (conf_flags carries the configure options that decide the signature).
+NGX_CC_OPT      := -g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+NGX_LD_OPT      := -Wl,-z,relro -Wl,-z,now -fPIC
+
+NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: nginx-module nginx-deps nginx-test nginx-venv nginx-demo nginx-clean
+
+## nginx-module: target/nginx/ngx_http_thumbnail_module.so
+# The steps run in one recipe, after `lib`, so that even `make -j` sees the
+# fresh libthumbnail.a: configure once (again when ngx_module/config or
+# nginx-dev change) in a copy of nginx-dev's tree so nothing under /usr is
+# written; relink when a source or libthumbnail.a is newer than the .so
+# (nginx's own Makefile does not know the .so depends on the .a).
+nginx-module: lib nginx-deps
+	@test -f $(NGX_SRC)/conf_flags || { echo "$(NGX_SRC)/conf_flags missing: install nginx-dev" >&2; exit 1; }
+	@set -e; \
+	if [ ! -f $(NGX_BUILD)/Makefile ] \
+	   || [ -n "$$(find $(CURDIR)/ngx_module/config $(NGX_SRC)/conf_flags -newer $(NGX_BUILD)/Makefile)" ]; then \
+		echo "nginx-module: configure (log: target/nginx-configure.log)"; \
+		rm -rf $(NGX_TREE) $(NGX_BUILD); \
+		cp -a $(NGX_SRC) $(NGX_TREE); \
+		cd $(NGX_TREE) && bash -c '. ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+			--with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+			--add-dynamic-module=$(CURDIR)/ngx_module --builddir=$(NGX_BUILD)' \
+			> $(CURDIR)/target/nginx-configure.log 2>&1 \
+			|| { tail -30 $(CURDIR)/target/nginx-configure.log; exit 1; }; \
+		rm -f $(NGX_SO); \
+	fi; \
+	if [ ! -f $(NGX_SO) ] \
+	   || [ -n "$$(find $(NGX_LIBTHUMB) $(NGX_MODULE_SRCS) -newer $(NGX_SO))" ]; then \
+		echo "nginx-module: make modules"; \
+		rm -f $(NGX_BUILD)/ngx_http_thumbnail_module.so; \
+		$(MAKE) -s -C $(NGX_TREE) -f $(NGX_BUILD)/Makefile modules \
+			| { grep -v -e '^cc ' -e '^[[:space:]]' || true; }; \
+		test -f $(NGX_BUILD)/ngx_http_thumbnail_module.so; \
+		mkdir -p $(NGX_OUT); \
+		strip --strip-debug -o $(NGX_SO) $(NGX_BUILD)/ngx_http_thumbnail_module.so; \
+		echo "nginx-module: built $(NGX_SO)"; \
+	fi
+	@$(call ngx_check)
+
+# load_module + every directive through Debian's nginx -t
+define ngx_check
+rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
+		'load_module $(NGX_SO);' \
+		'error_log stderr;' \
+		'pid $(NGX_OUT)/check/nginx.pid;' \
+		'thread_pool default threads=4;' \
+		'events {}' \
+		'http {' \
+		'  thumbnail_cache size=16m shards=4 ttl=10m;' \
+		'  thumbnail_max_queue 32;' \
+		'  server {' \
+		'    listen 127.0.0.1:1;' \
+		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$$ {' \
+		'      alias $(CURDIR)/samples/$$file;' \
+		'      thumbnail on; thumbnail_spec $$spec;' \
+		'      thumbnail_allowed_specs 200x200 300x300,cover;' \
+		'      thumbnail_max_source_size 32m; thumbnail_max_pixels 40000000;' \
+		'      thumbnail_max_output 2048; thumbnail_thread_pool default;' \
+		'      thumbnail_cache_key $$host$$uri;' \
+		'    }' \
+		'    location /stats { thumbnail_stats; }' \
+		'  }' \
+		'}' > $(NGX_OUT)/check/nginx.conf && \
+	$(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/nginx.conf \
+	&& echo "nginx-module: $(NGX_BIN) -t accepts load_module $(NGX_SO)"
+endef
+
+nginx-venv: $(NGX_VENV)/.ok
+
+$(NGX_VENV)/.ok:
+	$(NGX_PYTHON) -m venv $(NGX_VENV)
+	$(NGX_VENV)/bin/pip install -q pytest requests
+	@touch $@
+
+## nginx-test: the nginx module's tests (starts its own nginx instances)
+nginx-test: nginx-module nginx-venv
+	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
+		env -u NGINX $(NGX_VENV)/bin/pytest -q tests/nginx
+
+## nginx-demo: nginx on 127.0.0.1:$(NGX_DEMO_PORT) with thumbnails of samples/
+nginx-demo: nginx-module
+	@rm -rf $(NGX_DEMO)/nginx && mkdir -p $(NGX_DEMO)/nginx/logs $(NGX_DEMO)/nginx/tmp
+	@{ \
+	echo '<!doctype html><meta charset="utf-8"><title>thumbnail nginx demo</title>'; \
+	echo '<style>body{font-family:sans-serif;background:#eee}figure{display:inline-block;margin:8px;vertical-align:top}img{background:#ccc}</style>'; \
+	echo '<h1>ngx_http_thumbnail_module</h1>'; \
+	echo '<p>Every image is <code>/t/&lt;spec&gt;/&lt;file&gt;</code>, rendered on a thread pool and cached per worker. <a href="/stats">/stats</a></p>'; \
+	for f in samples/*.png samples/*.jpg; do \
+		n=$$(basename $$f); echo "<h2>$$n</h2>"; \
+		for s in 120x120,jpeg 200x200,cover,jpeg,q85 300x200,contain,jpeg,bg=222 400x; do \
+			echo "<figure><img src=\"/t/$$s/$$n\"><figcaption>$$s</figcaption></figure>"; \
+		done; \
+	done; \
+	} > $(NGX_DEMO)/index.html
+	@printf '%s\n' \
+		'load_module $(NGX_SO);' \
+		'daemon off;' \
+		'master_process on;' \
+		'worker_processes 2;' \
+		'error_log $(NGX_DEMO)/nginx/logs/error.log info;' \
+		'pid $(NGX_DEMO)/nginx/nginx.pid;' \
+		'thread_pool default threads=4;' \
+		'events { worker_connections 1024; }' \
+		'http {' \
+		'  include /etc/nginx/mime.types;' \
+		'  access_log $(NGX_DEMO)/nginx/logs/access.log;' \
+		'  client_body_temp_path $(NGX_DEMO)/nginx/tmp/body;' \
+		'  proxy_temp_path $(NGX_DEMO)/nginx/tmp/proxy;' \
+		'  fastcgi_temp_path $(NGX_DEMO)/nginx/tmp/fastcgi;' \
+		'  uwsgi_temp_path $(NGX_DEMO)/nginx/tmp/uwsgi;' \
+		'  scgi_temp_path $(NGX_DEMO)/nginx/tmp/scgi;' \
+		'  thumbnail_cache size=64m shards=16 ttl=1h;' \
+		'  server {' \
+		'    listen 127.0.0.1:$(NGX_DEMO_PORT);' \
+		'    location = / { root $(NGX_DEMO); try_files /index.html =404; }' \
+		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>[^/]+)$$ {' \
+		'      alias $(CURDIR)/samples/$$file;' \
+		'      thumbnail on;' \
+		'      thumbnail_spec $$spec;' \
+		'    }' \
+		'    location = /stats { thumbnail_stats; }' \
+		'  }' \
+		'}' > $(NGX_DEMO)/nginx/nginx.conf
+	@echo "nginx-demo: http://127.0.0.1:$(NGX_DEMO_PORT)/  (stats: /stats; Ctrl-C stops)"
+	$(NGX_RUN) -p $(NGX_DEMO)/nginx -c $(NGX_DEMO)/nginx/nginx.conf
+
+nginx-clean:
+	rm -rf $(NGX_TREE) $(NGX_BUILD) $(NGX_OUT) $(NGX_DEMO)/nginx

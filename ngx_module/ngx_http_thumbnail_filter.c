@@ -1,0 +1,645 @@
+
+/*
+ * ngx_http_thumbnail_module: the header and body filter that turns a 200
+ * response (a static file, a proxied origin, anything) into a thumbnail.
+ *
+ * Like image_filter: the header filter holds the source's header back, the
+ * body filter buffers the source body (up to thumbnail_max_source_size).
+ * Unlike image_filter, the render does not run on the event loop: the body
+ * filter posts a thread task and returns; the request is paused the way
+ * nginx pauses it for threaded file reads (r->main->blocked, r->aio, a bit
+ * in r->buffered so that finalizing waits in ngx_http_writer). The task's
+ * completion handler runs back on the event loop and resumes the request:
+ * the writer calls the body filter again, which sends the thumbnail's
+ * header and body; a render error is finalized with its status (400, 413,
+ * 415, 500) so that error_page works.
+ */
+
+
+#include "ngx_http_thumbnail_module.h"
+
+
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_http_thumbnail_ctx_t     *ctx;
+
+    /* read by the pool thread */
+    thumbnail_cache              *cache;
+    const u_char                 *src;
+    size_t                        src_len;
+    ngx_str_t                     key;
+    ngx_str_t                     spec;
+    thumbnail_limits              limits;
+
+    /* written by the pool thread */
+    thumbnail_status              status;
+    thumbnail_cache_source        source;
+    thumbnail_image              *img;
+    char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+} ngx_http_thumbnail_task_ctx_t;
+
+
+static ngx_int_t ngx_http_thumbnail_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_thumbnail_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_thumbnail_read(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_thumbnail_post(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
+static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_thumbnail_send(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+static ngx_int_t ngx_http_thumbnail_fail(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
+static void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+static void ngx_http_thumbnail_consume(ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_thumbnail_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_thumbnail_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_thumbnail_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
+{
+    off_t                           len;
+    ngx_int_t                       rc;
+    ngx_table_elt_t                *h;
+    ngx_http_thumbnail_ctx_t       *ctx;
+    ngx_http_thumbnail_loc_conf_t  *lcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thumbnail_module);
+
+    if (ctx == NULL) {
+        ngx_http_thumbnail_restore_head(r);
+
+        if (!lcf->enable
+            || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+            || r->headers_out.status != NGX_HTTP_OK)
+        {
+            return ngx_http_next_header_filter(r);
+        }
+
+        /* the phase handler did not run (e.g. "return 200") */
+
+        ctx = ngx_http_thumbnail_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_thumbnail_counters.requests++;
+
+        rc = ngx_http_thumbnail_prepare(r, ctx);
+        if (rc != NGX_OK) {
+            return ngx_http_thumbnail_fail(r, ctx, rc);
+        }
+    }
+
+    if (ctx->phase != NGX_HTTP_THUMBNAIL_START) {
+        /* our own response, an error page, or not ours */
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.status != NGX_HTTP_OK) {
+
+        /* e.g. 404 from the source: pass it on, let waiters try themselves */
+
+        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
+
+        if (ctx->flight && ctx->leader) {
+            ngx_http_thumbnail_flight_finish(ctx->flight, 0, NULL, -1);
+        }
+
+        if (r->headers_out.status == NGX_HTTP_NOT_MODIFIED) {
+            /* If-Modified-Since matched the source: name our ETag */
+            ngx_http_clear_etag(r);
+
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            h->hash = 1;
+            ngx_str_set(&h->key, "ETag");
+            h->value = ctx->etag;
+            h->lowcase_key = NULL;
+            r->headers_out.etag = h;
+        }
+
+        ngx_http_thumbnail_restore_method(r, ctx);
+
+        return ngx_http_next_header_filter(r);
+    }
+
+    len = r->headers_out.content_length_n;
+
+    if (len > (off_t) lcf->max_source_size) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "thumbnail: source of %O bytes is larger than "
+                      "thumbnail_max_source_size %uz", len,
+                      lcf->max_source_size);
+
+        return ngx_http_thumbnail_fail(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+    }
+
+    if (len > 0) {
+        ctx->src = ngx_palloc(r->pool, (size_t) len);
+        if (ctx->src == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->src_last = ctx->src;
+        ctx->src_end = ctx->src + len;
+    }
+
+    ctx->last_modified = r->headers_out.last_modified_time;
+    ctx->phase = NGX_HTTP_THUMBNAIL_READ;
+
+    r->main_filter_need_in_memory = 1;
+    r->allow_ranges = 0;
+
+    /* the header is sent with the thumbnail */
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_int_t                  rc;
+    ngx_http_thumbnail_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thumbnail_module);
+
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    switch (ctx->phase) {
+
+    case NGX_HTTP_THUMBNAIL_READ:
+
+        if (in == NULL) {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        rc = ngx_http_thumbnail_read(r, ctx, in);
+
+        if (rc == NGX_AGAIN) {
+            r->buffered |= NGX_HTTP_THUMBNAIL_BUFFERED;
+            return NGX_OK;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_thumbnail_fail(r, ctx,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        }
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_thumbnail_fail(r, ctx,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return ngx_http_thumbnail_post(r, ctx);
+
+    case NGX_HTTP_THUMBNAIL_RENDERING:
+
+        /* woken before the render finished; nothing to send yet */
+        ngx_http_thumbnail_consume(in);
+        return NGX_OK;
+
+    case NGX_HTTP_THUMBNAIL_RENDERED:
+
+        ngx_http_thumbnail_consume(in);
+        return ngx_http_thumbnail_send(r, ctx);
+
+    case NGX_HTTP_THUMBNAIL_SENT:
+
+        /* nothing may follow our last buffer */
+        ngx_http_thumbnail_consume(in);
+        return ngx_http_next_body_filter(r, NULL);
+
+    default: /* START, PASS */
+
+        return ngx_http_next_body_filter(r, in);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char                         *p;
+    size_t                          size, have, cap, need;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    ngx_http_thumbnail_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
+
+    for (cl = in; cl; cl = cl->next) {
+
+        b = cl->buf;
+
+        if (!ngx_buf_in_memory(b)) {
+            if (ngx_buf_size(b) != 0) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "thumbnail: source buffer not in memory");
+                return NGX_ERROR;
+            }
+
+        } else {
+            size = b->last - b->pos;
+            have = ctx->src_last - ctx->src;
+
+            if (size > lcf->max_source_size - have) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "thumbnail: source is larger than "
+                              "thumbnail_max_source_size %uz",
+                              lcf->max_source_size);
+                return NGX_DECLINED;
+            }
+
+            if (size > (size_t) (ctx->src_end - ctx->src_last)) {
+
+                /* unknown or wrong Content-Length: grow */
+
+                cap = ctx->src_end - ctx->src;
+                need = have + size;
+                cap = ngx_max(cap * 2, ngx_max(need, 64 * 1024));
+                cap = ngx_min(cap, lcf->max_source_size);
+
+                p = ngx_palloc(r->pool, cap);
+                if (p == NULL) {
+                    return NGX_ERROR;
+                }
+
+                if (have) {
+                    ngx_memcpy(p, ctx->src, have);
+                }
+
+                if (ctx->src) {
+                    ngx_pfree(r->pool, ctx->src);
+                }
+
+                ctx->src = p;
+                ctx->src_last = p + have;
+                ctx->src_end = p + cap;
+            }
+
+            if (size) {
+                ctx->src_last = ngx_cpymem(ctx->src_last, b->pos, size);
+            }
+
+            b->pos = b->last;
+
+            if (b->in_file) {
+                b->file_pos = b->file_last;
+            }
+        }
+
+        if (b->last_buf) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_post(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
+{
+    ngx_thread_task_t               *task;
+    ngx_http_thumbnail_task_ctx_t   *t;
+    ngx_http_thumbnail_loc_conf_t   *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
+
+    if (ngx_http_thumbnail_counters.in_flight >= lcf->max_queue) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "thumbnail: %uL renders in progress "
+                      "(thumbnail_max_queue %ui), refusing",
+                      ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
+
+        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+
+    task = ngx_thread_task_alloc(r->pool,
+                                 sizeof(ngx_http_thumbnail_task_ctx_t));
+    if (task == NULL) {
+        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    t = task->ctx;
+
+    t->request = r;
+    t->ctx = ctx;
+    t->cache = ngx_http_thumbnail_cache;
+    t->src = ctx->src;
+    t->src_len = ctx->src_last - ctx->src;
+    t->key = ctx->key;
+    t->spec = ctx->spec;
+    t->limits = ngx_http_thumbnail_limits(lcf);
+    t->status = THUMBNAIL_STATUS_INTERNAL;
+    t->source = THUMBNAIL_CACHE_SOURCE_NONE;
+    t->img = NULL;
+    t->err[0] = '\0';
+
+    task->handler = ngx_http_thumbnail_render_thread;
+    task->event.data = t;
+    task->event.handler = ngx_http_thumbnail_render_done;
+
+    if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "thumbnail: cannot queue the render in thread pool "
+                      "\"%V\"", &lcf->thread_pool_name);
+
+        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "thumbnail: render posted, %uz bytes, \"%V\"",
+                   t->src_len, &ctx->key);
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->buffered |= NGX_HTTP_THUMBNAIL_BUFFERED;
+
+    ctx->phase = NGX_HTTP_THUMBNAIL_RENDERING;
+
+    ngx_http_thumbnail_counters.in_flight++;
+    ngx_http_thumbnail_counters.renders++;
+    ngx_http_thumbnail_stats_update();
+
+    return NGX_OK;
+}
+
+
+/* runs on a pool thread: touches only the task context and the source */
+
+static void
+ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_thumbnail_task_ctx_t *t = data;
+
+    if (t->cache) {
+        t->status = thumbnail_cache_get_or_render(t->cache,
+                        (const char *) t->key.data, t->key.len,
+                        t->src, t->src_len,
+                        (const char *) t->spec.data, t->spec.len,
+                        &t->limits, &t->img, &t->source,
+                        t->err, sizeof(t->err));
+
+    } else {
+        t->status = thumbnail_render(t->src, t->src_len,
+                        (const char *) t->spec.data, t->spec.len,
+                        &t->limits, &t->img, t->err, sizeof(t->err));
+    }
+}
+
+
+/* back on the event loop */
+
+static void
+ngx_http_thumbnail_render_done(ngx_event_t *ev)
+{
+    ngx_uint_t                      status, level;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_thumbnail_ctx_t       *ctx;
+    ngx_http_thumbnail_task_ctx_t  *t;
+
+    t = ev->data;
+    r = t->request;
+    ctx = t->ctx;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ngx_http_thumbnail_counters.in_flight--;
+
+    ngx_http_thumbnail_free_source(r, ctx);
+
+    if (t->status == THUMBNAIL_STATUS_OK) {
+        status = NGX_HTTP_OK;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "thumbnail: rendered %uDx%uD (cache source %d)",
+                       thumbnail_image_width(t->img),
+                       thumbnail_image_height(t->img), (int) t->source);
+
+        ctx->phase = NGX_HTTP_THUMBNAIL_RENDERED;
+
+        if (ctx->flight && ctx->leader && !ctx->flight->done) {
+            /* the flight owns the image from now on */
+            ngx_http_thumbnail_flight_finish(ctx->flight, NGX_HTTP_OK, t->img,
+                                             ctx->last_modified);
+        } else {
+            ctx->img = t->img;
+        }
+
+    } else {
+        status = ngx_http_thumbnail_http_status(t->status);
+
+        switch (status) {
+        case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+            level = NGX_LOG_WARN;
+            break;
+        case NGX_HTTP_INTERNAL_SERVER_ERROR:
+            level = NGX_LOG_ERR;
+            break;
+        default:
+            level = NGX_LOG_INFO;
+        }
+
+        ngx_log_error(level, c->log, 0, "thumbnail: cannot render \"%V\": %s",
+                      &ctx->key, t->err);
+
+        ngx_http_thumbnail_counters.render_errors++;
+        ngx_http_thumbnail_count_status(status);
+
+        ctx->status = status;
+        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
+
+        if (ctx->flight && ctx->leader) {
+            ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
+        }
+    }
+
+    ngx_http_thumbnail_stats_update();
+
+    if (status == NGX_HTTP_OK || c->error || r->done) {
+
+        /* as ngx_http_copy_thread_event_handler() does */
+
+        if (r->done) {
+            c->write->handler(c->write);
+
+        } else {
+            r->write_event_handler(r);
+            ngx_http_run_posted_requests(c);
+        }
+
+        return;
+    }
+
+    /*
+     * A render error: the source's header was held back and its body is
+     * consumed, so the request can still be finalized with the error status
+     * (and an error_page), keeping the connection alive. The request sits in
+     * ngx_http_writer waiting for us; finalizing takes its place.
+     */
+
+    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
+
+    ngx_http_thumbnail_restore_method(r, ctx);
+    ngx_http_clean_header(r);
+
+    /* as ngx_http_filter_finalize_request(): other filters start afresh */
+
+    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
+    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
+
+    ngx_http_finalize_request(r, status);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
+{
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    thumbnail_image  *img;
+
+    img = ctx->img;
+
+    if (img == NULL && ctx->flight) {
+        img = ctx->flight->img;
+    }
+
+    ctx->phase = NGX_HTTP_THUMBNAIL_SENT;
+    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
+
+    if (img == NULL) {
+        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (ngx_http_thumbnail_set_headers(r, ctx, img, -2) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_thumbnail_restore_method(r, ctx);
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = (u_char *) thumbnail_image_data(img);
+    b->last = b->pos + thumbnail_image_len(img);
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/*
+ * An error while the source is still coming (inside the content handler's
+ * output call): as image_filter does, send the error response in place;
+ * NGX_ERROR then stops the source.
+ */
+
+static ngx_int_t
+ngx_http_thumbnail_fail(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
+    ctx->status = status;
+
+    if (ctx->flight && ctx->leader) {
+        ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
+    }
+
+    ngx_http_thumbnail_count_status(status);
+    ngx_http_thumbnail_stats_update();
+
+    ngx_http_thumbnail_free_source(r, ctx);
+    ngx_http_thumbnail_restore_method(r, ctx);
+
+    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
+
+    return ngx_http_filter_finalize_request(r, &ngx_http_thumbnail_module,
+                                            status);
+}
+
+
+static void
+ngx_http_thumbnail_free_source(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx)
+{
+    if (ctx->src) {
+        ngx_pfree(r->pool, ctx->src);
+        ctx->src = NULL;
+        ctx->src_last = NULL;
+        ctx->src_end = NULL;
+    }
+}
+
+
+static void
+ngx_http_thumbnail_consume(ngx_chain_t *in)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->in_file) {
+            cl->buf->file_pos = cl->buf->file_last;
+        }
+    }
+}

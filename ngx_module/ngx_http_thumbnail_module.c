@@ -1,0 +1,663 @@
+
+/*
+ * ngx_http_thumbnail_module: directives, configuration and process hooks.
+ *
+ *   thumbnail on | off;                          location
+ *   thumbnail_spec SPEC;                         location (variables allowed)
+ *   thumbnail_allowed_specs SPEC ...;            location
+ *   thumbnail_max_source_size SIZE;              http, server, location (64m)
+ *   thumbnail_max_pixels N;                      http, server, location (50000000)
+ *   thumbnail_max_output N;                      http, server, location (4096)
+ *   thumbnail_max_queue N;                       http, server, location (64)
+ *   thumbnail_thread_pool NAME;                  http, server, location (default)
+ *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
+ *   thumbnail_cache_key STRING;                  http, server, location
+ *   thumbnail_stats;                             location
+ */
+
+
+#include "ngx_http_thumbnail_module.h"
+
+
+static void *ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
+static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
+
+
+thumbnail_cache                *ngx_http_thumbnail_cache;
+ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
+
+
+static ngx_command_t  ngx_http_thumbnail_commands[] = {
+
+    { ngx_string("thumbnail"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("thumbnail_spec"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thumbnail_spec,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_allowed_specs"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_thumbnail_allowed_specs,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_max_source_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_source_size),
+      NULL },
+
+    { ngx_string("thumbnail_max_pixels"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_pixels),
+      NULL },
+
+    { ngx_string("thumbnail_max_output"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output),
+      NULL },
+
+    { ngx_string("thumbnail_max_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_queue),
+      NULL },
+
+    { ngx_string("thumbnail_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("thumbnail_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_thumbnail_cache_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_cache_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, key),
+      NULL },
+
+    { ngx_string("thumbnail_stats"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thumbnail_stats_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_thumbnail_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_thumbnail_init,               /* postconfiguration */
+
+    ngx_http_thumbnail_create_main_conf,   /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_thumbnail_create_loc_conf,    /* create location configuration */
+    ngx_http_thumbnail_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_thumbnail_module = {
+    NGX_MODULE_V1,
+    &ngx_http_thumbnail_module_ctx,        /* module context */
+    ngx_http_thumbnail_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_thumbnail_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_thumbnail_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_thumbnail_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_thumbnail_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->cache_size = 0;
+     *     mcf->cache_ttl = 0;
+     *     mcf->cache_set = 0;
+     *     mcf->stats_zone = NULL;
+     */
+
+    mcf->cache_shards = 16;
+
+    return mcf;
+}
+
+
+static void *
+ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_thumbnail_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_thumbnail_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->spec_static = { 0, NULL };
+     *     conf->thread_pool_name = { 0, NULL };
+     *     conf->thread_pool = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->spec = NGX_CONF_UNSET_PTR;
+    conf->allowed = NGX_CONF_UNSET_PTR;
+    conf->key = NGX_CONF_UNSET_PTR;
+    conf->max_source_size = NGX_CONF_UNSET_SIZE;
+    conf->max_pixels = NGX_CONF_UNSET_UINT;
+    conf->max_output = NGX_CONF_UNSET_UINT;
+    conf->max_queue = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
+    ngx_str_t *spec)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (conf->allowed == NULL) {
+        return 1;
+    }
+
+    s = conf->allowed->elts;
+
+    for (i = 0; i < conf->allowed->nelts; i++) {
+        if (s[i].len == spec->len
+            && ngx_strncmp(s[i].data, spec->data, spec->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static char *
+ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_thumbnail_loc_conf_t *prev = parent;
+    ngx_http_thumbnail_loc_conf_t *conf = child;
+
+    thumbnail_limits  def;
+
+    def = thumbnail_limits_default();
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->spec == NGX_CONF_UNSET_PTR) {
+        conf->spec = prev->spec;
+        conf->spec_static = prev->spec_static;
+    }
+
+    if (conf->spec == NGX_CONF_UNSET_PTR) {
+        conf->spec = NULL;
+    }
+
+    ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
+    ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+
+    ngx_conf_merge_size_value(conf->max_source_size, prev->max_source_size,
+                              (size_t) def.max_source_bytes);
+    ngx_conf_merge_uint_value(conf->max_pixels, prev->max_pixels,
+                              (ngx_uint_t) def.max_source_pixels);
+    ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
+                              def.max_output_width);
+    ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
+
+    ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
+                             "default");
+
+    if (conf->max_output == 0 || conf->max_output > 0xffffffff) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail_max_output must be 1..4294967295");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->spec == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thumbnail on\" needs \"thumbnail_spec\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->spec_static.data
+        && !ngx_http_thumbnail_spec_allowed(conf, &conf->spec_static))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail_spec \"%V\" is not in "
+                           "thumbnail_allowed_specs", &conf->spec_static);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->thread_pool == NULL) {
+        /* the pool is created (32 threads) if no thread_pool defines it */
+        conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
+    u_char *err, size_t err_len)
+{
+    u_char            *p;
+    size_t             size, written;
+    ngx_uint_t         tries;
+    thumbnail_status   st;
+
+    /*
+     * The header promises spec_len + 1 bytes suffice, but e.g. "bg=222"
+     * canonicalises to a longer "bg=222222": retry once with the size
+     * the library reports.
+     */
+
+    size = spec->len + 1;
+
+    for (tries = 0; tries < 2; tries++) {
+        p = ngx_pnalloc(pool, size);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        written = 0;
+
+        st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
+                                      (char *) p, size, &written,
+                                      (char *) err, err_len);
+
+        if (st == THUMBNAIL_STATUS_OK) {
+            out->data = p;
+            out->len = written;
+            return NGX_OK;
+        }
+
+        if (st != THUMBNAIL_STATUS_BUFFER_TOO_SMALL || written + 1 <= size) {
+            break;
+        }
+
+        size = written + 1;
+    }
+
+    if (err_len && st == THUMBNAIL_STATUS_BUFFER_TOO_SMALL) {
+        ngx_cpystrn(err, (u_char *) "internal: canonical spec too long",
+                    err_len);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static char *
+ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thumbnail_loc_conf_t *tlcf = conf;
+
+    u_char                             err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_str_t                         *value;
+    ngx_int_t                          rc;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (tlcf->spec != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->spec = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (tlcf->spec == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = tlcf->spec;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (tlcf->spec->lengths != NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /* a constant spec: check it now */
+
+    err[0] = '\0';
+
+    rc = ngx_http_thumbnail_canonical(cf->pool, &value[1], &tlcf->spec_static,
+                                      err, sizeof(err));
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid thumbnail_spec \"%V\": %s", &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thumbnail_loc_conf_t *tlcf = conf;
+
+    u_char       err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_int_t    rc;
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (tlcf->allowed != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->allowed = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                     sizeof(ngx_str_t));
+    if (tlcf->allowed == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(tlcf->allowed);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        err[0] = '\0';
+
+        rc = ngx_http_thumbnail_canonical(cf->pool, &value[i], s, err,
+                                          sizeof(err));
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid spec \"%V\" in "
+                               "thumbnail_allowed_specs: %s", &value[i], err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thumbnail_main_conf_t *mcf = conf;
+
+    ssize_t      size;
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_msec_t   ttl;
+    ngx_uint_t   i;
+
+    if (mcf->cache_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    size = NGX_ERROR;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_size = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n == NGX_ERROR || n < 1 || n > 1024) {
+                goto invalid;
+            }
+
+            mcf->cache_shards = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 0);
+            if (ttl == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_ttl = ttl;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thumbnail_cache\" needs \"size=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->cache_set = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_init(ngx_conf_t *cf)
+{
+    ngx_http_thumbnail_main_conf_t  *mcf;
+
+    if (thumbnail_abi_version() != THUMBNAIL_ABI_VERSION) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail library ABI %uD does not match "
+                           "the module's header (ABI %d)",
+                           thumbnail_abi_version(), THUMBNAIL_ABI_VERSION);
+        return NGX_ERROR;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
+
+    if (ngx_http_thumbnail_cache_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thumbnail_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_thumbnail_stats_init_conf(cf, mcf);
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_thumbnail_stats_update();
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thumbnail_cache_exit_process(cycle);
+}
+
+
+thumbnail_limits
+ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
+{
+    thumbnail_limits  limits;
+
+    limits = thumbnail_limits_default();
+
+    limits.max_source_bytes = lcf->max_source_size;
+    limits.max_source_pixels = lcf->max_pixels;
+    limits.max_output_width = (uint32_t) lcf->max_output;
+    limits.max_output_height = (uint32_t) lcf->max_output;
+
+    return limits;
+}
+
+
+ngx_uint_t
+ngx_http_thumbnail_http_status(thumbnail_status st)
+{
+    switch (st) {
+
+    case THUMBNAIL_STATUS_OK:
+        return NGX_HTTP_OK;
+
+    case THUMBNAIL_STATUS_INVALID_SPEC:
+        return NGX_HTTP_BAD_REQUEST;
+
+    case THUMBNAIL_STATUS_UNSUPPORTED:
+    case THUMBNAIL_STATUS_CORRUPT:
+        return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+
+    case THUMBNAIL_STATUS_TOO_LARGE:
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+void
+ngx_http_thumbnail_count_status(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        ngx_http_thumbnail_counters.status_400++;
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ngx_http_thumbnail_counters.status_413++;
+        break;
+
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        ngx_http_thumbnail_counters.status_415++;
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        ngx_http_thumbnail_counters.status_503++;
+        break;
+
+    case NGX_HTTP_INTERNAL_SERVER_ERROR:
+        ngx_http_thumbnail_counters.status_500++;
+        break;
+
+    default:
+        break;
+    }
+}

@@ -1,0 +1,209 @@
+
+/*
+ * ngx_http_thumbnail_module: thumbnails in the request path.
+ *
+ * Shared declarations of the module's four files:
+ *
+ *   ngx_http_thumbnail_module.c  directives, configuration, process init
+ *   ngx_http_thumbnail_cache.c   spec/key/ETag, the per-worker cache, the
+ *                                pre-content phase handler (cache hits) and
+ *                                the in-worker single-flight table
+ *   ngx_http_thumbnail_filter.c  header/body filter, the thread task that
+ *                                renders, sending the result
+ *   ngx_http_thumbnail_stats.c   per-worker stats slots in shared memory and
+ *                                the `thumbnail_stats` JSON handler
+ */
+
+
+#ifndef _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_
+#define _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <thumbnail.h>
+
+
+#if !(NGX_THREADS)
+#error ngx_http_thumbnail_module needs nginx built --with-threads
+#endif
+
+
+/* r->buffered bit while the source is buffered or rendered */
+#define NGX_HTTP_THUMBNAIL_BUFFERED   0x08
+
+#define NGX_HTTP_THUMBNAIL_ERR_LEN    256
+
+
+/* ctx->phase */
+#define NGX_HTTP_THUMBNAIL_START      0   /* ctx made, source not seen yet */
+#define NGX_HTTP_THUMBNAIL_READ       1   /* buffering the source body */
+#define NGX_HTTP_THUMBNAIL_RENDERING  2   /* thread task posted */
+#define NGX_HTTP_THUMBNAIL_RENDERED   3   /* result ready to send */
+#define NGX_HTTP_THUMBNAIL_SENT       4   /* our response went down */
+#define NGX_HTTP_THUMBNAIL_PASS       5   /* not ours: pass everything */
+
+
+/* per-worker counters, X(name, is_gauge) */
+#define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
+    X(requests)                                                             \
+    X(cache_hits)                                                           \
+    X(renders)                                                              \
+    X(render_errors)                                                        \
+    X(flight_waits)                                                         \
+    X(not_modified)                                                         \
+    X(status_400)                                                           \
+    X(status_413)                                                           \
+    X(status_415)                                                           \
+    X(status_500)                                                           \
+    X(status_503)                                                           \
+    X(in_flight)                                                            \
+    X(waiting)
+
+/* the fields of thumbnail_cache_stats, in declaration order */
+#define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
+    X(gets)                                                                 \
+    X(hits)                                                                 \
+    X(misses)                                                               \
+    X(loads)                                                                \
+    X(loads_deduped)                                                        \
+    X(local_loads)                                                          \
+    X(local_load_errors)                                                    \
+    X(evictions)                                                            \
+    X(expirations)                                                          \
+    X(oversize_rejects)                                                     \
+    X(error_hits)                                                           \
+    X(bytes)                                                                \
+    X(items)                                                                \
+    X(capacity_bytes)                                                       \
+    X(shards)
+
+
+typedef struct {
+#define NGX_HTTP_THUMBNAIL_FIELD(name)  uint64_t  name;
+    NGX_HTTP_THUMBNAIL_COUNTERS(NGX_HTTP_THUMBNAIL_FIELD)
+#undef NGX_HTTP_THUMBNAIL_FIELD
+} ngx_http_thumbnail_counters_t;
+
+
+typedef struct {
+    size_t                        cache_size;    /* 0: no cache */
+    ngx_uint_t                    cache_shards;
+    ngx_msec_t                    cache_ttl;
+    ngx_flag_t                    cache_set;
+
+    ngx_shm_zone_t               *stats_zone;
+} ngx_http_thumbnail_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                    enable;
+
+    ngx_http_complex_value_t     *spec;
+    ngx_str_t                     spec_static;   /* canonical, if constant */
+    ngx_array_t                  *allowed;       /* of canonical ngx_str_t */
+
+    ngx_http_complex_value_t     *key;
+
+    size_t                        max_source_size;
+    ngx_uint_t                    max_pixels;
+    ngx_uint_t                    max_output;
+    ngx_uint_t                    max_queue;
+
+    ngx_str_t                     thread_pool_name;
+    ngx_thread_pool_t            *thread_pool;
+} ngx_http_thumbnail_loc_conf_t;
+
+
+typedef struct ngx_http_thumbnail_flight_s  ngx_http_thumbnail_flight_t;
+
+/*
+ * One render of one key in progress in this worker: the first request to
+ * miss (the leader) fetches the source and renders; requests for the same
+ * key that arrive meanwhile wait on it and are answered with its result.
+ * Reference counted: the table holds one reference while the render is in
+ * progress, and every request that uses the flight holds one.
+ */
+struct ngx_http_thumbnail_flight_s {
+    ngx_str_node_t                sn;          /* key; node in the table */
+    ngx_uint_t                    refs;
+    ngx_queue_t                   waiters;     /* of ctx->wait_link */
+    ngx_http_request_t           *leader;
+    thumbnail_image              *img;         /* result, owned */
+    ngx_uint_t                    status;      /* 0 retry, 200, 4xx/5xx */
+    time_t                        last_modified;
+    unsigned                      in_table:1;
+    unsigned                      done:1;
+};
+
+
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_uint_t                    phase;
+
+    ngx_str_t                     spec;        /* canonical */
+    ngx_str_t                     key;
+    ngx_str_t                     etag;        /* quoted */
+
+    u_char                       *src;         /* buffered source body */
+    u_char                       *src_last;
+    u_char                       *src_end;
+
+    ngx_http_thumbnail_flight_t  *flight;
+    thumbnail_image              *img;         /* a cache hit's handle */
+    time_t                        last_modified;
+    ngx_uint_t                    status;      /* HTTP status of a failure */
+
+    ngx_queue_t                   wait_link;
+    ngx_event_t                   wake;
+
+    ngx_str_t                     method_name; /* of a HEAD turned into GET */
+
+    unsigned                      head:1;
+    unsigned                      leader:1;
+    unsigned                      waiting:1;
+    unsigned                      woken:1;
+} ngx_http_thumbnail_ctx_t;
+
+
+/* ngx_http_thumbnail_module.c */
+extern ngx_module_t                    ngx_http_thumbnail_module;
+extern thumbnail_cache                *ngx_http_thumbnail_cache;
+extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
+
+thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_uint_t ngx_http_thumbnail_http_status(thumbnail_status st);
+void ngx_http_thumbnail_count_status(ngx_uint_t status);
+
+/* ngx_http_thumbnail_cache.c */
+ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
+void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
+ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
+    ngx_uint_t status, thumbnail_image *img, time_t last_modified);
+void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
+ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
+    time_t last_modified);
+ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
+    ngx_str_t *out, u_char *err, size_t err_len);
+
+/* ngx_http_thumbnail_filter.c */
+ngx_int_t ngx_http_thumbnail_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_thumbnail_stats.c */
+ngx_int_t ngx_http_thumbnail_stats_init_conf(ngx_conf_t *cf,
+    ngx_http_thumbnail_main_conf_t *mcf);
+void ngx_http_thumbnail_stats_update(void);
+char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

@@ -1,0 +1,386 @@
+"""Harness for the nginx module tests.
+
+Starts Debian's nginx (``/usr/sbin/nginx``, or $NGINX_BIN) with
+``load_module target/nginx/ngx_http_thumbnail_module.so`` from a generated
+config in a temporary prefix, on free 127.0.0.1 ports, in the foreground in a
+process group of its own, and stops it at the end (SIGQUIT to the group, a
+bounded wait, then SIGKILL to the group).
+
+Two instances:
+
+* ``ngx``: ``worker_processes 2``, a per-worker cache, a static front
+  (``/t/<spec>/<corpus path>``, ``/b/<spec>/<bench image>``), a proxied front
+  (``/p/<spec>/<corpus path>``) to an origin server block with its own access
+  log, and the error-case locations. Tests that need the same worker twice use
+  one keep-alive connection (``requests.Session``).
+* ``ngx1``: ``worker_processes 1``, for single-flight, the render queue limit
+  and event-loop responsiveness.
+
+Environment: THUMBNAIL_SHARED (corpus checkout, default ../shared),
+NGX_MODULE_SO, NGINX_BIN (not NGINX: nginx itself reads that variable).
+"""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import struct
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHARED = pathlib.Path(os.environ.get("THUMBNAIL_SHARED", ROOT.parent / "shared")).resolve()
+CORPUS = SHARED / "corpus"
+BENCH = SHARED / "bench-images"
+MODULE = pathlib.Path(
+    os.environ.get("NGX_MODULE_SO", ROOT / "target/nginx/ngx_http_thumbnail_module.so")
+).resolve()
+NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
+
+# nginx reads $NGINX as a list of inherited listening sockets (binary
+# upgrade): never pass one to it
+NGINX_ENV = {k: v for k, v in os.environ.items() if k != "NGINX"}
+
+TIMEOUT = 30  # seconds, for every HTTP request
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def quote(path):
+    return urllib.parse.quote(path, safe="/")
+
+
+# --- image headers -----------------------------------------------------------
+
+def image_info(data):
+    """(format, width, height) of a PNG or JPEG byte string, from its header."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        w, h = struct.unpack(">II", data[16:24])
+        return "png", w, h
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 1 if marker == 0xFF else 2
+                continue
+            seglen = struct.unpack(">H", data[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                return "jpeg", w, h
+            i += 2 + seglen
+        raise AssertionError("JPEG without SOF")
+    raise AssertionError(f"not a PNG or JPEG: {data[:16]!r}")
+
+
+# --- nginx instances -----------------------------------------------------------
+
+class Nginx:
+    def __init__(self, prefix, workers, http_body, name):
+        self.prefix = pathlib.Path(prefix)
+        self.workers = workers
+        self.name = name
+        self.port = free_port()
+        self.origin_port = free_port()
+        while self.origin_port == self.port:
+            self.origin_port = free_port()
+        self.conf = self.prefix / "nginx.conf"
+        self.error_log = self.prefix / "error.log"
+        self.origin_log = self.prefix / "origin.log"
+        self.pid_file = self.prefix / "nginx.pid"
+        for d in ("tmp",):
+            (self.prefix / d).mkdir(parents=True, exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""
+        tmp = self.prefix / "tmp"
+        self.conf.write_text(f"""
+load_module {MODULE};
+{user}
+worker_processes {workers};
+error_log {self.error_log} info;
+pid {self.pid_file};
+thread_pool default threads=4;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    default_type application/octet-stream;
+    types {{ image/jpeg jpg jpeg; image/png png; image/gif gif; text/plain txt tsv md; }}
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 10000;
+
+    # the origin of the proxied locations
+    server {{
+        listen 127.0.0.1:{self.origin_port};
+        access_log {self.origin_log};
+        location / {{ root {SHARED}; }}
+        # no Content-Length: the sub filter makes the response chunked
+        location /chunked/ {{
+            alias {SHARED}/;
+            sub_filter_types *;
+            sub_filter 'NEVER-MATCHES-ANYTHING' 'x';
+        }}
+    }}
+
+{http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, ORIGIN=self.origin_port,
+                  PORT=self.port)}
+}}
+""")
+
+    # -- lifecycle
+
+    def start(self):
+        out = subprocess.run([NGINX, "-t", "-q", "-p", str(self.prefix), "-c", str(self.conf)],
+                             capture_output=True, text=True, timeout=30, env=NGINX_ENV)
+        assert out.returncode == 0, out.stderr
+        # in the foreground, in a process group of its own: the master is our
+        # child, and killpg reaches its workers even if the master is gone
+        with open(self.prefix / "stderr.log", "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
+                env=NGINX_ENV, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if len(self.worker_pids()) == self.workers:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    socket.create_connection(("127.0.0.1", self.origin_port), timeout=1).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"nginx {self.name} did not start:\n{self.log()}\n"
+                             + (self.prefix / "stderr.log").read_text(errors="replace"))
+
+    def stop(self):
+        proc = getattr(self, "proc", None)
+        if proc is None:
+            return
+        pgid = proc.pid
+        if proc.poll() is None:
+            os.killpg(pgid, signal.SIGQUIT)  # graceful: let requests finish
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)  # the master, or workers it left
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    # -- introspection
+
+    def master_pid(self):
+        return self.proc.pid
+
+    def worker_pids(self):
+        master = self.master_pid()
+        out = subprocess.run(["ps", "--ppid", str(master), "-o", "pid=,args="],
+                             capture_output=True, text=True, timeout=10).stdout
+        return sorted(int(line.split()[0]) for line in out.splitlines()
+                      if "worker process" in line and "shutting down" not in line)
+
+    def log(self):
+        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+
+    def origin_requests(self, needle):
+        if not self.origin_log.exists():
+            return 0
+        return sum(1 for line in self.origin_log.read_text(errors="replace").splitlines()
+                   if needle in line)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path, session=None, **kw):
+        kw.setdefault("timeout", TIMEOUT)
+        return (session or requests).get(self.url(path), **kw)
+
+    def stats(self):
+        r = requests.get(self.url("/stats"), timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        assert r.headers["Content-Type"] == "application/json"
+        return json.loads(r.text)
+
+
+MAIN_SERVER = r"""
+    thumbnail_cache size=64m shards=8;
+
+    server {{
+        listen 127.0.0.1:{PORT};
+        access_log off;
+
+        # static sources
+        location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/b/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+
+        # proxied sources (Content-Length known / chunked)
+        location ~ ^/p/(?<spec>[^/]+)/ {{
+            rewrite ^/p/[^/]+/(.*)$ /corpus/$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/pc/(?<spec>[^/]+)/ {{
+            rewrite ^/pc/[^/]+/(.*)$ /chunked/corpus/$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+
+        # a fixed spec and an allow-list
+        location /fixed/ {{
+            alias {CORPUS}/;
+            thumbnail on;
+            thumbnail_spec "120x80,cover,q70";
+        }}
+        location ~ ^/allow/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_allowed_specs 100x100 200x200,cover;
+        }}
+
+        # small limits
+        location ~ ^/small/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_source_size 20k;
+        }}
+        location ~ ^/smallpc/(?<spec>[^/]+)/ {{
+            rewrite ^/smallpc/[^/]+/(.*)$ /chunked/corpus/$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_source_size 20k;
+        }}
+        location ~ ^/fewpixels/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_pixels 100000;
+        }}
+        location ~ ^/smallout/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_output 256;
+        }}
+
+        # error_page 415 as with image_filter
+        location ~ ^/fb/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            error_page 415 = /fallback.png;
+        }}
+        location = /fallback.png {{
+            alias {CORPUS}/conformance/png/pngsuite/basn2c08.png;
+        }}
+
+        # try_files: a missing source falls back to another thumbnail location
+        location ~ ^/tf/(?<spec>[^/]+)/(?<file>.+)$ {{
+            root {CORPUS};
+            try_files /$file /photos/rocket.jpg;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location /photos/ {{
+            root {CORPUS};
+            thumbnail on;
+            thumbnail_spec 50x50;
+        }}
+
+        # the sources as they are, to compare
+        location /static/ {{ alias {SHARED}/; }}
+
+        location = /stats {{ thumbnail_stats; }}
+    }}
+"""
+
+SINGLE_SERVER = r"""
+    thumbnail_cache size=64m shards=8;
+
+    server {{
+        listen 127.0.0.1:{PORT};
+        access_log off;
+
+        location ~ ^/b/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/p/(?<spec>[^/]+)/ {{
+            rewrite ^/p/[^/]+/(.*)$ /$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/q1/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_queue 1;
+        }}
+        location /static/ {{ alias {SHARED}/; }}
+        location = /stats {{ thumbnail_stats; }}
+    }}
+"""
+
+
+def _instance(tmp_path_factory, name, workers, body):
+    if not MODULE.exists():
+        pytest.exit(f"{MODULE} missing: run `make nginx-module`", returncode=2)
+    if not CORPUS.is_dir():
+        pytest.exit(f"corpus {CORPUS} missing (set THUMBNAIL_SHARED)", returncode=2)
+    ngx = Nginx(tmp_path_factory.mktemp(name), workers, body, name)
+    ngx.start()
+    return ngx
+
+
+@pytest.fixture(scope="session")
+def ngx(tmp_path_factory):
+    n = _instance(tmp_path_factory, "ngx2", 2, MAIN_SERVER)
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="session")
+def ngx1(tmp_path_factory):
+    n = _instance(tmp_path_factory, "ngx1", 1, SINGLE_SERVER)
+    yield n
+    n.stop()
+
+
+def pytest_report_header(config):
+    return [f"nginx: {NGINX}", f"module: {MODULE}", f"shared: {SHARED}"]

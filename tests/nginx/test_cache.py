@@ -1,0 +1,154 @@
+"""The per-worker cache (hits answered before the source is read or proxied),
+in-worker single-flight, and the stats summed over the workers."""
+
+import concurrent.futures
+import socket
+import threading
+import time
+
+import requests
+
+from conftest import TIMEOUT
+
+CACHE_FIELDS = ["gets", "hits", "misses", "loads", "loads_deduped", "local_loads",
+                "local_load_errors", "evictions", "expirations", "oversize_rejects",
+                "error_hits", "bytes", "items", "capacity_bytes", "shards"]
+MODULE_FIELDS = ["requests", "cache_hits", "renders", "render_errors", "flight_waits",
+                 "not_modified", "status_400", "status_413", "status_415", "status_500",
+                 "status_503", "in_flight", "waiting"]
+
+
+def test_cache_hit_does_not_touch_origin(ngx):
+    path = "/corpus/photos/camera.png"
+    with requests.Session() as s:  # one connection: one worker, one cache
+        before = ngx.origin_requests(path)
+        first = ngx.get("/p/111x111/photos/camera.png", session=s)
+        assert first.status_code == 200
+        assert ngx.origin_requests(path) == before + 1
+        for _ in range(3):
+            again = ngx.get("/p/111x111/photos/camera.png", session=s)
+            assert again.status_code == 200
+            assert again.content == first.content
+            assert again.headers["ETag"] == first.headers["ETag"]
+            assert again.headers["Content-Type"] == "image/png"
+        assert ngx.origin_requests(path) == before + 1
+        # HEAD on a hit
+        h = s.head(ngx.url("/p/111x111/photos/camera.png"), timeout=TIMEOUT)
+        assert h.status_code == 200 and h.content == b""
+        assert int(h.headers["Content-Length"]) == len(first.content)
+        assert ngx.origin_requests(path) == before + 1
+        # another spec of the same source is another key
+        assert ngx.get("/p/112x112/photos/camera.png", session=s).status_code == 200
+        assert ngx.origin_requests(path) == before + 2
+
+
+def test_cache_hit_counted(ngx):
+    with requests.Session() as s:
+        ngx.get("/t/113x113/photos/coffee.png", session=s)
+        before = ngx.stats()["totals"]["cache_hits"]
+        ngx.get("/t/113x113/photos/coffee.png", session=s)
+        assert ngx.stats()["totals"]["cache_hits"] == before + 1
+
+
+def test_stats_add_up(ngx):
+    # some traffic on both workers: new connections are spread over them
+    for i in range(12):
+        requests.get(ngx.url(f"/t/{40 + i % 3}x{40 + i % 3}/photos/rocket.jpg"), timeout=TIMEOUT)
+    requests.get(ngx.url("/t/bogus/photos/rocket.jpg"), timeout=TIMEOUT)
+    st = ngx.stats()
+    assert st["worker_processes"] == 2
+    workers = st["workers"]
+    assert len(workers) == 2
+    assert sorted(w["pid"] for w in workers) == ngx.worker_pids()
+    assert [w["worker"] for w in workers] == [0, 1]
+    for field in CACHE_FIELDS + MODULE_FIELDS:
+        assert st["totals"][field] == sum(w[field] for w in workers), field
+    for w in workers + [st["totals"]]:
+        assert w["gets"] == w["hits"] + w["misses"]
+        assert w["loads"] == w["local_loads"] + w["local_load_errors"] + w["loads_deduped"]
+        assert w["bytes"] <= w["capacity_bytes"]
+        assert w["in_flight"] == 0 and w["waiting"] == 0
+    assert st["totals"]["capacity_bytes"] == 2 * 64 * 1024 * 1024
+    assert st["totals"]["status_400"] >= 1
+    assert st["totals"]["requests"] >= 13
+
+
+def test_single_flight(ngx1):
+    """8 concurrent first requests for one key: the origin sees one request,
+    one render runs, the other 7 wait for it and get the same bytes."""
+    uri = "/p/321x321/bench-images/big20mp.jpg"
+    path = "/bench-images/big20mp.jpg"
+    before_origin = ngx1.origin_requests(path)
+    before = ngx1.stats()["totals"]
+    n = 8
+    barrier = threading.Barrier(n)
+
+    def get(_):
+        barrier.wait(timeout=TIMEOUT)
+        return requests.get(ngx1.url(uri), timeout=TIMEOUT)
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        responses = list(ex.map(get, range(n)))
+
+    assert [r.status_code for r in responses] == [200] * n
+    assert len({r.content for r in responses}) == 1
+    assert len({r.headers["ETag"] for r in responses}) == 1
+    assert ngx1.origin_requests(path) == before_origin + 1
+    after = ngx1.stats()["totals"]
+    assert after["renders"] - before["renders"] == 1
+    assert after["local_loads"] - before["local_loads"] == 1
+    # each request either waited for the render or (if it came late) hit
+    waited = after["flight_waits"] - before["flight_waits"]
+    hit = after["cache_hits"] - before["cache_hits"]
+    assert waited + hit == n - 1 and waited >= 1
+    assert after["waiting"] == 0 and after["in_flight"] == 0
+
+
+def test_single_flight_leader_fails(ngx1):
+    """Waiters of a render that fails get the same error status."""
+    uri = "/p/322x322/corpus/edge/gif/" + "2x2.gif"
+    n = 6
+    barrier = threading.Barrier(n)
+
+    def get(_):
+        barrier.wait(timeout=TIMEOUT)
+        return requests.get(ngx1.url(uri), timeout=TIMEOUT).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        codes = list(ex.map(get, range(n)))
+    assert codes == [415] * n
+
+
+def test_single_flight_source_missing(ngx1):
+    """The leader's source is a 404: waiters retry on their own and get 404."""
+    uri = "/p/323x323/corpus/no-such-file.jpg"
+    n = 5
+    barrier = threading.Barrier(n)
+
+    def get(_):
+        barrier.wait(timeout=TIMEOUT)
+        return requests.get(ngx1.url(uri), timeout=TIMEOUT).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        codes = list(ex.map(get, range(n)))
+    assert codes == [404] * n
+    assert ngx1.stats()["totals"]["waiting"] == 0
+
+
+def test_waiting_client_goes_away(ngx1):
+    """A waiter that disconnects is dropped cleanly; the leader still answers."""
+    uri = "/b/324x324/prog18mp.jpg"
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        leader = ex.submit(requests.get, ngx1.url(uri), timeout=TIMEOUT)
+        time.sleep(0.1)
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", ngx1.port), timeout=5)
+            s.sendall(f"GET {uri} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            time.sleep(0.05)
+            s.close()
+        assert leader.result().status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and ngx1.stats()["totals"]["waiting"]:
+        time.sleep(0.05)
+    assert ngx1.stats()["totals"]["waiting"] == 0
+    assert "[alert]" not in ngx1.log()
