@@ -2,15 +2,18 @@
 //! 100_000 keys, ~10 KB thumbnails, a byte budget of ~10% of all values;
 //! ours against quick_cache 0.7 and against an exact single-shard LRU.
 //!
-//! Run: `cargo bench --bench cache` (about a minute). Hit ratios are
-//! printed once before the criterion groups.
+//! Run: `cargo bench --bench cache` (about a minute and a half). Hit
+//! ratios and an interleaved throughput table are printed once, before the
+//! criterion groups.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
 use thumbnail::{Cache, CacheOptions, Format, Thumbnail};
 
 const KEYS: usize = 100_000;
@@ -79,8 +82,9 @@ impl Workload {
     fn new() -> Self {
         let mut rng = Rng(0x5EED_CAFE_F00D_D00D);
         // Rank 0 is the most popular; names do not reveal rank order.
-        let keys: Vec<String> =
-            (0..KEYS).map(|i| format!("media/{:016x}.jpg|w=320,h=240,fit=cover", rng.next() ^ i as u64)).collect();
+        let keys: Vec<String> = (0..KEYS)
+            .map(|i| format!("media/{:016x}.jpg|w=320,h=240,fit=cover", rng.next() ^ i as u64))
+            .collect();
         let pool: Vec<Thumbnail> = (0..POOL)
             .map(|i| {
                 let len = 8_000 + (rng.next() % 4_001) as usize; // 8..=12 KB
@@ -212,9 +216,64 @@ where
     })
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Ours and quick_cache timed alternately, round after round, and the
+/// median of each printed as a Markdown table. On a shared or noisy
+/// machine, alternating keeps both sides under the same conditions, which
+/// criterion's one-after-the-other groups cannot.
+fn print_interleaved(w: &Workload, ours: &Cache, quick: &QuickCache) {
+    const ROUNDS: usize = 5;
+    const OPS: u64 = 1_000_000;
+    println!("interleaved medians of {ROUNDS} rounds, {OPS} ops per thread per round, M ops/s:");
+    println!("| operation | threads | thumbnail::Cache | quick_cache | ratio |");
+    println!("|---|---|---|---|---|");
+    for op in ["get", "get_or_render"] {
+        for threads in [1, 2] {
+            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                let t_ours = if op == "get" {
+                    run_threads(w, threads, OPS, |k, _| {
+                        black_box(ours.get(k));
+                    })
+                } else {
+                    run_threads(w, threads, OPS, |k, rank| {
+                        let _ = black_box(ours.get_or_render(k, || Ok(w.value(rank))));
+                    })
+                };
+                let t_quick = if op == "get" {
+                    run_threads(w, threads, OPS, |k, _| {
+                        black_box(quick.get(k));
+                    })
+                } else {
+                    run_threads(w, threads, OPS, |k, rank| {
+                        let _ =
+                            black_box(quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))));
+                    })
+                };
+                let rate = |d: Duration| (OPS * threads as u64) as f64 / d.as_secs_f64() / 1e6;
+                a.push(rate(t_ours));
+                b.push(rate(t_quick));
+                r.push(rate(t_ours) / rate(t_quick));
+            }
+            println!(
+                "| {op} | {threads} | {:.2} | {:.2} | {:.2} |",
+                median(a),
+                median(b),
+                median(r)
+            );
+        }
+    }
+}
+
 fn configure<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     g
 }
 
@@ -230,6 +289,7 @@ fn benches(c: &mut Criterion) {
         let _ = ours.get_or_render(w.key(rank), || Ok(w.value(rank)));
         let _ = quick.get_or_insert_with(w.key(rank), || Ok::<_, ()>(w.value(rank)));
     }
+    print_interleaved(&w, &ours, &quick);
     for threads in [1, 2] {
         let mut g = configure(c, &format!("get/{threads}-thread"));
         g.throughput(Throughput::Elements(threads as u64));

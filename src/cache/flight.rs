@@ -83,7 +83,12 @@ impl<T: Clone> Flights<T> {
     /// returns the stored key (for reuse as the cached entry's key). `None`
     /// means it was detached earlier (by `remove` or `clear`): its result
     /// must not be cached.
-    pub(crate) fn finish(&mut self, hash: u64, key: &str, flight: &Arc<Flight<T>>) -> Option<Box<str>> {
+    pub(crate) fn finish(
+        &mut self,
+        hash: u64,
+        key: &str,
+        flight: &Arc<Flight<T>>,
+    ) -> Option<Box<str>> {
         let entry = self.table.find_entry(hash, |(_, k, f)| &**k == key && Arc::ptr_eq(f, flight));
         entry.ok().map(|e| e.remove().0.1)
     }

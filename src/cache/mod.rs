@@ -6,12 +6,13 @@
 //! holds two versions of a key, and a render's result is the value for
 //! every caller that asked while it ran.
 //!
-//! Layout: the key's hash (foldhash, randomly seeded per cache so request
-//! URLs cannot aim collisions at one bucket) picks a shard; each shard is a
-//! `parking_lot::Mutex` around an [`lru::Lru`] and the shard's in-flight
-//! renders ([`flight::Flights`]). A hit takes one shard lock and clones the
-//! `Thumbnail`, which shares its bytes (an `Arc` increment, no copy).
-//! Renders and waits happen with no shard lock held.
+//! Layout: the key's hash (foldhash, seeded randomly per cache so colliding
+//! request URLs cannot be precomputed) picks a shard; each shard is a
+//! `parking_lot::Mutex` around an exact LRU list (`lru.rs`), the shard's
+//! renders in flight (`flight.rs`) and its counters (`stats.rs`). A hit
+//! takes one shard lock and clones the `Thumbnail`, which shares its bytes
+//! (an `Arc` increment, no copy). Renders and waits happen with no shard
+//! lock held. See [`CacheStats`] for what is counted and the invariants.
 
 mod flight;
 mod lru;
@@ -131,7 +132,14 @@ struct ShardState {
 
 impl ShardState {
     /// Inserts into the list and counts what happened.
-    fn store<K>(&mut self, hash: u64, key: K, slot: Slot, charge: usize, expires: Option<Instant>) -> bool
+    fn store<K>(
+        &mut self,
+        hash: u64,
+        key: K,
+        slot: Slot,
+        charge: usize,
+        expires: Option<Instant>,
+    ) -> bool
     where
         K: AsRef<str> + Into<Box<str>>,
     {
@@ -245,11 +253,17 @@ impl Cache {
     /// call waits for that render and returns its result (value or error).
     ///
     /// A successful result is cached; an error is not (unless `error_ttl`
-    /// is set, see [`CacheOptions::error_ttl`]). A panic in `render` is
-    /// caught and becomes an [`ErrorKind::Internal`](crate::ErrorKind)
-    /// error for this caller and every waiter. `render` must not ask for
+    /// is set, see [`CacheOptions::error_ttl`]). `render` must not ask for
     /// its own key (that returns an Internal error) nor for a key whose
     /// render asks for this one (that would deadlock).
+    ///
+    /// # Errors
+    ///
+    /// The error `render` returned, to this caller and to every caller that
+    /// waited for it; or, with `error_ttl`, a remembered error (a hit, also
+    /// counted in `error_hits`). A panic in `render` is caught and becomes
+    /// an [`ErrorKind::Internal`](crate::ErrorKind) error `render panicked:
+    /// <message>` for all of them; the key is then free to render again.
     pub fn get_or_render<F>(&self, key: &str, render: F) -> Result<Thumbnail, Error>
     where
         F: FnOnce() -> Result<Thumbnail, Error>,
@@ -258,6 +272,10 @@ impl Cache {
     }
 
     /// [`Cache::get_or_render`], also telling where the value came from.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get_or_render`].
     pub fn get_or_render_traced<F>(
         &self,
         key: &str,
@@ -379,9 +397,18 @@ impl Cache {
     /// Ends a render: detaches its flight, caches the result if the flight
     /// was still current, then wakes the waiters. Caching before waking
     /// means a waiter that asks again right away finds the value.
-    fn settle(&self, shard: &Shard, hash: u64, key: &str, flight: &Arc<Flight<Outcome>>, result: &Outcome) {
+    fn settle(
+        &self,
+        shard: &Shard,
+        hash: u64,
+        key: &str,
+        flight: &Arc<Flight<Outcome>>,
+        result: &Outcome,
+    ) {
         let (slot, charge, ttl) = match result {
-            Ok(v) => (Some(Slot::Value(v.clone())), Self::charge(key, v.data().len()), self.options.ttl),
+            Ok(v) => {
+                (Some(Slot::Value(v.clone())), Self::charge(key, v.data().len()), self.options.ttl)
+            }
             Err(e) => {
                 let remembered = self.options.error_ttl.map(|_| Slot::Error(e.clone()));
                 (remembered, Self::charge(key, e.message().len()), self.options.error_ttl)
@@ -413,7 +440,10 @@ impl Default for Cache {
 
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cache").field("options", &self.options).field("stats", &self.stats()).finish()
+        f.debug_struct("Cache")
+            .field("options", &self.options)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
