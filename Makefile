@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHARED ?= $(CURDIR)/../shared
 export THUMBNAIL_SHARED := $(SHARED)
 
-.PHONY: all lib test test-rust capi-deps demo bench clean
+.PHONY: all lib test test-rust capi-deps demo demo-cli bench clean
 
 all: lib
 
@@ -14,14 +14,18 @@ lib:
 	$(CARGO) build --release --locked
 
 ## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
-## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT, nginx)
-test: test-rust capi-test go-test lua-test
+## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT,
+## nginx + lua-nginx-module), the nginx module (real nginx, pytest)
+test: test-rust capi-test go-test lua-test nginx-test
 
 test-rust:
 	$(CARGO) test --release --locked
 
-## demo: thumbnails of the sample images into target/demo
-demo: lib
+## demo: nginx on 127.0.0.1:8080 with the module, serving thumbnails of samples/
+demo: nginx-demo
+
+## demo-cli: the CLI alone: thumbnails of the sample images into target/demo
+demo-cli: lib
 	@mkdir -p target/demo
 	@for f in samples/*.png samples/*.jpg; do \
 	  n=$$(basename $${f%.*}); \
@@ -55,3 +59,4 @@ include mk/capi.mk
 include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
+include mk/bench.mk

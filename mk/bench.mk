@@ -1,0 +1,1 @@
+# mk/bench.mk: side-by-side comparison against the peers (issue 8).
