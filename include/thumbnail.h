@@ -41,6 +41,8 @@
 #define THUMBNAIL_ABI_VERSION 1
 /** Library version of this header; thumbnail_version() returns the library's. */
 #define THUMBNAIL_VERSION "0.1.0"
+/** A buffer this size holds every canonical spec and its NUL (thumbnail_spec_canonical()). */
+#define THUMBNAIL_SPEC_CANONICAL_MAX 128
 
 
 /**
@@ -258,6 +260,11 @@ typedef struct thumbnail_info {
      * Whether the decoded pixels carry an alpha channel.
      */
     bool has_alpha;
+    /**
+     * A progressive JPEG: decoding it costs several times a baseline one
+     * of the same size (servers may route or cap such renders).
+     */
+    bool progressive;
 } thumbnail_info;
 
 /**
@@ -437,8 +444,10 @@ uint32_t thumbnail_abi_version(void);
  * - `spec`, `spec_len`: the spec text, exactly `spec_len` bytes, not
  *   NUL-terminated (NULL with length 0 is the empty spec, which is invalid).
  * - `out`, `out_len`: the caller's buffer. May be NULL with `out_len` 0 to
- *   ask for the length only. A canonical spec is never longer than the
- *   input spec, so `spec_len + 1` bytes always suffice.
+ *   ask for the length only. The canonical string can be longer than the
+ *   input (`bg=fff` becomes `bg=ffffff`, `jpg` becomes `jpeg`), but never
+ *   longer than THUMBNAIL_SPEC_CANONICAL_MAX - 1 bytes, so a buffer of
+ *   THUMBNAIL_SPEC_CANONICAL_MAX bytes always suffices.
  * - `written`: may be NULL; receives the canonical string's length without
  *   its NUL, whether or not it fit (0 on other errors).
  * - `err`, `err_len`: may be NULL/0; receives `name: reason` on error.

@@ -120,3 +120,23 @@ fn corpus_manifest() {
     }
     assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// probe() flags progressive JPEGs (servers cap them) and only those.
+#[test]
+fn probe_flags_progressive_jpegs() {
+    let text = std::fs::read_to_string(common::corpus("MANIFEST.tsv")).unwrap();
+    let (mut progressive, mut baseline) = (0, 0);
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (path, kind) = (cols[0], cols[1]);
+        let expect = match kind {
+            "jpeg/progressive" | "jpeg/non-interleaved-progressive" => true,
+            "jpeg/baseline" | "jpeg/grayscale" | "jpeg/chroma-subsampling" => false,
+            _ => continue,
+        };
+        let info = thumbnail::probe(&read_corpus(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(info.progressive, expect, "{path} ({kind})");
+        if expect { progressive += 1 } else { baseline += 1 }
+    }
+    assert!(progressive >= 2 && baseline >= 10, "{progressive} progressive, {baseline} baseline");
+}

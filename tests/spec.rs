@@ -106,3 +106,17 @@ fn error_display_has_kind_prefix() {
     let e = Spec::parse("nope").unwrap_err();
     assert_eq!(e.to_string(), "invalid-spec: size 'nope' must be WxH, Wx or xH");
 }
+
+#[test]
+fn longest_canonical_spec_fits_the_c_buffer_size() {
+    let longest = canonical("65535x65535,contain,northwest,jpg,q100,enlarge,bg=123,progressive,noorient");
+    assert_eq!(longest.len(), 78, "{longest}");
+    assert!(longest.len() < thumbnail::ffi::THUMBNAIL_SPEC_CANONICAL_MAX);
+}
+
+#[test]
+fn header_defines_the_same_canonical_max() {
+    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/thumbnail.h")).unwrap();
+    let define = format!("#define THUMBNAIL_SPEC_CANONICAL_MAX {}\n", thumbnail::ffi::THUMBNAIL_SPEC_CANONICAL_MAX);
+    assert!(header.contains(&define), "include/thumbnail.h lacks {define:?}");
+}

@@ -85,6 +85,9 @@ type Info struct {
 	Orientation int
 	// HasAlpha reports whether the decoded pixels carry an alpha channel.
 	HasAlpha bool
+	// Progressive reports a progressive JPEG, which costs several times a
+	// baseline decode of the same size.
+	Progressive bool
 }
 
 // DisplaySize returns the size as displayed: Width and Height swapped for
@@ -276,6 +279,7 @@ func Probe(src []byte) (Info, error) {
 		Height:      int(info.height),
 		Orientation: int(info.orientation),
 		HasAlpha:    bool(info.has_alpha),
+		Progressive: bool(info.progressive),
 	}, nil
 }
 

@@ -42,6 +42,7 @@ impl<'a> JpegSource<'a> {
             height: height as u32,
             orientation,
             has_alpha: false,
+            progressive: is_progressive(bytes),
         };
         Ok(JpegSource { decoder, decoder_bytes: bytes, info, layout })
     }
@@ -70,6 +71,32 @@ fn classify(bytes: &[u8], e: DecodeErrors) -> Error {
         DecodeErrors::Unsupported(scheme) => Error::unsupported(format!("JPEG: {scheme:?}")),
         other => Error::corrupt(format!("JPEG: {other}")),
     }
+}
+
+/// Whether the frame header is SOF2 (progressive, Huffman).
+fn is_progressive(bytes: &[u8]) -> bool {
+    frame_marker(bytes) == Some(0xC2)
+}
+
+/// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG, DAC).
+fn frame_marker(bytes: &[u8]) -> Option<u8> {
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xFF {
+            at += 1;
+            continue;
+        }
+        match marker {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return Some(marker),
+            0xDA | 0xD9 => return None,
+            _ => at += 2 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
+        }
+    }
+    None
 }
 
 /// Walks the marker segments up to the first frame header and names an

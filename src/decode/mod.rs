@@ -22,6 +22,11 @@ pub struct Info {
     pub orientation: u8,
     /// Whether decoded pixels carry an alpha channel.
     pub has_alpha: bool,
+    /// Progressive JPEG: every scan must be decoded before any pixel is
+    /// final, so it costs several times a baseline decode and cannot be
+    /// decoded at reduced size cheaply. Servers use this to keep such
+    /// renders from filling a thread pool.
+    pub progressive: bool,
 }
 
 impl Info {

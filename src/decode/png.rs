@@ -43,7 +43,7 @@ impl<'a> PngSource<'a> {
         let orientation = reader.info().exif_metadata.as_deref().map_or(1, exif::orientation);
         let (color, _) = reader.output_color_type();
         let has_alpha = matches!(color, ColorType::Rgba | ColorType::GrayscaleAlpha);
-        let info = Info { format: Format::Png, width, height, orientation, has_alpha };
+        let info = Info { format: Format::Png, width, height, orientation, has_alpha, progressive: false };
         Ok(PngSource { reader, info })
     }
 

@@ -48,4 +48,5 @@ pub use cache::{
 pub use image::{thumbnail_format, thumbnail_image};
 pub use render::{thumbnail_info, thumbnail_limits};
 pub use status::thumbnail_status;
+pub use spec::THUMBNAIL_SPEC_CANONICAL_MAX;
 pub use version::THUMBNAIL_ABI_VERSION;

@@ -82,6 +82,9 @@ pub struct thumbnail_info {
     pub orientation: u32,
     /// Whether the decoded pixels carry an alpha channel.
     pub has_alpha: bool,
+    /// A progressive JPEG: decoding it costs several times a baseline one
+    /// of the same size (servers may route or cap such renders).
+    pub progressive: bool,
 }
 
 const NO_INFO: thumbnail_info = thumbnail_info {
@@ -90,6 +93,7 @@ const NO_INFO: thumbnail_info = thumbnail_info {
     height: 0,
     orientation: 0,
     has_alpha: false,
+    progressive: false,
 };
 
 /// Renders a thumbnail of the JPEG or PNG image in `src` as `spec` says.
@@ -165,6 +169,7 @@ pub unsafe extern "C" fn thumbnail_probe(
             height: info.height,
             orientation: u32::from(info.orientation),
             has_alpha: info.has_alpha,
+            progressive: info.progressive,
         });
         Ok(())
     })

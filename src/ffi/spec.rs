@@ -6,6 +6,11 @@ use super::args;
 use super::panic::boundary;
 use super::status::{Failure, thumbnail_status};
 
+/// A buffer this size holds every canonical spec and its NUL: the longest
+/// is `65535x65535,contain,northwest,jpeg,q100,enlarge,bg=112233,progressive,noorient`
+/// (78 bytes).
+pub const THUMBNAIL_SPEC_CANONICAL_MAX: usize = 128;
+
 /// Parses and validates a spec (e.g. `"200x200,cover"`) and writes its
 /// canonical form (e.g. `"200x200,cover"`; `"x100,q80,inside"` becomes
 /// `"x100"`) into `out` as a NUL-terminated string. Equal specs give equal
@@ -14,8 +19,10 @@ use super::status::{Failure, thumbnail_status};
 /// - `spec`, `spec_len`: the spec text, exactly `spec_len` bytes, not
 ///   NUL-terminated (NULL with length 0 is the empty spec, which is invalid).
 /// - `out`, `out_len`: the caller's buffer. May be NULL with `out_len` 0 to
-///   ask for the length only. A canonical spec is never longer than the
-///   input spec, so `spec_len + 1` bytes always suffice.
+///   ask for the length only. The canonical string can be longer than the
+///   input (`bg=fff` becomes `bg=ffffff`, `jpg` becomes `jpeg`), but never
+///   longer than THUMBNAIL_SPEC_CANONICAL_MAX - 1 bytes, so a buffer of
+///   THUMBNAIL_SPEC_CANONICAL_MAX bytes always suffices.
 /// - `written`: may be NULL; receives the canonical string's length without
 ///   its NUL, whether or not it fit (0 on other errors).
 /// - `err`, `err_len`: may be NULL/0; receives `name: reason` on error.

@@ -275,7 +275,7 @@ function _M.render(src, spec, limits)
 end
 
 -- probe(source) -> info | nil, err
--- info = { width, height, format, media_type, orientation, has_alpha }; the
+-- info = { width, height, format, media_type, orientation, has_alpha, progressive }; the
 -- size is as stored, before EXIF orientation.
 function _M.probe(src)
     if type(src) ~= "string" then
@@ -295,6 +295,7 @@ function _M.probe(src)
         media_type = MEDIA_TYPES[format],
         orientation = tonumber(i.orientation),
         has_alpha = i.has_alpha,
+        progressive = i.progressive,
     }
 end
 

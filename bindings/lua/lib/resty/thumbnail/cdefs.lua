@@ -3,6 +3,7 @@
 local _M = {
     abi_version = 1,
     version = "0.1.0",
+    spec_canonical_max = 128,
 }
 
 _M.cdef = [[
@@ -55,6 +56,7 @@ typedef struct thumbnail_info {
     uint32_t height;
     uint32_t orientation;
     bool has_alpha;
+    bool progressive;
 } thumbnail_info;
 
 typedef struct thumbnail_cache_options {
