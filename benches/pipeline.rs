@@ -37,6 +37,11 @@ fn benches(c: &mut Criterion) {
         let decoded = stages::decode(&bytes).unwrap();
         for side in BOXES {
             let (w, h) = fit(decoded.width(), decoded.height(), side);
+            // What render asks of the decoder: 2× headroom for Lanczos3.
+            let min_scale = (2.0 * f64::from(side) / f64::from(decoded.width().max(decoded.height()))).min(1.0);
+            group.bench_with_input(BenchmarkId::new("decode-reduced", side), &side, |b, _| {
+                b.iter(|| stages::decode_reduced(&bytes, min_scale).unwrap())
+            });
             group.bench_with_input(BenchmarkId::new("resize", side), &side, |b, _| {
                 b.iter(|| stages::resize(&decoded, w, h).unwrap())
             });

@@ -41,7 +41,11 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     limits.check_output(plan.canvas.0, plan.canvas.1)?;
     let format = spec.format.unwrap_or(info.format);
 
-    let pixels = source.decode()?;
+    // The decoder may shrink the image (JPEG DCT scaling) as long as the
+    // crop keeps the headroom Lanczos3 needs for the final step.
+    let min_scale = resize::LANCZOS_HEADROOM
+        * (f64::from(plan.scaled.0) / plan.crop.width).max(f64::from(plan.scaled.1) / plan.crop.height);
+    let pixels = source.decode(min_scale.min(1.0))?;
     // Work in the stored frame; only the thumbnail-sized result is rotated.
     let (sw, sh) = (f64::from(pixels.width), f64::from(pixels.height));
     let crop = scale_rect(plan.crop, sw / f64::from(info.width), sh / f64::from(info.height), orientation);

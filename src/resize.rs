@@ -11,7 +11,7 @@ use crate::pixels::{Layout, Pixels};
 
 /// Headroom left for Lanczos3 after the box step: the box step stops at
 /// about this many times the target size.
-const LANCZOS_HEADROOM: f64 = 2.0;
+pub(crate) const LANCZOS_HEADROOM: f64 = 2.0;
 /// Largest box factor; keeps the u32 accumulators far from overflow.
 const MAX_BOX_FACTOR: u32 = 32;
 

@@ -19,11 +19,25 @@ impl Decoded {
     pub fn height(&self) -> u32 {
         self.0.height
     }
+    /// Channels per pixel: 1 (gray), 3 (RGB) or 4 (RGBA).
+    pub fn channels(&self) -> usize {
+        self.0.layout.channels()
+    }
+    /// Packed rows of 8-bit samples.
+    pub fn data(&self) -> &[u8] {
+        &self.0.data
+    }
 }
 
-/// Full-size decode, as `render` does it.
+/// Full-size decode.
 pub fn decode(bytes: &[u8]) -> Result<Decoded> {
-    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode()?))
+    decode_reduced(bytes, 1.0)
+}
+
+/// Decode keeping at least `min_scale` of each side, as `render` does for
+/// a target that needs no more (JPEG shrink-on-load).
+pub fn decode_reduced(bytes: &[u8], min_scale: f64) -> Result<Decoded> {
+    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode(min_scale)?))
 }
 
 /// The whole image resized to `width` × `height` (box pre-reduction + Lanczos3).

@@ -16,7 +16,9 @@ const BOX: u32 = 64;
 /// they must fail with a clean `unsupported`.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     // 8x8192 with 4x1 chroma sampling wider than the image: zune-jpeg 0.5.15
-    // reports "Missing samples" (Pillow decodes it).
+    // reports "Missing samples"; libjpeg-turbo decodes it only with a
+    // "bad Huffman code" warning, and its warnings defer to zune-jpeg
+    // (src/decode/jpeg_scaled.rs).
     ("edge/jpeg-misc/small-img-8x8192.jpg", "zune-jpeg: odd sampling on a narrow image"),
 ];
 

@@ -48,3 +48,26 @@ fn the_measure_can_fail() {
     let tb = thumbnail::render(&b, &spec, &Limits::default()).unwrap();
     assert!(psnr(&common::decode_rgb(ta.data()).2, &common::decode_rgb(tb.data()).2) < 25.0);
 }
+
+/// Shrink-on-load: a JPEG decoded at M/8 size (libjpeg-turbo's scaled
+/// IDCT) must be that size and look like the full decode resampled to it.
+#[test]
+fn reduced_jpeg_decode_matches_the_full_decode_resampled() {
+    use thumbnail::stages;
+    for (path, min_scale, eighths) in [
+        ("photos/museum-12MP-42_IndexError.jpg", 0.1, 1),
+        ("photos/harbour-9MP-HMD_Nokia_8.3_5G.jpg", 0.3, 3),
+        ("photos/wisteria-8MP-iphone_hdr_NO.jpg", 0.5, 4),
+    ] {
+        let source = read_corpus(path);
+        let full = stages::decode(&source).unwrap();
+        let reduced = stages::decode_reduced(&source, min_scale).unwrap();
+        let want = (full.width() * eighths).div_ceil(8);
+        assert_eq!(reduced.width(), want, "{path}: width at {eighths}/8");
+        assert_eq!(reduced.height(), (full.height() * eighths).div_ceil(8), "{path}: height");
+        let reference = stages::resize(&full, reduced.width(), reduced.height()).unwrap();
+        let db = psnr(reduced.data(), reference.data());
+        println!("{path} at {eighths}/8: {}x{}, {db:.1} dB", reduced.width(), reduced.height());
+        assert!(db >= 30.0, "{path} at {eighths}/8: {db:.1} dB");
+    }
+}

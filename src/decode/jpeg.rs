@@ -1,5 +1,7 @@
 //! JPEG through zune-jpeg: baseline, progressive, every subsampling, restart
 //! markers; grayscale stays gray, CMYK/YCCK (Adobe inverted too) become RGB.
+//! When the pipeline can use a smaller image, YCbCr, RGB and gray JPEGs are
+//! first decoded at reduced size by libjpeg-turbo (`jpeg_scaled`).
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
@@ -7,7 +9,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::errors::DecodeErrors;
 
-use super::Info;
+use super::{Info, jpeg_scaled};
 use crate::error::{Error, Result};
 use crate::exif;
 use crate::image::Format;
@@ -18,6 +20,8 @@ pub(crate) struct JpegSource<'a> {
     decoder_bytes: &'a [u8],
     info: Info,
     layout: Layout,
+    /// YCbCr, RGB or gray: what the scaled decoder converts itself.
+    scalable: bool,
 }
 
 impl<'a> JpegSource<'a> {
@@ -32,7 +36,9 @@ impl<'a> JpegSource<'a> {
         if width == 0 || height == 0 {
             return Err(Error::corrupt("JPEG has a zero dimension"));
         }
-        let gray = decoder.input_colorspace() == Some(ColorSpace::Luma);
+        let input = decoder.input_colorspace();
+        let gray = input == Some(ColorSpace::Luma);
+        let scalable = matches!(input, Some(ColorSpace::Luma | ColorSpace::YCbCr | ColorSpace::RGB));
         let (colorspace, layout) = if gray { (ColorSpace::Luma, Layout::Gray) } else { (ColorSpace::RGB, Layout::Rgb) };
         decoder.set_options(decoder.options().jpeg_set_out_colorspace(colorspace));
         let orientation = decoder.exif().map_or(1, |e| exif::orientation(e));
@@ -44,14 +50,26 @@ impl<'a> JpegSource<'a> {
             has_alpha: false,
             progressive: is_progressive(bytes),
         };
-        Ok(JpegSource { decoder, decoder_bytes: bytes, info, layout })
+        Ok(JpegSource { decoder, decoder_bytes: bytes, info, layout, scalable })
     }
 
     pub(crate) fn info(&self) -> Info {
         self.info
     }
 
-    pub(crate) fn decode(mut self) -> Result<Pixels> {
+    /// Decodes at the smallest size that keeps at least `min_scale` of each
+    /// side (a reduced DCT when that is below 1), else at full size.
+    pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
+        if self.scalable
+            && let Some(m) = jpeg_scaled::eighths(min_scale)
+            && let Some(pixels) = jpeg_scaled::decode(self.decoder_bytes, m, self.info.width, self.info.height, self.layout)
+        {
+            return Ok(pixels);
+        }
+        self.decode_full()
+    }
+
+    fn decode_full(mut self) -> Result<Pixels> {
         let size = self.decoder.output_buffer_size().ok_or_else(|| Error::internal("JPEG output size unknown"))?;
         let mut data = vec![0u8; size];
         let bytes = self.decoder_bytes;

@@ -2,6 +2,7 @@
 //! limits are checked before [`Source::decode`] allocates pixel memory.
 
 mod jpeg;
+mod jpeg_scaled;
 mod png;
 
 use crate::error::Result;
@@ -63,10 +64,12 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Decodes the full image into 8-bit pixels (gray, RGB or RGBA).
-    pub(crate) fn decode(self) -> Result<Pixels> {
+    /// Decodes into 8-bit pixels (gray, RGB or RGBA), at full size or, where
+    /// the format allows it cheaply, smaller but keeping at least
+    /// `min_scale` (0 < min_scale ≤ 1) of each side.
+    pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
         match self {
-            Source::Jpeg(s) => s.decode(),
+            Source::Jpeg(s) => s.decode(min_scale),
             Source::Png(s) => s.decode(),
         }
     }

@@ -1,0 +1,74 @@
+//! Reduced-size JPEG decoding ("shrink-on-load") through libjpeg-turbo.
+//!
+//! A JPEG stores 8×8 DCT blocks, so a decoder can produce the image at
+//! M/8 of its size (M = 1..=7) by running a smaller inverse DCT per block:
+//! most of the work of a full decode (IDCT, upsampling, colour conversion,
+//! and the full-size buffer) is never done. zune-jpeg has no scaled
+//! decoding; libjpeg-turbo (vendored, statically linked, through the safe
+//! `turbojpeg` crate) does, and is what Pillow, libvips and most servers
+//! decode untrusted JPEGs with.
+//!
+//! This path is only an accelerator: the caller falls back to the full
+//! zune-jpeg decode when it returns `None` (a warning or an error from
+//! libjpeg-turbo, or a header that disagrees), so whether a file is
+//! accepted and how an error is classified never depend on it.
+
+use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
+
+use crate::pixels::{Layout, Pixels};
+
+/// The smallest M/8 scale that keeps at least `min_scale` of the image,
+/// as M; `None` when only a full-size decode keeps enough (M = 8).
+pub(crate) fn eighths(min_scale: f64) -> Option<u32> {
+    if !(min_scale > 0.0) {
+        return Some(1);
+    }
+    let m = (min_scale * 8.0 - 1e-9).ceil().max(1.0);
+    (m < 8.0).then_some(m as u32)
+}
+
+/// Decodes `bytes` (a `width` × `height` baseline or progressive JPEG whose
+/// header the caller has already checked against the limits) at `m`/8 of
+/// its size into `layout` (Gray or Rgb).
+pub(crate) fn decode(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layout) -> Option<Pixels> {
+    debug_assert!((1..8).contains(&m));
+    let g = gcd(m, 8);
+    let factor = ScalingFactor::new((m / g) as usize, (8 / g) as usize);
+    let mut decompressor = Decompressor::new().ok()?;
+    let header = decompressor.read_header(bytes).ok()?;
+    if (header.width, header.height) != (width as usize, height as usize) {
+        return None;
+    }
+    decompressor.set_scaling_factor(factor).ok()?;
+    let (w, h) = (factor.scale(header.width), factor.scale(header.height));
+    let (format, channels) = match layout {
+        Layout::Gray => (PixelFormat::GRAY, 1),
+        Layout::Rgb => (PixelFormat::RGB, 3),
+        Layout::Rgba => return None,
+    };
+    let mut data = vec![0u8; w * h * channels];
+    let image = Image { pixels: data.as_mut_slice(), width: w, pitch: w * channels, height: h, format };
+    decompressor.decompress(bytes, image).ok()?;
+    Some(Pixels::new(w as u32, h as u32, layout, data))
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eighths_keeps_at_least_the_asked_scale() {
+        assert_eq!(eighths(0.01), Some(1));
+        assert_eq!(eighths(0.125), Some(1));
+        assert_eq!(eighths(0.126), Some(2));
+        assert_eq!(eighths(0.5), Some(4));
+        assert_eq!(eighths(0.8), Some(7));
+        assert_eq!(eighths(0.876), None);
+        assert_eq!(eighths(1.0), None);
+        assert_eq!(eighths(3.0), None);
+    }
+}
