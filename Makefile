@@ -5,12 +5,24 @@ PREFIX ?= /usr/local
 SHARED ?= $(CURDIR)/../shared
 export THUMBNAIL_SHARED := $(SHARED)
 
-.PHONY: all lib test test-rust capi-deps demo demo-cli bench clean
+.PHONY: all rust-deps lib test test-rust capi-deps demo demo-cli bench clean
 
 all: lib
 
+## rust-deps: what the build needs besides cargo: cmake and nasm build the
+## vendored libjpeg-turbo (shrink-on-load JPEG decoding) with its SIMD code
+rust-deps:
+	@missing=""; \
+	for t in cmake:cmake nasm:nasm cc:gcc; do \
+	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
 ## lib: target/release/libthumbnail.{a,so} and the `thumbnail` CLI
-lib:
+lib: rust-deps
 	$(CARGO) build --release --locked
 
 ## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
@@ -18,7 +30,7 @@ lib:
 ## nginx + lua-nginx-module), the nginx module (real nginx, pytest)
 test: test-rust capi-test go-test lua-test nginx-test
 
-test-rust:
+test-rust: rust-deps
 	$(CARGO) test --release --locked
 
 ## demo: nginx on 127.0.0.1:8080 with the module, serving thumbnails of samples/
@@ -36,7 +48,7 @@ demo-cli: lib
 	@ls -1 target/demo | sed 's|^|target/demo/|'
 
 ## bench: criterion benchmarks of the core and the cache
-bench:
+bench: rust-deps
 	$(CARGO) bench --locked
 
 ## capi-deps: what the C tests need (apt, only when missing)
