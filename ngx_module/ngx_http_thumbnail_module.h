@@ -146,6 +146,8 @@ typedef struct {
     ngx_str_t                     spec;        /* canonical */
     ngx_str_t                     key;
     ngx_str_t                     etag;        /* quoted */
+    ngx_table_elt_t              *if_none_match; /* the client's; the source
+                                                    fetch does not see it */
 
     u_char                       *src;         /* buffered source body */
     u_char                       *src_last;

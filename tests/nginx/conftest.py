@@ -134,6 +134,14 @@ http {{
             sub_filter_types *;
             sub_filter 'NEVER-MATCHES-ANYTHING' 'x';
         }}
+        # compresses images for clients that accept it
+        location /gzip/ {{
+            alias {SHARED}/;
+            gzip on;
+            gzip_types image/jpeg image/png;
+            gzip_min_length 0;
+            gzip_http_version 1.0;  # what proxy_pass speaks
+        }}
     }}
 
 {http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, ORIGIN=self.origin_port,
@@ -246,6 +254,12 @@ MAIN_SERVER = r"""
         # proxied sources (Content-Length known / chunked)
         location ~ ^/p/(?<spec>[^/]+)/ {{
             rewrite ^/p/[^/]+/(.*)$ /corpus/$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/pz/(?<spec>[^/]+)/ {{
+            rewrite ^/pz/[^/]+/(.*)$ /gzip/corpus/$1 break;
             proxy_pass http://127.0.0.1:{ORIGIN};
             thumbnail on;
             thumbnail_spec $spec;

@@ -156,6 +156,56 @@ def test_ranges_ignored(ngx):
     assert r.content == full.content
 
 
+# The client's Range and validators are about the thumbnail: the source is
+# always fetched whole and unconditionally (else a 206 slice or a 412 of the
+# source would come back, or a 304 against the source's ETag). Each case uses
+# a key of its own so that it is a render, not a cache hit.
+SOURCE_HEADERS = [
+    ("range", {"Range": "bytes=0-9"}),
+    ("if-range", {"Range": "bytes=0-9", "If-Range": '"nope"'}),
+    ("if-match", {"If-Match": '"nope"'}),
+    ("if-unmodified-since", {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:01 GMT"}),
+    ("if-none-match-source-etag", None),
+]
+
+
+@pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
+@pytest.mark.parametrize("case,headers", SOURCE_HEADERS, ids=[c for c, _ in SOURCE_HEADERS])
+def test_source_fetched_whole(ngx, prefix, case, headers):
+    if headers is None:
+        src = ngx.get("/static/corpus/photos/rocket.jpg")
+        headers = {"If-None-Match": src.headers["ETag"]}
+    size = 150 + [c for c, _ in SOURCE_HEADERS].index(case)
+    uri = f"{prefix}/{size}x{size}/photos/rocket.jpg"
+    r = ngx.get(uri, headers=headers)
+    assert r.status_code == 200, (case, r.status_code, r.headers)
+    assert "Content-Range" not in r.headers
+    assert image_info(r.content)[:2] == ("jpeg", size)
+    assert r.content == ngx.get(uri).content
+
+
+@pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
+def test_if_modified_since_alone(ngx, prefix):
+    # the thumbnail's Last-Modified is the source's: a lone If-Modified-Since
+    # may be answered from the source; with If-None-Match, only the ETag counts
+    last_modified = ngx.get(f"{prefix}/170x170/photos/rocket.jpg").headers["Last-Modified"]
+    r = ngx.get(f"{prefix}/171x171/photos/rocket.jpg",
+                headers={"If-Modified-Since": last_modified})
+    assert r.status_code == 304 and r.headers["ETag"].startswith('"t-')
+    r = ngx.get(f"{prefix}/172x172/photos/rocket.jpg",
+                headers={"If-Modified-Since": last_modified, "If-None-Match": '"t-stale"'})
+    assert r.status_code == 200 and image_info(r.content)[0] == "jpeg"
+
+
+def test_compressing_origin(ngx):
+    # the origin gzips images for clients that accept it; the source fetch
+    # asks for the identity encoding, and the thumbnail is not compressed
+    r = ngx.get("/pz/173x173/photos/rocket.jpg", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert "Content-Encoding" not in r.headers
+    assert image_info(r.content)[:2] == ("jpeg", 173)
+
+
 def test_source_errors_pass_through(ngx):
     assert ngx.get("/t/100x100/no/such/file.jpg").status_code == 404
     assert ngx.get("/p/100x100/no/such/file.jpg").status_code == 404
