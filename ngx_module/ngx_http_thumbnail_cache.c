@@ -234,8 +234,12 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
 
 /*
- * key  = escape(thumbnail_cache_key, default "$host$uri") "|" canonical spec
+ * key  = escape(thumbnail_cache_key) "|" canonical spec
  * ETag = "t-" hex(md5(key "|" library version))
+ *
+ * The default key is "$host$uri", plus "?$args" in a location with its own
+ * content handler (proxy_pass, fastcgi_pass...): an origin may serve other
+ * images for other arguments (/img?id=1, /img?id=2), a static file never.
  *
  * Escaping '%' and every byte >= 0x80 as %XX keeps the key valid UTF-8 (the
  * cache requires it; $uri is decoded and may hold any byte) and one-to-one.
@@ -283,10 +287,12 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 {
     u_char                    *p, digest[16];
     size_t                     len;
-    ngx_str_t                  base[2], ver;
+    ngx_str_t                  base[4], ver;
     ngx_uint_t                 i, n;
     ngx_md5_t                  md5;
     ngx_http_core_srv_conf_t  *cscf;
+    ngx_http_core_loc_conf_t  *clcf;
+    static ngx_str_t           question = ngx_string("?");
 
     if (lcf->key) {
         if (ngx_http_complex_value(r, lcf->key, &base[0]) != NGX_OK) {
@@ -305,6 +311,14 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 
         base[1] = r->uri;
         n = 2;
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->handler && r->args.len) {
+            base[2] = question;
+            base[3] = r->args;
+            n = 4;
+        }
     }
 
     len = 1 + ctx->spec.len;

@@ -134,6 +134,11 @@ http {{
             sub_filter_types *;
             sub_filter 'NEVER-MATCHES-ANYTHING' 'x';
         }}
+        # a dynamic origin: the image depends on the query string
+        location = /byarg {{
+            root {CORPUS}/photos;
+            try_files /$arg_f =404;
+        }}
         # compresses images for clients that accept it
         location /gzip/ {{
             alias {SHARED}/;
@@ -254,6 +259,12 @@ MAIN_SERVER = r"""
         # proxied sources (Content-Length known / chunked)
         location ~ ^/p/(?<spec>[^/]+)/ {{
             rewrite ^/p/[^/]+/(.*)$ /corpus/$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/pq/(?<spec>[^/]+)/ {{
+            rewrite ^/pq/[^/]+/(.*)$ /$1 break;
             proxy_pass http://127.0.0.1:{ORIGIN};
             thumbnail on;
             thumbnail_spec $spec;

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from conftest import TIMEOUT
+from conftest import TIMEOUT, image_info
 
 CACHE_FIELDS = ["gets", "hits", "misses", "loads", "loads_deduped", "local_loads",
                 "local_load_errors", "evictions", "expirations", "oversize_rejects",
@@ -40,6 +40,29 @@ def test_cache_hit_does_not_touch_origin(ngx):
         # another spec of the same source is another key
         assert ngx.get("/p/112x112/photos/camera.png", session=s).status_code == 200
         assert ngx.origin_requests(path) == before + 2
+
+
+def test_default_key_has_args_for_proxied_sources(ngx):
+    """An origin may serve another image for other arguments: in a proxied
+    location the query string is part of the default key."""
+    with requests.Session() as s:  # one worker, one cache
+        a = ngx.get("/pq/114x114/byarg?f=rocket.jpg", session=s)
+        b = ngx.get("/pq/114x114/byarg?f=coffee.png", session=s)
+        assert a.status_code == b.status_code == 200
+        assert image_info(a.content)[0] == "jpeg"
+        assert image_info(b.content)[0] == "png"
+        assert a.headers["ETag"] != b.headers["ETag"]
+
+
+def test_default_key_ignores_args_for_static_files(ngx):
+    """A static file is the same whatever the query string: no new key, so
+    no way to make the server render again by adding one."""
+    with requests.Session() as s:
+        first = ngx.get("/t/115x115/photos/rocket.jpg?v=1", session=s)
+        before = ngx.stats()["totals"]["cache_hits"]
+        again = ngx.get("/t/115x115/photos/rocket.jpg?v=2", session=s)
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert ngx.stats()["totals"]["cache_hits"] == before + 1
 
 
 def test_cache_hit_counted(ngx):
