@@ -496,6 +496,10 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         ngx_http_thumbnail_count_status(NGX_HTTP_SERVICE_UNAVAILABLE);
         ngx_http_thumbnail_stats_update();
 
+        if (ngx_http_thumbnail_retry_after(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
@@ -662,6 +666,13 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(fl->status);
         ngx_http_thumbnail_stats_update();
+
+        if (fl->status == NGX_HTTP_SERVICE_UNAVAILABLE
+            && ngx_http_thumbnail_retry_after(r) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return fl->status;
     }
 

@@ -9,6 +9,9 @@
  *   thumbnail_max_pixels N;                      http, server, location (50000000)
  *   thumbnail_max_output N;                      http, server, location (4096)
  *   thumbnail_max_queue N;                       http, server, location (64)
+ *   thumbnail_heavy_pixels N;                    http, server, location
+ *                                                (30000000)
+ *   thumbnail_max_heavy N;                       http, server, location (1)
  *   thumbnail_thread_pool NAME;                  http, server, location (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
  *   thumbnail_cache_key STRING;                  http, server, location
@@ -87,6 +90,20 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thumbnail_loc_conf_t, max_queue),
+      NULL },
+
+    { ngx_string("thumbnail_heavy_pixels"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, heavy_pixels),
+      NULL },
+
+    { ngx_string("thumbnail_max_heavy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_heavy),
       NULL },
 
     { ngx_string("thumbnail_thread_pool"),
@@ -203,6 +220,8 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_pixels = NGX_CONF_UNSET_UINT;
     conf->max_output = NGX_CONF_UNSET_UINT;
     conf->max_queue = NGX_CONF_UNSET_UINT;
+    conf->heavy_pixels = NGX_CONF_UNSET_UINT;
+    conf->max_heavy = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -264,6 +283,15 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
                               def.max_output_width);
     ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
+
+    /*
+     * A heavy render (a progressive JPEG, ~700 ms for 18 MP, or a source of
+     * more than 30 MP) holds a pool thread for a long time; one per worker
+     * leaves every other thread of even a 2-thread pool to ordinary ones.
+     */
+    ngx_conf_merge_uint_value(conf->heavy_pixels, prev->heavy_pixels,
+                              30000000);
+    ngx_conf_merge_uint_value(conf->max_heavy, prev->max_heavy, 1);
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
@@ -629,6 +657,27 @@ ngx_http_thumbnail_http_status(thumbnail_status st)
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/* a 503 of ours is brief by design: say when to come back */
+
+ngx_int_t
+ngx_http_thumbnail_retry_after(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+    h->lowcase_key = NULL;
+
+    return NGX_OK;
 }
 
 

@@ -46,7 +46,7 @@
 #define NGX_HTTP_THUMBNAIL_PASS       5   /* not ours: pass everything */
 
 
-/* per-worker counters, X(name, is_gauge) */
+/* per-worker counters, then the gauges in_flight, waiting and heavy */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
     X(cache_hits)                                                           \
@@ -59,8 +59,10 @@
     X(status_415)                                                           \
     X(status_500)                                                           \
     X(status_503)                                                           \
+    X(heavy_refused)                                                        \
     X(in_flight)                                                            \
-    X(waiting)
+    X(waiting)                                                              \
+    X(heavy)
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -111,6 +113,8 @@ typedef struct {
     ngx_uint_t                    max_pixels;
     ngx_uint_t                    max_output;
     ngx_uint_t                    max_queue;
+    ngx_uint_t                    heavy_pixels;
+    ngx_uint_t                    max_heavy;
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
@@ -167,6 +171,7 @@ typedef struct {
     unsigned                      leader:1;
     unsigned                      waiting:1;
     unsigned                      woken:1;
+    unsigned                      heavy:1;     /* in counters.heavy */
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -178,6 +183,7 @@ extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
 thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
 ngx_uint_t ngx_http_thumbnail_http_status(thumbnail_status st);
 void ngx_http_thumbnail_count_status(ngx_uint_t status);
+ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_cache.c */
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);

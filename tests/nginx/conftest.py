@@ -15,6 +15,8 @@ Two instances:
   one keep-alive connection (``requests.Session``).
 * ``ngx1``: ``worker_processes 1``, for single-flight, the render queue limit
   and event-loop responsiveness.
+* ``ngx_heavy``: ``worker_processes 1``, a 2-thread pool and
+  ``thumbnail_max_heavy 1``, for heavy-render admission.
 
 Environment: THUMBNAIL_SHARED (corpus checkout, default ../shared),
 NGX_MODULE_SO, NGINX_BIN (not NGINX: nginx itself reads that variable).
@@ -37,6 +39,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHARED = pathlib.Path(os.environ.get("THUMBNAIL_SHARED", ROOT.parent / "shared")).resolve()
 CORPUS = SHARED / "corpus"
 BENCH = SHARED / "bench-images"
+SAMPLES = ROOT / "samples"
 MODULE = pathlib.Path(
     os.environ.get("NGX_MODULE_SO", ROOT / "target/nginx/ngx_http_thumbnail_module.so")
 ).resolve()
@@ -88,7 +91,7 @@ def image_info(data):
 # --- nginx instances -----------------------------------------------------------
 
 class Nginx:
-    def __init__(self, prefix, workers, http_body, name):
+    def __init__(self, prefix, workers, http_body, name, threads=4):
         self.prefix = pathlib.Path(prefix)
         self.workers = workers
         self.name = name
@@ -110,7 +113,7 @@ load_module {MODULE};
 worker_processes {workers};
 error_log {self.error_log} info;
 pid {self.pid_file};
-thread_pool default threads=4;
+thread_pool default threads={threads};
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
@@ -149,8 +152,8 @@ http {{
         }}
     }}
 
-{http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, ORIGIN=self.origin_port,
-                  PORT=self.port)}
+{http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, SAMPLES=SAMPLES,
+                  ORIGIN=self.origin_port, PORT=self.port)}
 }}
 """)
 
@@ -239,6 +242,7 @@ http {{
 
 MAIN_SERVER = r"""
     thumbnail_cache size=64m shards=8;
+    thumbnail_max_heavy 8;  # the corpus is rendered 4 at a time (test_heavy.py)
 
     server {{
         listen 127.0.0.1:{PORT};
@@ -355,6 +359,7 @@ MAIN_SERVER = r"""
 
 SINGLE_SERVER = r"""
     thumbnail_cache size=64m shards=8;
+    thumbnail_max_heavy 8;  # several prog18mp.jpg at once (test_heavy.py)
 
     server {{
         listen 127.0.0.1:{PORT};
@@ -383,12 +388,43 @@ SINGLE_SERVER = r"""
 """
 
 
-def _instance(tmp_path_factory, name, workers, body):
+# thumbnail_max_heavy 1 on a 2-thread pool: one thread always stays free
+HEAVY_SERVER = r"""
+    thumbnail_cache size=64m shards=8;
+    thumbnail_max_heavy 1;
+
+    server {{
+        listen 127.0.0.1:{PORT};
+        access_log off;
+
+        location ~ ^/b/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        # the same, where anything over 1 MP is heavy
+        location ~ ^/mp1/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_heavy_pixels 1000000;
+        }}
+        location ~ ^/s/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {SAMPLES}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location = /stats {{ thumbnail_stats; }}
+    }}
+"""
+
+
+def _instance(tmp_path_factory, name, workers, body, threads=4):
     if not MODULE.exists():
         pytest.exit(f"{MODULE} missing: run `make nginx-module`", returncode=2)
     if not CORPUS.is_dir():
         pytest.exit(f"corpus {CORPUS} missing (set THUMBNAIL_SHARED)", returncode=2)
-    ngx = Nginx(tmp_path_factory.mktemp(name), workers, body, name)
+    ngx = Nginx(tmp_path_factory.mktemp(name), workers, body, name, threads)
     ngx.start()
     return ngx
 
@@ -403,6 +439,13 @@ def ngx(tmp_path_factory):
 @pytest.fixture(scope="session")
 def ngx1(tmp_path_factory):
     n = _instance(tmp_path_factory, "ngx1", 1, SINGLE_SERVER)
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="session")
+def ngx_heavy(tmp_path_factory):
+    n = _instance(tmp_path_factory, "heavy", 1, HEAVY_SERVER, threads=2)
     yield n
     n.stop()
 

@@ -15,7 +15,7 @@ CACHE_FIELDS = ["gets", "hits", "misses", "loads", "loads_deduped", "local_loads
                 "error_hits", "bytes", "items", "capacity_bytes", "shards"]
 MODULE_FIELDS = ["requests", "cache_hits", "renders", "render_errors", "flight_waits",
                  "not_modified", "status_400", "status_413", "status_415", "status_500",
-                 "status_503", "in_flight", "waiting"]
+                 "status_503", "heavy_refused", "in_flight", "waiting", "heavy"]
 
 
 def test_cache_hit_does_not_touch_origin(ngx):
@@ -90,7 +90,7 @@ def test_stats_add_up(ngx):
         assert w["gets"] == w["hits"] + w["misses"]
         assert w["loads"] == w["local_loads"] + w["local_load_errors"] + w["loads_deduped"]
         assert w["bytes"] <= w["capacity_bytes"]
-        assert w["in_flight"] == 0 and w["waiting"] == 0
+        assert w["in_flight"] == 0 and w["waiting"] == 0 and w["heavy"] == 0
     assert st["totals"]["capacity_bytes"] == 2 * 64 * 1024 * 1024
     assert st["totals"]["status_400"] >= 1
     assert st["totals"]["requests"] >= 13

@@ -113,6 +113,8 @@ def test_queue_full_503(ngx1):
     def get(spec):
         t = time.monotonic()
         r = requests.get(ngx1.url(f"/q1/{spec}/prog18mp.jpg"), timeout=TIMEOUT)
+        if r.status_code == 503:
+            assert r.headers.get("Retry-After") == "1"
         return r.status_code, time.monotonic() - t
 
     with concurrent.futures.ThreadPoolExecutor(len(specs)) as ex:
