@@ -21,6 +21,8 @@
 
 #include "ngx_http_thumbnail_module.h"
 
+#include <dlfcn.h>                  /* after ngx_config.h: _GNU_SOURCE */
+
 
 static void *ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf);
@@ -33,6 +35,7 @@ static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
 static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
+static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
 
@@ -582,6 +585,8 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
 
+    ngx_http_thumbnail_pin(cf);
+
     if (ngx_http_thumbnail_cache_init_conf(cf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -591,6 +596,46 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
     }
 
     return ngx_http_thumbnail_stats_init_conf(cf, mcf);
+}
+
+
+/*
+ * Keep this module's code mapped until the process ends. The Rust library
+ * leaves thread-specific data with destructors in the pool threads that ran
+ * renders. A worker that exits (shutdown, reload) tells those threads to
+ * quit but does not wait for their destructors to run, and goes on to unload
+ * its modules: a destructor that runs after the unload jumps into unmapped
+ * memory, and the worker dies of SIGSEGV. RTLD_NODELETE makes dlclose()
+ * leave the object in place; the extra reference is never dropped.
+ */
+
+static void
+ngx_http_thumbnail_pin(ngx_conf_t *cf)
+{
+    Dl_info            info;
+    static ngx_uint_t  pinned;
+
+    if (pinned) {
+        return;
+    }
+
+    if (dladdr((void *) &ngx_http_thumbnail_module, &info) == 0
+        || info.dli_fname == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "thumbnail: dladdr() found no object to pin");
+        return;
+    }
+
+    if (dlopen(info.dli_fname, RTLD_NOW|RTLD_NOLOAD|RTLD_NODELETE) == NULL) {
+        /* e.g. linked into the nginx binary: never unloaded anyway */
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "thumbnail: cannot pin \"%s\": %s",
+                           info.dli_fname, dlerror());
+        return;
+    }
+
+    pinned = 1;
 }
 
 

@@ -25,6 +25,7 @@ NGX_MODULE_SO, NGINX_BIN (not NGINX: nginx itself reads that variable).
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import struct
@@ -91,7 +92,7 @@ def image_info(data):
 # --- nginx instances -----------------------------------------------------------
 
 class Nginx:
-    def __init__(self, prefix, workers, http_body, name, threads=4):
+    def __init__(self, prefix, workers, http_body, name, threads=4, env=None):
         self.prefix = pathlib.Path(prefix)
         self.workers = workers
         self.name = name
@@ -103,6 +104,7 @@ class Nginx:
         self.error_log = self.prefix / "error.log"
         self.origin_log = self.prefix / "origin.log"
         self.pid_file = self.prefix / "nginx.pid"
+        self.env = dict(NGINX_ENV, **(env or {}))
         for d in ("tmp",):
             (self.prefix / d).mkdir(parents=True, exist_ok=True)
         user = "user root;" if os.geteuid() == 0 else ""
@@ -168,7 +170,7 @@ http {{
         with open(self.prefix / "stderr.log", "wb") as stderr:
             self.proc = subprocess.Popen(
                 [NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
-                env=NGINX_ENV, start_new_session=True,
+                env=self.env, start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -219,6 +221,26 @@ http {{
 
     def log(self):
         return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+
+    def crashes(self):
+        """Lines of the error log that say a process crashed or nginx saw
+        something it should never see."""
+        return [line for line in self.log().splitlines()
+                if "exited on signal" in line or re.search(r"\[(alert|emerg|crit)\]", line)]
+
+    def reload(self):
+        """SIGHUP, then wait (bounded) until the old workers have exited."""
+        old = set(self.worker_pids())
+        os.kill(self.master_pid(), signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = subprocess.run(["ps", "--ppid", str(self.master_pid()), "-o", "pid="],
+                                 capture_output=True, text=True, timeout=10).stdout
+            if not old & {int(p) for p in out.split()}:
+                if len(self.worker_pids()) == self.workers:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"old workers {old} still there 30 s after SIGHUP")
 
     def origin_requests(self, needle):
         if not self.origin_log.exists():
@@ -419,6 +441,13 @@ HEAVY_SERVER = r"""
 """
 
 
+def _stop_checked(ngx):
+    """Stop an instance and fail the session if any process crashed, also
+    while shutting down (workers exit with the pool threads' data alive)."""
+    ngx.stop()
+    assert not ngx.crashes(), ngx.crashes()
+
+
 def _instance(tmp_path_factory, name, workers, body, threads=4):
     if not MODULE.exists():
         pytest.exit(f"{MODULE} missing: run `make nginx-module`", returncode=2)
@@ -433,21 +462,21 @@ def _instance(tmp_path_factory, name, workers, body, threads=4):
 def ngx(tmp_path_factory):
     n = _instance(tmp_path_factory, "ngx2", 2, MAIN_SERVER)
     yield n
-    n.stop()
+    _stop_checked(n)
 
 
 @pytest.fixture(scope="session")
 def ngx1(tmp_path_factory):
     n = _instance(tmp_path_factory, "ngx1", 1, SINGLE_SERVER)
     yield n
-    n.stop()
+    _stop_checked(n)
 
 
 @pytest.fixture(scope="session")
 def ngx_heavy(tmp_path_factory):
     n = _instance(tmp_path_factory, "heavy", 1, HEAVY_SERVER, threads=2)
     yield n
-    n.stop()
+    _stop_checked(n)
 
 
 def pytest_report_header(config):

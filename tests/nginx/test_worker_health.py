@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from conftest import CORPUS, TIMEOUT, quote
+from conftest import CORPUS, MAIN_SERVER, MODULE, TIMEOUT, Nginx, quote
 
 
 def test_event_loop_responsive(ngx1):
@@ -69,3 +69,39 @@ def test_corpus_no_crash(ngx):
     st = ngx.stats()["totals"]
     assert st["in_flight"] == 0 and st["waiting"] == 0
     assert st["status_500"] == 0
+
+
+
+
+def render_on_many_threads(n, tag):
+    specs = [f"{30 + tag}x{30 + i}" for i in range(16)]
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(lambda s: requests.get(n.url(f"/t/{s}/photos/rocket.jpg"),
+                                                   timeout=TIMEOUT).status_code, specs))
+    assert codes == [200] * len(specs)
+
+
+def test_module_never_unloaded(tmp_path):
+    """The pool threads that ran renders keep thread-specific data whose
+    destructors are code of this module. An exiting worker (stop, reload)
+    does not wait for those threads to finish exiting before it unloads its
+    modules, and a destructor run after the unload crashed the worker with
+    SIGSEGV now and then. The module pins itself (RTLD_NODELETE); the
+    dynamic linker's own log (LD_DEBUG=files) shows it is never unmapped,
+    however the race goes. And reload and stop leave no crash in the log."""
+    ld_log = tmp_path / "ld"
+    n = Nginx(tmp_path / "prefix", 2, MAIN_SERVER, "unload", threads=8,
+              env={"LD_DEBUG": "files", "LD_DEBUG_OUTPUT": str(ld_log)})
+    n.start()
+    try:
+        render_on_many_threads(n, 0)
+        n.reload()
+        render_on_many_threads(n, 1)
+        assert not n.crashes(), n.crashes()
+    finally:
+        n.stop()
+    assert not n.crashes(), n.crashes()
+    lines = [line for f in tmp_path.glob("ld.*") for line in f.read_text().splitlines()]
+    assert any(MODULE.name in line for line in lines), "no LD_DEBUG output"
+    unmapped = [line for line in lines if "destroying link map" in line and MODULE.name in line]
+    assert not unmapped, unmapped
