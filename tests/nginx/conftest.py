@@ -32,6 +32,7 @@ import struct
 import subprocess
 import time
 import urllib.parse
+import zlib
 
 import pytest
 import requests
@@ -87,6 +88,50 @@ def image_info(data):
             i += 2 + seglen
         raise AssertionError("JPEG without SOF")
     raise AssertionError(f"not a PNG or JPEG: {data[:16]!r}")
+
+
+def png_pixels(data):
+    """(width, height, channels, rows of bytes) of an 8-bit, non-interlaced
+    grey/RGB/RGBA PNG: enough to compare thumbnails pixel by pixel."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, ihdr = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = ihdr
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    assert depth == 8 and interlace == 0, ihdr
+    raw, stride, rows, prev = zlib.decompress(idat), width * channels, [], bytearray(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return width, height, channels, rows
+
+
+def mean_abs_diff(a, b):
+    """Mean absolute difference of two same-size png_pixels() results."""
+    assert a[:3] == b[:3], (a[:3], b[:3])
+    total = sum(abs(x - y) for ra, rb in zip(a[3], b[3]) for x, y in zip(ra, rb))
+    return total / (a[0] * a[1] * a[2])
 
 
 # --- nginx instances -----------------------------------------------------------
@@ -155,7 +200,7 @@ http {{
     }}
 
 {http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, SAMPLES=SAMPLES,
-                  ORIGIN=self.origin_port, PORT=self.port)}
+                  ORIGIN=self.origin_port, PORT=self.port, PREFIX=self.prefix)}
 }}
 """)
 
@@ -248,6 +293,23 @@ http {{
         return sum(1 for line in self.origin_log.read_text(errors="replace").splitlines()
                    if needle in line)
 
+    def active_connections(self):
+        """stub_status's count (the request asking for it included)."""
+        r = requests.get(self.url("/status"), timeout=TIMEOUT)
+        return int(r.text.split()[2])
+
+    def settled(self, seconds=20):
+        """Wait (bounded) until no render runs, nobody waits and no
+        connection but ours is open; True if that happened."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            t = self.stats()["totals"]
+            if (t["in_flight"] == 0 and t["waiting"] == 0 and t["heavy"] == 0
+                    and self.active_connections() == 1):
+                return True
+            time.sleep(0.05)
+        return False
+
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
@@ -267,7 +329,9 @@ MAIN_SERVER = r"""
     thumbnail_max_heavy 8;  # the corpus is rendered 4 at a time (test_heavy.py)
 
     server {{
-        listen 127.0.0.1:{PORT};
+        # reuseport: each worker has its own socket, and new connections are
+        # spread over them (tests that need both workers rely on it)
+        listen 127.0.0.1:{PORT} reuseport;
         access_log off;
 
         # static sources
@@ -375,7 +439,16 @@ MAIN_SERVER = r"""
         # the sources as they are, to compare
         location /static/ {{ alias {SHARED}/; }}
 
+        # sources a test may remove
+        location ~ ^/tmpsrc/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {PREFIX}/src/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+
         location = /stats {{ thumbnail_stats; }}
+        location = /status {{ stub_status; }}
+        location = /pid {{ return 200 $pid; }}
     }}
 """
 
@@ -406,6 +479,7 @@ SINGLE_SERVER = r"""
         }}
         location /static/ {{ alias {SHARED}/; }}
         location = /stats {{ thumbnail_stats; }}
+        location = /status {{ stub_status; }}
     }}
 """
 

@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from conftest import CORPUS, ROOT, image_info, quote
+from conftest import CORPUS, ROOT, image_info, mean_abs_diff, png_pixels, quote
 
 PHOTOS = [
     # path, spec, expected (format, width, height)
@@ -45,6 +45,25 @@ def test_thumbnail(ngx, prefix, path, spec, expected):
     else:
         box_w, _, box_h = spec.partition(",")[0].partition("x")
         assert w <= int(box_w or 65535) and h <= int(box_h or 65535)
+
+
+@pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
+@pytest.mark.parametrize("shape", ["Landscape", "Portrait"])
+def test_orientation_by_pixels(ngx, prefix, shape):
+    """Each of the 8 EXIF orientations, applied, looks like orientation 1
+    pixel for pixel (JPEG noise aside); ignoring it (noorient) does not."""
+    def pixels(n, extra=""):
+        r = ngx.get(f"{prefix}/48x48,png{extra}/edge/exif-orientation/{shape}_{n}.jpg")
+        assert r.status_code == 200
+        return png_pixels(r.content)
+
+    upright = pixels(1)
+    assert upright[:2] == ((48, 32) if shape == "Landscape" else (32, 48))
+    for n in range(2, 9):
+        assert mean_abs_diff(pixels(n), upright) < 8, n
+    # stored upside down (3) or mirrored (2): same size, other pixels
+    for n in (2, 3):
+        assert mean_abs_diff(pixels(n, ",noorient"), upright) > 20, n
 
 
 def test_static_and_proxied_agree(ngx):
