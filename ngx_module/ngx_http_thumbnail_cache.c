@@ -486,12 +486,8 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (ngx_http_thumbnail_counters.in_flight >= lcf->max_queue) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thumbnail: %uL renders in progress "
-                      "(thumbnail_max_queue %ui), refusing",
-                      ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
+    if (ngx_http_thumbnail_queue_full(r, lcf)) {
+        /* refused before the source is read */
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(NGX_HTTP_SERVICE_UNAVAILABLE);
         ngx_http_thumbnail_stats_update();

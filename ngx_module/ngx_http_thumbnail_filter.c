@@ -46,8 +46,6 @@ static ngx_int_t ngx_http_thumbnail_read(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_thumbnail_post(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
-static ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf);
 static ngx_uint_t ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
 static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
@@ -407,23 +405,6 @@ ngx_http_thumbnail_post(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 }
 
 
-static ngx_uint_t
-ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
-        return 0;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "thumbnail: %uL renders in progress "
-                  "(thumbnail_max_queue %ui), refusing",
-                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
-    return 1;
-}
-
-
 /*
  * Heavy-render admission. A progressive JPEG (decoded in full whatever the
  * output size, ~700 ms for 18 MP) or a source of more than
@@ -635,6 +616,8 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
 
     if (img == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "thumbnail: rendered, but no image to send");
         return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 

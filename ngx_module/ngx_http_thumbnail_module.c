@@ -705,6 +705,25 @@ ngx_http_thumbnail_http_status(thumbnail_status st)
 }
 
 
+/* the render queue bound: thumbnail_max_queue renders queued or running */
+
+ngx_uint_t
+ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf)
+{
+    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "thumbnail: %uL renders in progress "
+                  "(thumbnail_max_queue %ui), refusing",
+                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
+
+    return 1;
+}
+
+
 /* a 503 of ours is brief by design: say when to come back */
 
 ngx_int_t

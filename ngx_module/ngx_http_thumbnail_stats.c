@@ -72,9 +72,12 @@ ngx_http_thumbnail_stats_init_conf(ngx_conf_t *cf,
     ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
                                            ngx_core_module);
 
-    /* worker_processes usually comes before http {}; if not, 32 slots */
+    /*
+     * worker_processes usually comes before http {}; if not, it is at most
+     * "auto" (the CPU count) in any sane configuration, so size for that
+     */
 
-    nslots = NGX_HTTP_THUMBNAIL_MIN_SLOTS;
+    nslots = ngx_max(NGX_HTTP_THUMBNAIL_MIN_SLOTS, (ngx_uint_t) ngx_ncpu);
 
     if (ccf->worker_processes != NGX_CONF_UNSET
         && (ngx_uint_t) ccf->worker_processes > nslots)
