@@ -85,6 +85,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'http {' \
 		'  thumbnail_cache size=16m shards=4 ttl=10m;' \
 		'  thumbnail_max_queue 32;' \
+		'  thumbnail_heavy_pixels 30000000; thumbnail_max_heavy 2;' \
 		'  server {' \
 		'    listen 127.0.0.1:1;' \
 		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$$ {' \
