@@ -78,16 +78,20 @@ def test_heavy_by_pixels(ngx_heavy):
     """While a heavy render runs, a baseline source over thumbnail_heavy_pixels
     is refused and one under it is served."""
     ngx = ngx_heavy
-    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+    with concurrent.futures.ThreadPoolExecutor(5) as ex:
         heavy, _ = start_heavy(ngx, ex, "411x411")
         # mid4mp.jpg: 2560x1600 baseline, 4.1 MP
         over, _ = timed_get(ngx, "/mp1/412x412/mid4mp.jpg")
         under, _ = timed_get(ngx, "/b/413x413/mid4mp.jpg")
+        # one key asked 3 times at once: the waiters share the leader's 503
+        same = [f.result()[0] for f in
+                [ex.submit(timed_get, ngx, f"/b/414x414/{HEAVY}") for _ in range(3)]]
         heavy_running = not heavy.done()
         assert heavy.result()[0].status_code == 200
     assert heavy_running, "the heavy render ended too early to prove anything"
     assert over.status_code == 503 and over.headers.get("Retry-After") == "1"
     assert under.status_code == 200 and image_info(under.content)[:2] == ("jpeg", 413)
+    assert [(r.status_code, r.headers.get("Retry-After")) for r in same] == [(503, "1")] * 3
     assert any("heavy source (2560x1600)" in line for line in ngx.log().splitlines())
 
 
