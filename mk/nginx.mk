@@ -7,7 +7,8 @@
 #   nginx-module  target/nginx/ngx_http_thumbnail_module.so, built against
 #                 Debian's nginx with the configure tree from nginx-dev
 #                 (installs nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
-#                 with apt-get when missing), then checked with `nginx -t`
+#                 with apt-get when missing: nginx-deps), then checked
+#                 with `nginx -t`
 #   nginx-test    the pytest suite in tests/nginx (venv in target/venv)
 #   nginx-demo    nginx in the foreground on 127.0.0.1:$(NGX_DEMO_PORT) serving
 #                 /t/<spec>/<file> thumbnails of samples/ and an index page
@@ -17,7 +18,8 @@
 NGX_BIN         ?= /usr/sbin/nginx
 NGX_RUN         := env -u NGINX $(NGX_BIN)
 NGX_SRC         ?= /usr/share/nginx/src
-NGX_APT_PKGS    ?= nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
+NGX_APT_PKGS    ?= nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev gcc make
+NGX_TEST_PKGS   ?= python3-venv procps
 NGX_DEMO_PORT   ?= 8080
 NGX_PYTHON      ?= python3
 SHARED          ?= $(CURDIR)/../shared
@@ -38,7 +40,7 @@ NGX_LD_OPT      := -Wl,-z,relro -Wl,-z,now -fPIC
 
 NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: nginx-module nginx-deps nginx-test nginx-venv nginx-demo nginx-clean
+.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean
 
 ## nginx-module: target/nginx/ngx_http_thumbnail_module.so
 # The steps run in one recipe, after `lib`, so that even `make -j` sees the
@@ -74,6 +76,31 @@ nginx-module: lib nginx-deps
 	fi
 	@$(call ngx_check)
 
+## nginx-deps: what building the module needs (apt-get, only what is missing)
+# Waits up to 10 minutes for another apt/dpkg to release its lock (other
+# worktrees may be installing at the same time); refreshes the package lists
+# only if a package is unknown.
+nginx-deps:
+	@$(call ngx_apt,$(NGX_APT_PKGS))
+
+nginx-test-deps:
+	@$(call ngx_apt,$(NGX_TEST_PKGS))
+
+define ngx_apt
+missing=""; \
+for p in $(1); do \
+	dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" \
+		|| missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+	echo "nginx: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$(NGX_SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing \
+	|| { $(NGX_SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq \
+	     && $(NGX_SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; }; \
+fi
+endef
+
 # load_module + every directive through Debian's nginx -t
 define ngx_check
 rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
@@ -85,6 +112,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'http {' \
 		'  thumbnail_cache size=16m shards=4 ttl=10m;' \
 		'  thumbnail_max_queue 32;' \
+		'  thumbnail_heavy_pixels 30000000; thumbnail_max_heavy 2;' \
 		'  server {' \
 		'    listen 127.0.0.1:1;' \
 		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$$ {' \
@@ -102,7 +130,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 	&& echo "nginx-module: $(NGX_BIN) -t accepts load_module $(NGX_SO)"
 endef
 
-nginx-venv: $(NGX_VENV)/.ok
+nginx-venv: nginx-test-deps $(NGX_VENV)/.ok
 
 $(NGX_VENV)/.ok:
 	$(NGX_PYTHON) -m venv $(NGX_VENV)

@@ -41,8 +41,10 @@ static ngx_int_t ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 static ngx_http_thumbnail_flight_t *ngx_http_thumbnail_flight_create(
     ngx_str_t *key, ngx_uint_t in_table);
 static void ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl);
-static ngx_int_t ngx_http_thumbnail_if_none_match(ngx_http_request_t *r,
+static ngx_int_t ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm,
     ngx_str_t *etag);
+static ngx_int_t ngx_http_thumbnail_plain_source_request(
+    ngx_http_request_t *r);
 
 
 static ngx_rbtree_t       ngx_http_thumbnail_flights;
@@ -175,6 +177,8 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
 
+    ctx->if_none_match = r->headers_in.if_none_match;
+
     if (lcf->spec == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -230,8 +234,12 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
 
 /*
- * key  = escape(thumbnail_cache_key, default "$host$uri") "|" canonical spec
+ * key  = escape(thumbnail_cache_key) "|" canonical spec
  * ETag = "t-" hex(md5(key "|" library version))
+ *
+ * The default key is "$host$uri", plus "?$args" in a location with its own
+ * content handler (proxy_pass, fastcgi_pass...): an origin may serve other
+ * images for other arguments (/img?id=1, /img?id=2), a static file never.
  *
  * Escaping '%' and every byte >= 0x80 as %XX keeps the key valid UTF-8 (the
  * cache requires it; $uri is decoded and may hold any byte) and one-to-one.
@@ -279,10 +287,12 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 {
     u_char                    *p, digest[16];
     size_t                     len;
-    ngx_str_t                  base[2], ver;
+    ngx_str_t                  base[4], ver;
     ngx_uint_t                 i, n;
     ngx_md5_t                  md5;
     ngx_http_core_srv_conf_t  *cscf;
+    ngx_http_core_loc_conf_t  *clcf;
+    static ngx_str_t           question = ngx_string("?");
 
     if (lcf->key) {
         if (ngx_http_complex_value(r, lcf->key, &base[0]) != NGX_OK) {
@@ -301,6 +311,14 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 
         base[1] = r->uri;
         n = 2;
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->handler && r->args.len) {
+            base[2] = question;
+            base[3] = r->args;
+            n = 4;
+        }
     }
 
     len = 1 + ctx->spec.len;
@@ -468,15 +486,15 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (ngx_http_thumbnail_counters.in_flight >= lcf->max_queue) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thumbnail: %uL renders in progress "
-                      "(thumbnail_max_queue %ui), refusing",
-                      ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
+    if (ngx_http_thumbnail_queue_full(r, lcf)) {
+        /* refused before the source is read */
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(NGX_HTTP_SERVICE_UNAVAILABLE);
         ngx_http_thumbnail_stats_update();
+
+        if (ngx_http_thumbnail_retry_after(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
@@ -501,7 +519,125 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         r->method_name = ngx_http_core_get_method;
     }
 
+    if (ngx_http_thumbnail_plain_source_request(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return NGX_DECLINED;
+}
+
+
+/*
+ * The leader must get the whole, current source with status 200. The
+ * client's Range, If-Range and conditional headers are about the thumbnail,
+ * not the source: left in, the static module's filters or an origin would
+ * answer 206 (a slice of the source passed on as if it were the thumbnail),
+ * 412, or 304 against the source's ETag. They are dropped from the request
+ * (the list an upstream copies, and the parsed fields the static filters
+ * read), as proxy_cache drops them; If-None-Match is checked against our
+ * own ETag instead (ctx->if_none_match). If-Modified-Since is kept when it
+ * is the only validator: the thumbnail's Last-Modified is the source's.
+ * Accept-Encoding goes too: the renderer needs the identity encoding
+ * (gzip_static, a compressing origin).
+ */
+
+static ngx_uint_t
+ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
+{
+    ngx_str_t         *name;
+    static ngx_str_t   ims = ngx_string("If-Modified-Since");
+    static ngx_str_t   names[] = {
+        ngx_string("Range"),
+        ngx_string("If-Range"),
+        ngx_string("If-Match"),
+        ngx_string("If-Unmodified-Since"),
+        ngx_string("If-None-Match"),
+        ngx_string("Accept-Encoding"),
+        ngx_null_string
+    };
+
+    if (drop_ims
+        && h->key.len == ims.len
+        && ngx_strncasecmp(h->key.data, ims.data, ims.len) == 0)
+    {
+        return 1;
+    }
+
+    for (name = names; name->len; name++) {
+        if (h->key.len == name->len
+            && ngx_strncasecmp(h->key.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, drop_ims;
+    ngx_list_t        old;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *copy;
+
+    drop_ims = (r->headers_in.if_none_match != NULL);
+
+    /* rebuild the list without them (a list cannot drop elements) */
+
+    old = r->headers_in.headers;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &old.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_http_thumbnail_drop_header(&h[i], drop_ims)) {
+            continue;
+        }
+
+        copy = ngx_list_push(&r->headers_in.headers);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        *copy = h[i];
+    }
+
+    r->headers_in.range = NULL;
+    r->headers_in.if_range = NULL;
+    r->headers_in.if_match = NULL;
+    r->headers_in.if_unmodified_since = NULL;
+    r->headers_in.if_none_match = NULL;
+
+    if (drop_ims) {
+        r->headers_in.if_modified_since = NULL;
+    }
+
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    r->headers_in.accept_encoding = NULL;
+#endif
+
+    return NGX_OK;
 }
 
 
@@ -526,6 +662,13 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(fl->status);
         ngx_http_thumbnail_stats_update();
+
+        if (fl->status == NGX_HTTP_SERVICE_UNAVAILABLE
+            && ngx_http_thumbnail_retry_after(r) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return fl->status;
     }
 
@@ -669,7 +812,7 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
 
     ngx_http_clear_accept_ranges(r);
 
-    if (ngx_http_thumbnail_if_none_match(r, &ctx->etag)) {
+    if (ngx_http_thumbnail_if_none_match(ctx->if_none_match, &ctx->etag)) {
         r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
         r->headers_out.content_type.len = 0;
         ngx_http_clear_content_length(r);
@@ -683,16 +826,16 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
 /* If-None-Match: "*" or a list of entity tags, compared weakly */
 
 static ngx_int_t
-ngx_http_thumbnail_if_none_match(ngx_http_request_t *r, ngx_str_t *etag)
+ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm, ngx_str_t *etag)
 {
     u_char  *p, *end;
 
-    if (r->headers_in.if_none_match == NULL) {
+    if (inm == NULL) {
         return 0;
     }
 
-    p = r->headers_in.if_none_match->value.data;
-    end = p + r->headers_in.if_none_match->value.len;
+    p = inm->value.data;
+    end = p + inm->value.len;
 
     while (p < end) {
 

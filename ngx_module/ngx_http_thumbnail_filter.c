@@ -46,11 +46,15 @@ static ngx_int_t ngx_http_thumbnail_read(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_thumbnail_post(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
+static ngx_uint_t ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
 static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
 static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_thumbnail_send(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_fail(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
@@ -339,12 +343,9 @@ ngx_http_thumbnail_post(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
 
-    if (ngx_http_thumbnail_counters.in_flight >= lcf->max_queue) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thumbnail: %uL renders in progress "
-                      "(thumbnail_max_queue %ui), refusing",
-                      ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
+    if (ngx_http_thumbnail_queue_full(r, lcf)
+        || ngx_http_thumbnail_too_heavy(r, ctx, lcf))
+    {
         return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 
@@ -393,9 +394,69 @@ ngx_http_thumbnail_post(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     ngx_http_thumbnail_counters.in_flight++;
     ngx_http_thumbnail_counters.renders++;
+
+    if (ctx->heavy) {
+        ngx_http_thumbnail_counters.heavy++;
+    }
+
     ngx_http_thumbnail_stats_update();
 
     return NGX_OK;
+}
+
+
+/*
+ * Heavy-render admission. A progressive JPEG (decoded in full whatever the
+ * output size, ~700 ms for 18 MP) or a source of more than
+ * thumbnail_heavy_pixels holds a pool thread for long; at most
+ * thumbnail_max_heavy of them may be queued or running in this worker, so
+ * that the other threads stay free for ordinary thumbnails. The probe reads
+ * only the header, cheap enough for the event loop. A source it cannot read
+ * is not heavy: its render fails quickly and reports why.
+ */
+
+static ngx_uint_t
+ngx_http_thumbnail_is_heavy(ngx_http_thumbnail_ctx_t *ctx,
+    ngx_http_thumbnail_loc_conf_t *lcf, thumbnail_info *info)
+{
+    thumbnail_status  st;
+
+    st = thumbnail_probe(ctx->src, ctx->src_last - ctx->src, info, NULL, 0);
+
+    if (st != THUMBNAIL_STATUS_OK) {
+        return 0;
+    }
+
+    return info->progressive
+           || (uint64_t) info->width * info->height > lcf->heavy_pixels;
+}
+
+
+static ngx_uint_t
+ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf)
+{
+    thumbnail_info  info;
+
+    ctx->heavy = ngx_http_thumbnail_is_heavy(ctx, lcf, &info);
+
+    if (!ctx->heavy
+        || ngx_http_thumbnail_counters.heavy < lcf->max_heavy)
+    {
+        return 0;
+    }
+
+    ctx->heavy = 0;
+    ngx_http_thumbnail_counters.heavy_refused++;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "thumbnail: heavy source (%uDx%uD%s), %uL heavy renders "
+                  "in progress (thumbnail_max_heavy %ui), refusing",
+                  info.width, info.height,
+                  info.progressive ? " progressive JPEG" : "",
+                  ngx_http_thumbnail_counters.heavy, lcf->max_heavy);
+
+    return 1;
 }
 
 
@@ -444,6 +505,11 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     r->aio = 0;
 
     ngx_http_thumbnail_counters.in_flight--;
+
+    if (ctx->heavy) {
+        ctx->heavy = 0;
+        ngx_http_thumbnail_counters.heavy--;
+    }
 
     ngx_http_thumbnail_free_source(r, ctx);
 
@@ -550,6 +616,8 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
 
     if (img == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "thumbnail: rendered, but no image to send");
         return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
@@ -612,8 +680,49 @@ ngx_http_thumbnail_fail(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 
     r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
 
-    return ngx_http_filter_finalize_request(r, &ngx_http_thumbnail_module,
-                                            status);
+    return ngx_http_thumbnail_filter_finalize(r, ctx, status);
+}
+
+
+/*
+ * ngx_http_filter_finalize_request(), plus Retry-After on a 503: the header
+ * goes in after the source's headers are cleaned, before the error response
+ * is made.
+ */
+
+static ngx_int_t
+ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_int_t  rc;
+
+    ngx_http_clean_header(r);
+
+    /* other filters start afresh; ours keeps its context */
+    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
+    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
+
+    r->filter_finalize = 1;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_thumbnail_retry_after(r) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_special_response_handler(r, status);
+
+    /* NGX_ERROR resets any pending data */
+
+    switch (rc) {
+
+    case NGX_OK:
+    case NGX_DONE:
+        return NGX_ERROR;
+
+    default:
+        return rc;
+    }
 }
 
 

@@ -9,6 +9,9 @@
  *   thumbnail_max_pixels N;                      http, server, location (50000000)
  *   thumbnail_max_output N;                      http, server, location (4096)
  *   thumbnail_max_queue N;                       http, server, location (64)
+ *   thumbnail_heavy_pixels N;                    http, server, location
+ *                                                (30000000)
+ *   thumbnail_max_heavy N;                       http, server, location (1)
  *   thumbnail_thread_pool NAME;                  http, server, location (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
  *   thumbnail_cache_key STRING;                  http, server, location
@@ -17,6 +20,8 @@
 
 
 #include "ngx_http_thumbnail_module.h"
+
+#include <dlfcn.h>                  /* after ngx_config.h: _GNU_SOURCE */
 
 
 static void *ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf);
@@ -30,6 +35,7 @@ static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
 static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
+static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
 
@@ -87,6 +93,20 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thumbnail_loc_conf_t, max_queue),
+      NULL },
+
+    { ngx_string("thumbnail_heavy_pixels"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, heavy_pixels),
+      NULL },
+
+    { ngx_string("thumbnail_max_heavy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_heavy),
       NULL },
 
     { ngx_string("thumbnail_thread_pool"),
@@ -203,6 +223,8 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_pixels = NGX_CONF_UNSET_UINT;
     conf->max_output = NGX_CONF_UNSET_UINT;
     conf->max_queue = NGX_CONF_UNSET_UINT;
+    conf->heavy_pixels = NGX_CONF_UNSET_UINT;
+    conf->max_heavy = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -264,6 +286,15 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
                               def.max_output_width);
     ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
+
+    /*
+     * A heavy render (a progressive JPEG, ~700 ms for 18 MP, or a source of
+     * more than 30 MP) holds a pool thread for a long time; one per worker
+     * leaves every other thread of even a 2-thread pool to ordinary ones.
+     */
+    ngx_conf_merge_uint_value(conf->heavy_pixels, prev->heavy_pixels,
+                              30000000);
+    ngx_conf_merge_uint_value(conf->max_heavy, prev->max_heavy, 1);
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
@@ -554,6 +585,8 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
 
+    ngx_http_thumbnail_pin(cf);
+
     if (ngx_http_thumbnail_cache_init_conf(cf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -563,6 +596,46 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
     }
 
     return ngx_http_thumbnail_stats_init_conf(cf, mcf);
+}
+
+
+/*
+ * Keep this module's code mapped until the process ends. The Rust library
+ * leaves thread-specific data with destructors in the pool threads that ran
+ * renders. A worker that exits (shutdown, reload) tells those threads to
+ * quit but does not wait for their destructors to run, and goes on to unload
+ * its modules: a destructor that runs after the unload jumps into unmapped
+ * memory, and the worker dies of SIGSEGV. RTLD_NODELETE makes dlclose()
+ * leave the object in place; the extra reference is never dropped.
+ */
+
+static void
+ngx_http_thumbnail_pin(ngx_conf_t *cf)
+{
+    Dl_info            info;
+    static ngx_uint_t  pinned;
+
+    if (pinned) {
+        return;
+    }
+
+    if (dladdr((void *) &ngx_http_thumbnail_module, &info) == 0
+        || info.dli_fname == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "thumbnail: dladdr() found no object to pin");
+        return;
+    }
+
+    if (dlopen(info.dli_fname, RTLD_NOW|RTLD_NOLOAD|RTLD_NODELETE) == NULL) {
+        /* e.g. linked into the nginx binary: never unloaded anyway */
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "thumbnail: cannot pin \"%s\": %s",
+                           info.dli_fname, dlerror());
+        return;
+    }
+
+    pinned = 1;
 }
 
 
@@ -629,6 +702,46 @@ ngx_http_thumbnail_http_status(thumbnail_status st)
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/* the render queue bound: thumbnail_max_queue renders queued or running */
+
+ngx_uint_t
+ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf)
+{
+    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "thumbnail: %uL renders in progress "
+                  "(thumbnail_max_queue %ui), refusing",
+                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
+
+    return 1;
+}
+
+
+/* a 503 of ours is brief by design: say when to come back */
+
+ngx_int_t
+ngx_http_thumbnail_retry_after(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+    h->lowcase_key = NULL;
+
+    return NGX_OK;
 }
 
 

@@ -46,7 +46,7 @@
 #define NGX_HTTP_THUMBNAIL_PASS       5   /* not ours: pass everything */
 
 
-/* per-worker counters, X(name, is_gauge) */
+/* per-worker counters, then the gauges in_flight, waiting and heavy */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
     X(cache_hits)                                                           \
@@ -59,8 +59,10 @@
     X(status_415)                                                           \
     X(status_500)                                                           \
     X(status_503)                                                           \
+    X(heavy_refused)                                                        \
     X(in_flight)                                                            \
-    X(waiting)
+    X(waiting)                                                              \
+    X(heavy)
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -111,6 +113,8 @@ typedef struct {
     ngx_uint_t                    max_pixels;
     ngx_uint_t                    max_output;
     ngx_uint_t                    max_queue;
+    ngx_uint_t                    heavy_pixels;
+    ngx_uint_t                    max_heavy;
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
@@ -146,6 +150,8 @@ typedef struct {
     ngx_str_t                     spec;        /* canonical */
     ngx_str_t                     key;
     ngx_str_t                     etag;        /* quoted */
+    ngx_table_elt_t              *if_none_match; /* the client's; the source
+                                                    fetch does not see it */
 
     u_char                       *src;         /* buffered source body */
     u_char                       *src_last;
@@ -165,6 +171,7 @@ typedef struct {
     unsigned                      leader:1;
     unsigned                      waiting:1;
     unsigned                      woken:1;
+    unsigned                      heavy:1;     /* in counters.heavy */
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -176,6 +183,9 @@ extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
 thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
 ngx_uint_t ngx_http_thumbnail_http_status(thumbnail_status st);
 void ngx_http_thumbnail_count_status(ngx_uint_t status);
+ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_cache.c */
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);

@@ -20,8 +20,9 @@
  * Cache fields are thumbnail_cache_stats' (groupcache names); the module
  * adds requests, cache_hits (answered before the source was read), renders,
  * render_errors, flight_waits (requests that waited for another request's
- * render of the same key), not_modified, status_4xx/5xx, and the gauges
- * in_flight (renders queued or running) and waiting.
+ * render of the same key), not_modified, status_4xx/5xx, heavy_refused, and
+ * the gauges in_flight (renders queued or running), waiting and heavy
+ * (heavy renders queued or running).
  */
 
 
@@ -71,9 +72,12 @@ ngx_http_thumbnail_stats_init_conf(ngx_conf_t *cf,
     ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
                                            ngx_core_module);
 
-    /* worker_processes usually comes before http {}; if not, 32 slots */
+    /*
+     * worker_processes usually comes before http {}; if not, it is at most
+     * "auto" (the CPU count) in any sane configuration, so size for that
+     */
 
-    nslots = NGX_HTTP_THUMBNAIL_MIN_SLOTS;
+    nslots = ngx_max(NGX_HTTP_THUMBNAIL_MIN_SLOTS, (ngx_uint_t) ngx_ncpu);
 
     if (ccf->worker_processes != NGX_CONF_UNSET
         && (ngx_uint_t) ccf->worker_processes > nslots)
@@ -226,7 +230,10 @@ ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-#define NGX_HTTP_THUMBNAIL_NFIELDS  (15 + 13)
+#define NGX_HTTP_THUMBNAIL_ONE(name)  + 1
+#define NGX_HTTP_THUMBNAIL_NFIELDS                                           \
+    (0 NGX_HTTP_THUMBNAIL_CACHE_FIELDS(NGX_HTTP_THUMBNAIL_ONE)               \
+       NGX_HTTP_THUMBNAIL_COUNTERS(NGX_HTTP_THUMBNAIL_ONE))
 
 
 static u_char *

@@ -15,6 +15,8 @@ Two instances:
   one keep-alive connection (``requests.Session``).
 * ``ngx1``: ``worker_processes 1``, for single-flight, the render queue limit
   and event-loop responsiveness.
+* ``ngx_heavy``: ``worker_processes 1``, a 2-thread pool and
+  ``thumbnail_max_heavy 1``, for heavy-render admission.
 
 Environment: THUMBNAIL_SHARED (corpus checkout, default ../shared),
 NGX_MODULE_SO, NGINX_BIN (not NGINX: nginx itself reads that variable).
@@ -23,12 +25,14 @@ NGX_MODULE_SO, NGINX_BIN (not NGINX: nginx itself reads that variable).
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import struct
 import subprocess
 import time
 import urllib.parse
+import zlib
 
 import pytest
 import requests
@@ -37,6 +41,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHARED = pathlib.Path(os.environ.get("THUMBNAIL_SHARED", ROOT.parent / "shared")).resolve()
 CORPUS = SHARED / "corpus"
 BENCH = SHARED / "bench-images"
+SAMPLES = ROOT / "samples"
 MODULE = pathlib.Path(
     os.environ.get("NGX_MODULE_SO", ROOT / "target/nginx/ngx_http_thumbnail_module.so")
 ).resolve()
@@ -85,10 +90,54 @@ def image_info(data):
     raise AssertionError(f"not a PNG or JPEG: {data[:16]!r}")
 
 
+def png_pixels(data):
+    """(width, height, channels, rows of bytes) of an 8-bit, non-interlaced
+    grey/RGB/RGBA PNG: enough to compare thumbnails pixel by pixel."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, ihdr = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = ihdr
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    assert depth == 8 and interlace == 0, ihdr
+    raw, stride, rows, prev = zlib.decompress(idat), width * channels, [], bytearray(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return width, height, channels, rows
+
+
+def mean_abs_diff(a, b):
+    """Mean absolute difference of two same-size png_pixels() results."""
+    assert a[:3] == b[:3], (a[:3], b[:3])
+    total = sum(abs(x - y) for ra, rb in zip(a[3], b[3]) for x, y in zip(ra, rb))
+    return total / (a[0] * a[1] * a[2])
+
+
 # --- nginx instances -----------------------------------------------------------
 
 class Nginx:
-    def __init__(self, prefix, workers, http_body, name):
+    def __init__(self, prefix, workers, http_body, name, threads=4, env=None):
         self.prefix = pathlib.Path(prefix)
         self.workers = workers
         self.name = name
@@ -100,6 +149,7 @@ class Nginx:
         self.error_log = self.prefix / "error.log"
         self.origin_log = self.prefix / "origin.log"
         self.pid_file = self.prefix / "nginx.pid"
+        self.env = dict(NGINX_ENV, **(env or {}))
         for d in ("tmp",):
             (self.prefix / d).mkdir(parents=True, exist_ok=True)
         user = "user root;" if os.geteuid() == 0 else ""
@@ -110,7 +160,7 @@ load_module {MODULE};
 worker_processes {workers};
 error_log {self.error_log} info;
 pid {self.pid_file};
-thread_pool default threads=4;
+thread_pool default threads={threads};
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
@@ -134,10 +184,23 @@ http {{
             sub_filter_types *;
             sub_filter 'NEVER-MATCHES-ANYTHING' 'x';
         }}
+        # a dynamic origin: the image depends on the query string
+        location = /byarg {{
+            root {CORPUS}/photos;
+            try_files /$arg_f =404;
+        }}
+        # compresses images for clients that accept it
+        location /gzip/ {{
+            alias {SHARED}/;
+            gzip on;
+            gzip_types image/jpeg image/png;
+            gzip_min_length 0;
+            gzip_http_version 1.0;  # what proxy_pass speaks
+        }}
     }}
 
-{http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, ORIGIN=self.origin_port,
-                  PORT=self.port)}
+{http_body.format(SHARED=SHARED, CORPUS=CORPUS, BENCH=BENCH, SAMPLES=SAMPLES,
+                  ORIGIN=self.origin_port, PORT=self.port, PREFIX=self.prefix)}
 }}
 """)
 
@@ -152,7 +215,7 @@ http {{
         with open(self.prefix / "stderr.log", "wb") as stderr:
             self.proc = subprocess.Popen(
                 [NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
-                env=NGINX_ENV, start_new_session=True,
+                env=self.env, start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -204,11 +267,48 @@ http {{
     def log(self):
         return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
 
+    def crashes(self):
+        """Lines of the error log that say a process crashed or nginx saw
+        something it should never see."""
+        return [line for line in self.log().splitlines()
+                if "exited on signal" in line or re.search(r"\[(alert|emerg|crit)\]", line)]
+
+    def reload(self):
+        """SIGHUP, then wait (bounded) until the old workers have exited."""
+        old = set(self.worker_pids())
+        os.kill(self.master_pid(), signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = subprocess.run(["ps", "--ppid", str(self.master_pid()), "-o", "pid="],
+                                 capture_output=True, text=True, timeout=10).stdout
+            if not old & {int(p) for p in out.split()}:
+                if len(self.worker_pids()) == self.workers:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"old workers {old} still there 30 s after SIGHUP")
+
     def origin_requests(self, needle):
         if not self.origin_log.exists():
             return 0
         return sum(1 for line in self.origin_log.read_text(errors="replace").splitlines()
                    if needle in line)
+
+    def active_connections(self):
+        """stub_status's count (the request asking for it included)."""
+        r = requests.get(self.url("/status"), timeout=TIMEOUT)
+        return int(r.text.split()[2])
+
+    def settled(self, seconds=20):
+        """Wait (bounded) until no render runs, nobody waits and no
+        connection but ours is open; True if that happened."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            t = self.stats()["totals"]
+            if (t["in_flight"] == 0 and t["waiting"] == 0 and t["heavy"] == 0
+                    and self.active_connections() == 1):
+                return True
+            time.sleep(0.05)
+        return False
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -226,9 +326,12 @@ http {{
 
 MAIN_SERVER = r"""
     thumbnail_cache size=64m shards=8;
+    thumbnail_max_heavy 8;  # the corpus is rendered 4 at a time (test_heavy.py)
 
     server {{
-        listen 127.0.0.1:{PORT};
+        # reuseport: each worker has its own socket, and new connections are
+        # spread over them (tests that need both workers rely on it)
+        listen 127.0.0.1:{PORT} reuseport;
         access_log off;
 
         # static sources
@@ -246,6 +349,18 @@ MAIN_SERVER = r"""
         # proxied sources (Content-Length known / chunked)
         location ~ ^/p/(?<spec>[^/]+)/ {{
             rewrite ^/p/[^/]+/(.*)$ /corpus/$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/pq/(?<spec>[^/]+)/ {{
+            rewrite ^/pq/[^/]+/(.*)$ /$1 break;
+            proxy_pass http://127.0.0.1:{ORIGIN};
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/pz/(?<spec>[^/]+)/ {{
+            rewrite ^/pz/[^/]+/(.*)$ /gzip/corpus/$1 break;
             proxy_pass http://127.0.0.1:{ORIGIN};
             thumbnail on;
             thumbnail_spec $spec;
@@ -324,12 +439,22 @@ MAIN_SERVER = r"""
         # the sources as they are, to compare
         location /static/ {{ alias {SHARED}/; }}
 
+        # sources a test may remove
+        location ~ ^/tmpsrc/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {PREFIX}/src/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+
         location = /stats {{ thumbnail_stats; }}
+        location = /status {{ stub_status; }}
+        location = /pid {{ return 200 $pid; }}
     }}
 """
 
 SINGLE_SERVER = r"""
     thumbnail_cache size=64m shards=8;
+    thumbnail_max_heavy 8;  # several prog18mp.jpg at once (test_heavy.py)
 
     server {{
         listen 127.0.0.1:{PORT};
@@ -354,16 +479,55 @@ SINGLE_SERVER = r"""
         }}
         location /static/ {{ alias {SHARED}/; }}
         location = /stats {{ thumbnail_stats; }}
+        location = /status {{ stub_status; }}
     }}
 """
 
 
-def _instance(tmp_path_factory, name, workers, body):
+# thumbnail_max_heavy 1 on a 2-thread pool: one thread always stays free
+HEAVY_SERVER = r"""
+    thumbnail_cache size=64m shards=8;
+    thumbnail_max_heavy 1;
+
+    server {{
+        listen 127.0.0.1:{PORT};
+        access_log off;
+
+        location ~ ^/b/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        # the same, where anything over 1 MP is heavy
+        location ~ ^/mp1/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_heavy_pixels 1000000;
+        }}
+        location ~ ^/s/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {SAMPLES}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location = /stats {{ thumbnail_stats; }}
+    }}
+"""
+
+
+def _stop_checked(ngx):
+    """Stop an instance and fail the session if any process crashed, also
+    while shutting down (workers exit with the pool threads' data alive)."""
+    ngx.stop()
+    assert not ngx.crashes(), ngx.crashes()
+
+
+def _instance(tmp_path_factory, name, workers, body, threads=4):
     if not MODULE.exists():
         pytest.exit(f"{MODULE} missing: run `make nginx-module`", returncode=2)
     if not CORPUS.is_dir():
         pytest.exit(f"corpus {CORPUS} missing (set THUMBNAIL_SHARED)", returncode=2)
-    ngx = Nginx(tmp_path_factory.mktemp(name), workers, body, name)
+    ngx = Nginx(tmp_path_factory.mktemp(name), workers, body, name, threads)
     ngx.start()
     return ngx
 
@@ -372,14 +536,21 @@ def _instance(tmp_path_factory, name, workers, body):
 def ngx(tmp_path_factory):
     n = _instance(tmp_path_factory, "ngx2", 2, MAIN_SERVER)
     yield n
-    n.stop()
+    _stop_checked(n)
 
 
 @pytest.fixture(scope="session")
 def ngx1(tmp_path_factory):
     n = _instance(tmp_path_factory, "ngx1", 1, SINGLE_SERVER)
     yield n
-    n.stop()
+    _stop_checked(n)
+
+
+@pytest.fixture(scope="session")
+def ngx_heavy(tmp_path_factory):
+    n = _instance(tmp_path_factory, "heavy", 1, HEAVY_SERVER, threads=2)
+    yield n
+    _stop_checked(n)
 
 
 def pytest_report_header(config):

@@ -4,12 +4,14 @@ when the render queue is full. Each is logged once with the reason."""
 
 import concurrent.futures
 import os
+import socketserver
+import threading
 import time
 
 import pytest
 import requests
 
-from conftest import CORPUS, TIMEOUT, quote
+from conftest import CORPUS, TIMEOUT, Nginx, quote
 
 
 def first(folder):
@@ -89,6 +91,20 @@ def test_415_logged_once(ngx):
     assert "[info]" in lines[0] and "unsupported" in lines[0]
 
 
+@pytest.mark.parametrize("uri,reason", [
+    ("/small/78x78/photos/rocket.jpg", "larger than thumbnail_max_source_size"),
+    ("/smallpc/78x79/photos/rocket.jpg", "larger than thumbnail_max_source_size"),
+    ("/fewpixels/78x80/photos/rocket.jpg", "too-large"),
+    ("/smallout/780x780/photos/rocket.jpg", "too-large"),
+], ids=["content-length", "chunked", "pixels", "output"])
+def test_413_logged_once(ngx, uri, reason):
+    assert ngx.get(uri).status_code == 413
+    lines = [line for line in ngx.log().splitlines()
+             if "thumbnail:" in line and f"GET {uri} " in line]
+    assert len(lines) == 1, lines
+    assert "[warn]" in lines[0] and reason in lines[0], lines[0]
+
+
 def test_error_page_415_fallback(ngx):
     fallback = ngx.get("/static/corpus/conformance/png/pngsuite/basn2c08.png").content
     r = ngx.get(f"/fb/100x100/{quote(first('edge/gif'))}")
@@ -113,6 +129,8 @@ def test_queue_full_503(ngx1):
     def get(spec):
         t = time.monotonic()
         r = requests.get(ngx1.url(f"/q1/{spec}/prog18mp.jpg"), timeout=TIMEOUT)
+        if r.status_code == 503:
+            assert r.headers.get("Retry-After") == "1"
         return r.status_code, time.monotonic() - t
 
     with concurrent.futures.ThreadPoolExecutor(len(specs)) as ex:
@@ -125,3 +143,97 @@ def test_queue_full_503(ngx1):
     slowest_200 = max(t for c, t in results if c == 200)
     assert slowest_503 < slowest_200, results
     assert "thumbnail_max_queue 1), refusing" in ngx1.log()
+
+
+# --- sources over the byte limit are refused without being read ------------
+
+class _Origin(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _SlowOriginHandler(socketserver.BaseRequestHandler):
+    """/cl/...: Content-Length 1 GB, then 64 KB every 50 ms; /chunked/...:
+    chunked, 64 KB chunks as fast as they go. Each for at most 8 s or 64 MB;
+    records (bytes sent, whether the peer closed, seconds) per path."""
+
+    def handle(self):
+        sock = self.request
+        sock.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = sock.recv(4096)
+            if not data:
+                return
+            head += data
+        path = head.split(b" ")[1].decode()
+        chunked = path.startswith("/chunked/")
+        block = b"\xff\xd8" + b"\x00" * (65536 - 2)
+        sent, closed, start = 0, False, time.monotonic()
+        try:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n"
+                         + (b"Transfer-Encoding: chunked\r\n" if chunked
+                            else b"Content-Length: 1000000000\r\n")
+                         + b"\r\n")
+            while time.monotonic() - start < 8 and sent < 64 << 20:
+                if chunked:
+                    sock.sendall(b"%x\r\n" % len(block) + block + b"\r\n")
+                else:
+                    sock.sendall(block)
+                    time.sleep(0.05)
+                sent += len(block)
+        except OSError:
+            closed = True
+        self.server.results[path] = (sent, closed, time.monotonic() - start)
+
+
+SLOW_SERVER = r"""
+    server {{
+        listen 127.0.0.1:{PORT};
+        location ~ ^/slow/(?<spec>[^/]+)/ {{
+            rewrite ^/slow/[^/]+/(.*)$ /$1 break;
+            proxy_pass http://127.0.0.1:SLOW_ORIGIN;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_source_size 1m;
+        }}
+    }}
+"""
+
+
+@pytest.fixture
+def slow(tmp_path):
+    origin = _Origin(("127.0.0.1", 0), _SlowOriginHandler)
+    origin.results = {}
+    thread = threading.Thread(target=origin.serve_forever, daemon=True)
+    thread.start()
+    n = Nginx(tmp_path, 1, SLOW_SERVER.replace("SLOW_ORIGIN", str(origin.server_address[1])),
+              "slow")
+    n.start()
+    yield n, origin
+    n.stop()
+    origin.shutdown()
+    origin.server_close()
+
+
+@pytest.mark.parametrize("kind", ["cl", "chunked"])
+def test_source_too_big_not_buffered(slow, kind):
+    """With Content-Length over the limit, 413 comes at once and the origin
+    is dropped (a 1 GB body at 1.3 MB/s is never waited for); a chunked body
+    is cut off as soon as it passes the limit."""
+    n, origin = slow
+    path = f"/{kind}/photo.jpg"
+    t = time.monotonic()
+    r = n.get(f"/slow/100x100{path}")
+    elapsed = time.monotonic() - t
+    assert r.status_code == 413
+    assert elapsed < 4, elapsed
+    deadline = time.monotonic() + 10
+    while path not in origin.results and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent, closed, seconds = origin.results[path]
+    assert closed, origin.results  # nginx hung up on the origin
+    assert seconds < 5 and sent < 32 << 20, origin.results
+    assert not n.crashes()
+    lines = [line for line in n.log().splitlines() if "thumbnail:" in line]
+    assert len(lines) == 1 and "[warn]" in lines[0] and "thumbnail_max_source_size" in lines[0], lines

@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from conftest import CORPUS, ROOT, image_info, quote
+from conftest import CORPUS, ROOT, image_info, mean_abs_diff, png_pixels, quote
 
 PHOTOS = [
     # path, spec, expected (format, width, height)
@@ -45,6 +45,25 @@ def test_thumbnail(ngx, prefix, path, spec, expected):
     else:
         box_w, _, box_h = spec.partition(",")[0].partition("x")
         assert w <= int(box_w or 65535) and h <= int(box_h or 65535)
+
+
+@pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
+@pytest.mark.parametrize("shape", ["Landscape", "Portrait"])
+def test_orientation_by_pixels(ngx, prefix, shape):
+    """Each of the 8 EXIF orientations, applied, looks like orientation 1
+    pixel for pixel (JPEG noise aside); ignoring it (noorient) does not."""
+    def pixels(n, extra=""):
+        r = ngx.get(f"{prefix}/48x48,png{extra}/edge/exif-orientation/{shape}_{n}.jpg")
+        assert r.status_code == 200
+        return png_pixels(r.content)
+
+    upright = pixels(1)
+    assert upright[:2] == ((48, 32) if shape == "Landscape" else (32, 48))
+    for n in range(2, 9):
+        assert mean_abs_diff(pixels(n), upright) < 8, n
+    # stored upside down (3) or mirrored (2): same size, other pixels
+    for n in (2, 3):
+        assert mean_abs_diff(pixels(n, ",noorient"), upright) > 20, n
 
 
 def test_static_and_proxied_agree(ngx):
@@ -154,6 +173,56 @@ def test_ranges_ignored(ngx):
     r = ngx.get("/t/99x99/photos/rocket.jpg", headers={"Range": "bytes=0-9"})
     assert r.status_code == 200
     assert r.content == full.content
+
+
+# The client's Range and validators are about the thumbnail: the source is
+# always fetched whole and unconditionally (else a 206 slice or a 412 of the
+# source would come back, or a 304 against the source's ETag). Each case uses
+# a key of its own so that it is a render, not a cache hit.
+SOURCE_HEADERS = [
+    ("range", {"Range": "bytes=0-9"}),
+    ("if-range", {"Range": "bytes=0-9", "If-Range": '"nope"'}),
+    ("if-match", {"If-Match": '"nope"'}),
+    ("if-unmodified-since", {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:01 GMT"}),
+    ("if-none-match-source-etag", None),
+]
+
+
+@pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
+@pytest.mark.parametrize("case,headers", SOURCE_HEADERS, ids=[c for c, _ in SOURCE_HEADERS])
+def test_source_fetched_whole(ngx, prefix, case, headers):
+    if headers is None:
+        src = ngx.get("/static/corpus/photos/rocket.jpg")
+        headers = {"If-None-Match": src.headers["ETag"]}
+    size = 150 + [c for c, _ in SOURCE_HEADERS].index(case)
+    uri = f"{prefix}/{size}x{size}/photos/rocket.jpg"
+    r = ngx.get(uri, headers=headers)
+    assert r.status_code == 200, (case, r.status_code, r.headers)
+    assert "Content-Range" not in r.headers
+    assert image_info(r.content)[:2] == ("jpeg", size)
+    assert r.content == ngx.get(uri).content
+
+
+@pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
+def test_if_modified_since_alone(ngx, prefix):
+    # the thumbnail's Last-Modified is the source's: a lone If-Modified-Since
+    # may be answered from the source; with If-None-Match, only the ETag counts
+    last_modified = ngx.get(f"{prefix}/170x170/photos/rocket.jpg").headers["Last-Modified"]
+    r = ngx.get(f"{prefix}/171x171/photos/rocket.jpg",
+                headers={"If-Modified-Since": last_modified})
+    assert r.status_code == 304 and r.headers["ETag"].startswith('"t-')
+    r = ngx.get(f"{prefix}/172x172/photos/rocket.jpg",
+                headers={"If-Modified-Since": last_modified, "If-None-Match": '"t-stale"'})
+    assert r.status_code == 200 and image_info(r.content)[0] == "jpeg"
+
+
+def test_compressing_origin(ngx):
+    # the origin gzips images for clients that accept it; the source fetch
+    # asks for the identity encoding, and the thumbnail is not compressed
+    r = ngx.get("/pz/173x173/photos/rocket.jpg", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert "Content-Encoding" not in r.headers
+    assert image_info(r.content)[:2] == ("jpeg", 173)
 
 
 def test_source_errors_pass_through(ngx):
