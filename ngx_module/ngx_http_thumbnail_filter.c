@@ -406,9 +406,11 @@ ngx_http_thumbnail_post(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
 
 /*
- * Heavy-render admission. A progressive JPEG (decoded in full whatever the
- * output size, ~700 ms for 18 MP) or a source of more than
- * thumbnail_heavy_pixels holds a pool thread for long; at most
+ * Heavy-render admission. A progressive JPEG of more than a tenth of
+ * thumbnail_heavy_pixels (every scan is decoded whatever the output size,
+ * ~700 ms for 18 MP: about ten times a baseline JPEG decoded at reduced
+ * size) or any source of more than thumbnail_heavy_pixels holds a pool
+ * thread for long; at most
  * thumbnail_max_heavy of them may be queued or running in this worker, so
  * that the other threads stay free for ordinary thumbnails. The probe reads
  * only the header, cheap enough for the event loop. A source it cannot read
@@ -419,6 +421,7 @@ static ngx_uint_t
 ngx_http_thumbnail_is_heavy(ngx_http_thumbnail_ctx_t *ctx,
     ngx_http_thumbnail_loc_conf_t *lcf, thumbnail_info *info)
 {
+    uint64_t          pixels;
     thumbnail_status  st;
 
     st = thumbnail_probe(ctx->src, ctx->src_last - ctx->src, info, NULL, 0);
@@ -427,8 +430,10 @@ ngx_http_thumbnail_is_heavy(ngx_http_thumbnail_ctx_t *ctx,
         return 0;
     }
 
-    return info->progressive
-           || (uint64_t) info->width * info->height > lcf->heavy_pixels;
+    pixels = (uint64_t) info->width * info->height;
+
+    return pixels > lcf->heavy_pixels
+           || (info->progressive && pixels > lcf->heavy_pixels / 10);
 }
 
 

@@ -505,6 +505,13 @@ HEAVY_SERVER = r"""
             thumbnail_spec $spec;
             thumbnail_heavy_pixels 1000000;
         }}
+        # corpus files where a progressive JPEG over 100 000 pixels is heavy
+        location ~ ^/c1/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_heavy_pixels 1000000;
+        }}
         location ~ ^/s/(?<spec>[^/]+)/(?<file>.+)$ {{
             alias {SAMPLES}/$file;
             thumbnail on;

@@ -1,5 +1,5 @@
-"""Heavy-render admission (issue 8): a progressive JPEG, or a source over
-thumbnail_heavy_pixels, is heavy; with thumbnail_max_heavy 1 on a 2-thread
+"""Heavy-render admission (issue 8): a source over thumbnail_heavy_pixels,
+or a progressive JPEG over a tenth of it, is heavy; with thumbnail_max_heavy 1 on a 2-thread
 pool, one heavy render runs at a time, further heavy ones get 503 at once
 with Retry-After, and ordinary thumbnails keep a thread of their own."""
 
@@ -93,6 +93,23 @@ def test_heavy_by_pixels(ngx_heavy):
     assert under.status_code == 200 and image_info(under.content)[:2] == ("jpeg", 413)
     assert [(r.status_code, r.headers.get("Retry-After")) for r in same] == [(503, "1")] * 3
     assert any("heavy source (2560x1600)" in line for line in ngx.log().splitlines())
+
+
+def test_small_progressive_is_not_heavy(ngx_heavy):
+    """A progressive JPEG is heavy only over a tenth of
+    thumbnail_heavy_pixels: with the limit at 1 MP, cat.jpg (320x240,
+    76 800 px) is served while a heavy render runs, progressive3.jpg
+    (650x470, 305 500 px) is refused."""
+    ngx = ngx_heavy
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        heavy, _ = start_heavy(ngx, ex, "415x415")
+        small, _ = timed_get(ngx, "/c1/100x100/edge/progressive/cat.jpg")
+        larger, _ = timed_get(ngx, "/c1/100x100/edge/progressive/progressive3.jpg")
+        heavy_running = not heavy.done()
+        assert heavy.result()[0].status_code == 200
+    assert heavy_running, "the heavy render ended too early to prove anything"
+    assert small.status_code == 200 and image_info(small.content)[:2] == ("jpeg", 100)
+    assert larger.status_code == 503 and larger.headers.get("Retry-After") == "1"
 
 
 def test_heavy_admitted_again(ngx_heavy):
