@@ -20,7 +20,10 @@ fn reference_lanczos(jpeg: &[u8], w: u32, h: u32) -> Vec<u8> {
 }
 
 fn check(path: &str, spec: &str, min_db: f64) -> f64 {
-    let source = read_corpus(path);
+    let source = match path.strip_prefix("bench-images/") {
+        Some(name) => common::bench_image(name),
+        None => read_corpus(path),
+    };
     let t = thumbnail::render(&source, &Spec::parse(spec).unwrap(), &Limits::default()).unwrap();
     let (w, h, ours) = common::decode_rgb(t.data());
     let reference = reference_lanczos(&source, w, h);
@@ -36,6 +39,13 @@ fn prereduced_thumbnails_match_straight_lanczos3() {
     check("photos/museum-12MP-42_IndexError.jpg", "200x200,png", 40.0);
     check("photos/harbour-9MP-HMD_Nokia_8.3_5G.jpg", "300x300,png", 40.0);
     check("photos/wisteria-8MP-iphone_hdr_NO.jpg", "150x150,png", 40.0);
+}
+
+#[test]
+fn progressive_thumbnails_from_dc_scans_match_straight_lanczos3() {
+    // 5640x3172 progressive → 200 px: decoded at 1/8 from its DC scans.
+    check("bench-images/prog18mp.jpg", "200x200,png", 40.0);
+    check("bench-images/prog18mp.jpg", "120x120,png", 40.0);
 }
 
 #[test]

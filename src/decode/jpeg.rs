@@ -62,7 +62,14 @@ impl<'a> JpegSource<'a> {
     pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
         if self.scalable
             && let Some(m) = jpeg_scaled::eighths(min_scale)
-            && let Some(pixels) = jpeg_scaled::decode(self.decoder_bytes, m, self.info.width, self.info.height, self.layout)
+            && let Some(pixels) = jpeg_scaled::decode(
+                self.decoder_bytes,
+                m,
+                self.info.width,
+                self.info.height,
+                self.layout,
+                self.info.progressive,
+            )
         {
             return Ok(pixels);
         }

@@ -2,6 +2,7 @@
 //! limits are checked before [`Source::decode`] allocates pixel memory.
 
 mod jpeg;
+mod jpeg_dc;
 mod jpeg_scaled;
 mod png;
 
