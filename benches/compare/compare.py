@@ -15,6 +15,7 @@ library only; the peers run in the venv that mk/bench.mk makes.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -34,7 +35,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,18 +133,29 @@ def run_child(cmd, timeout, env=None, measure=True):
     The child runs under GNU time, which reports the child's own ru_maxrss:
     a child forked from this process and read with os.wait4 would report at
     least this Python's RSS (~40 MB), since exec records the old address
-    space's peak in ru_maxrss. A timer kills the child past `timeout`.
+    space's peak in ru_maxrss. The child gets its own process group, so a
+    timeout or an interrupt kills GNU time and the measured program together.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as usage_file:
         argv = [str(part) for part in cmd]
         if measure:
             argv = [GNU_TIME, "-f", "%M %U %S", "-o", usage_file.name, "--", *argv]
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        killer = threading.Timer(timeout, proc.kill)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True)
+        timed_out = threading.Event()
+
+        def on_timeout():
+            timed_out.set()
+            kill_group(proc.pid)
+
+        killer = threading.Timer(timeout, on_timeout)
         killer.start()
         try:
             proc.wait()
+        except BaseException:  # Ctrl-C: the child's group is not the terminal's
+            kill_group(proc.pid)
+            proc.wait()
+            raise
         finally:
             killer.cancel()
         wall_ms = (time.perf_counter() - start) * 1e3
@@ -162,8 +174,15 @@ def run_child(cmd, timeout, env=None, measure=True):
             maxrss_kb=maxrss_kb,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
-            timed_out=wall_ms >= timeout * 1e3,
+            timed_out=timed_out.is_set(),
         )
+
+
+def kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def check_child(result, cmd):
@@ -266,6 +285,28 @@ def inprocess_cmd(lib, bench_bin, case_path, spec, budget, once):
     return cmd + ["--image", case_path, spec]
 
 
+def measure_library(lib, bench_bin, path, spec, budget):
+    """Timed renders in one child, then one render in a fresh child for its peak RSS."""
+    entry = {}
+    timed_cmd = inprocess_cmd(lib, bench_bin, path, spec, budget, once=False)
+    once_cmd = inprocess_cmd(lib, bench_bin, path, spec, budget, once=True)
+    try:
+        entry |= json_lines(check_child(run_child(timed_cmd, timeout=300), timed_cmd).stdout)[0]
+    except (RuntimeError, IndexError, OSError, json.JSONDecodeError) as e:
+        entry["error"] = str(e)
+    try:
+        once_child = check_child(run_child(once_cmd, timeout=300), once_cmd)
+        once = json_lines(once_child.stdout)[0]
+        entry |= {
+            "peak_rss_kb": once_child.maxrss_kb,  # the whole fresh process
+            "render_hwm_growth_kb": once["hwm_after_kb"] - once["hwm_before_kb"],
+            "hwm_before_kb": once["hwm_before_kb"],
+        }
+    except (RuntimeError, IndexError, OSError, json.JSONDecodeError) as e:
+        entry["rss_error"] = str(e)
+    return entry
+
+
 def measure_inprocess(cases, images_dir, bench_bin, budget, log):
     """Per row, interleaved so slow drift in background load hits every library alike."""
     libs = ["thumbnail", "pillow", "pyvips"]
@@ -273,19 +314,7 @@ def measure_inprocess(cases, images_dir, bench_bin, budget, log):
     for case in cases:
         row = {"case": case.__dict__ | {"spec": case.spec}, "libs": {}}
         for lib in libs:
-            timed_cmd = inprocess_cmd(lib, bench_bin, images_dir / case.image, case.spec, budget, once=False)
-            once_cmd = inprocess_cmd(lib, bench_bin, images_dir / case.image, case.spec, budget, once=True)
-            try:
-                timed = json_lines(check_child(run_child(timed_cmd, timeout=900), timed_cmd).stdout)[0]
-                once_child = check_child(run_child(once_cmd, timeout=300), once_cmd)
-                once = json_lines(once_child.stdout)[0]
-                entry = timed | {
-                    "peak_rss_kb": once_child.maxrss_kb,  # the fresh child, whole process
-                    "render_hwm_growth_kb": once["hwm_after_kb"] - once["hwm_before_kb"],
-                    "hwm_before_kb": once["hwm_before_kb"],
-                }
-            except (RuntimeError, IndexError, OSError, json.JSONDecodeError) as e:
-                entry = {"error": str(e)}
+            entry = measure_library(lib, bench_bin, images_dir / case.image, case.spec, budget)
             row["libs"][lib] = entry
             log(f"  in-process {case.label:32} {lib:9} {fmt_ms(entry.get('median_ms'))} ms  rss {fmt_mb(entry.get('peak_rss_kb'))} MB")
         rows.append(row)
@@ -433,20 +462,28 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self):
+        """Start and wait until it accepts connections; stopped again if it does not."""
         env = {k: v for k, v in os.environ.items() if k != "NGINX"}  # nginx reads $NGINX as inherited sockets
         self.stderr = open(self.prefix / "stderr.log", "wb")
         self.proc = subprocess.Popen(
             [NGINX_BIN, "-p", str(self.prefix), "-c", str(self.conf)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
         )
-        deadline = time.monotonic() + 15
+        try:
+            self.wait_listening(deadline=time.monotonic() + 15)
+        except BaseException:
+            self.stop()
+            raise
+        self.workers = child_pids(self.proc.pid)
+        return self
+
+    def wait_listening(self, deadline):
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx ({self.mode}) exited {self.proc.returncode}: {self.log_tail()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                self.workers = child_pids(self.proc.pid)
-                return self
+                return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"nginx ({self.mode}) did not listen on {self.port}: {self.log_tail()}")
@@ -463,10 +500,15 @@ class Nginx:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
-        for pid in self.workers:  # a SIGKILLed master leaves its workers running
+            self.kill_orphaned_workers()
+
+    def kill_orphaned_workers(self):
+        """A SIGKILLed master leaves its workers running: end those (still nginx workers)."""
+        for pid in self.workers:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                if b"nginx: worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
                 pass
 
     def log_tail(self):
@@ -570,38 +612,48 @@ def timed_wrk(server, path, connections, seconds, budget, script=None):
 
 
 def nginx_miss_rows(images_dir, work_dir, budget, source_sizes, log):
-    """Our module without a cache vs image_filter: same files, same boxes, source format out."""
-    servers = {"thumbnail": Nginx("miss", images_dir, work_dir), "image_filter": Nginx("image_filter", images_dir, work_dir)}
+    """Our module without a cache vs image_filter: same files, same boxes, source format out.
+
+    Both servers stay up (an idle nginx costs nothing) so each row measures
+    ours and image_filter back to back: drift in background load hits both.
+    """
     cases = [Case(image, box, "png" if image.endswith(".png") else "jpeg") for image in IMAGES for box in BOXES]
     paths = {
         "thumbnail": lambda case: f"/t/{case.box}x{case.box},q80/{case.image}",
         "image_filter": lambda case: f"/if/{case.box}x{case.box}/{case.image}",
     }
     rows = [{"case": case.__dict__, "servers": {}} for case in cases]
-    # one server up at a time, so the other's idle workers cost nothing
-    for name, server in servers.items():
+    with contextlib.ExitStack() as stack:
+        servers = {}
         try:
-            server.start()
-            for case, row in zip(cases, rows):
-                path = paths[name](case)
-                entry = {"path": path}
-                try:
-                    entry["check"] = check_response(server.url(path), case.out, case.box, source_sizes[case.image], name)
-                    seconds = budget.wrk_seconds_slow if case.image in SLOW_IMAGES else budget.wrk_seconds
-                    for connections in (1, 2):
-                        result = timed_wrk(server, path, connections, seconds, budget, str(UNIQUE_QUERY_LUA))
-                        entry[f"c{connections}"] = result
-                        log(f"  nginx miss {case.label:30} {name:12} -c{connections} {result['req_per_s']:9.2f} req/s  n={result['requests']}")
-                except RuntimeError as e:
-                    entry["error"] = str(e)
-                    log(f"  nginx miss {case.label:30} {name:12} error: {e}")
-                row["servers"][name] = entry
+            servers["thumbnail"] = stack.enter_context(Nginx("miss", images_dir, work_dir))
+            servers["image_filter"] = stack.enter_context(Nginx("image_filter", images_dir, work_dir))
         except RuntimeError as e:
+            log(f"  nginx: {e}")
             for row in rows:
-                row["servers"].setdefault(name, {"error": str(e)})
-            log(f"  nginx {name}: {e}")
-        finally:
-            server.stop()
+                row["error"] = str(e)
+            return rows
+        for case, row in zip(cases, rows):
+            seconds = budget.wrk_seconds_slow if case.image in SLOW_IMAGES else budget.wrk_seconds
+            entries = {name: {"path": paths[name](case)} for name in servers}
+            for name, server in servers.items():
+                try:
+                    entries[name]["check"] = check_response(server.url(entries[name]["path"]), case.out, case.box, source_sizes[case.image], name)
+                except (RuntimeError, OSError) as e:
+                    entries[name]["error"] = str(e)
+            for connections in (1, 2):
+                for name, server in servers.items():
+                    entry = entries[name]
+                    if "error" in entry:
+                        continue
+                    try:
+                        result = timed_wrk(server, entry["path"], connections, seconds, budget, str(UNIQUE_QUERY_LUA))
+                    except (RuntimeError, OSError) as e:
+                        entry["error"] = str(e)
+                        continue
+                    entry[f"c{connections}"] = result
+                    log(f"  nginx miss {case.label:30} {name:12} -c{connections} {result['req_per_s']:9.2f} req/s  n={result['requests']}")
+            row["servers"] = entries
     return rows
 
 
@@ -625,7 +677,7 @@ def nginx_hit_rows(images_dir, work_dir, budget, log):
                 result = timed_wrk(server, path, connections, budget.wrk_seconds, budget)
                 entry[f"c{connections}"] = result
                 log(f"  nginx {name:14} -c{connections} {result['req_per_s']:10.0f} req/s  renders during run: {result.get('renders', '-')}")
-        except RuntimeError as e:
+        except (RuntimeError, OSError) as e:
             entry["error"] = str(e)
             log(f"  nginx {name}: {e}")
         finally:
@@ -942,14 +994,15 @@ def collect_errors(results):
 
     def walk(node, where):
         if isinstance(node, dict):
-            if "error" in node:
-                errors.append(f"{where}: {node['error']}")
             for key, value in node.items():
-                if key != "error":
+                if key in ("error", "rss_error"):
+                    errors.append(f"{where}: {value}")
+                else:
                     walk(value, f"{where}/{key}")
         elif isinstance(node, list):
             for value in node:
-                walk(value, where)
+                case = value.get("case") if isinstance(value, dict) else None
+                walk(value, f"{where} {case['image']} → {case['box']} {case['out']}" if case else where)
 
     for section in ("inprocess", "process", "nginx_miss", "nginx_hit"):
         if section in results:
