@@ -328,7 +328,8 @@ def process_cmds(case, src, out_base):
     box, ext = case.box, ("jpg" if case.out == "jpeg" else "png")
     flatten = case.out == "jpeg" and case.image.endswith(".png")  # alpha over white, as ours
     out = {tool: out_base.with_name(f"{out_base.name}-{tool}.{ext}") for tool in ("thumbnail", "vipsthumbnail", "convert", "gm")}
-    # vips copies EXIF/XMP/ICC unless told to strip; ours and the others write none
+    # ours writes no EXIF/XMP/ICC; the others copy some unless told to strip
+    # (vips: all, convert -thumbnail: ICC, gm -thumbnail: all)
     vips_options = "Q=80,strip" if case.out == "jpeg" else "strip"
     if flatten:
         vips_options += ",background=255"
@@ -338,8 +339,8 @@ def process_cmds(case, src, out_base):
     return {
         "thumbnail": ([CLI, src, "-s", f"{box}x{box},q80", "-o", out["thumbnail"]], out["thumbnail"]),
         "vipsthumbnail": (["vipsthumbnail", src, "-s", f"{box}x{box}", "-o", f"{out['vipsthumbnail']}[{vips_options}]"], out["vipsthumbnail"]),
-        "convert": ([IMAGEMAGICK, "-define", f"jpeg:size={hint}", src, "-thumbnail", f"{box}x{box}", *flatten_args, *quality, out["convert"]], out["convert"]),
-        "gm": (["gm", "convert", "-size", hint, src, "-thumbnail", f"{box}x{box}", *flatten_args, *quality, out["gm"]], out["gm"]),
+        "convert": ([IMAGEMAGICK, "-define", f"jpeg:size={hint}", src, "-thumbnail", f"{box}x{box}", *flatten_args, "-strip", *quality, out["convert"]], out["convert"]),
+        "gm": (["gm", "convert", "-size", hint, src, "-thumbnail", f"{box}x{box}", *flatten_args, "-strip", *quality, out["gm"]], out["gm"]),
     }
 
 
