@@ -818,7 +818,7 @@ def miss_table(rows):
             text, value, is_bound = throughput_ratio(o, p)
             lines.append("| " + " | ".join([
                 f"{case.image} → {case.box}", str(connections),
-                cell_or_error(ours, rate_cell(o)), cell_or_error(peer, rate_cell(p)),
+                cell_or_error(ours, rate_cell(o, every_request_renders=True)), cell_or_error(peer, rate_cell(p)),
                 f"{text} {throughput_verdict(value, is_bound, TARGET_MISS_THROUGHPUT)}",
                 latency_cell(o), latency_cell(p),
             ]) + " |")
@@ -843,10 +843,12 @@ def hit_table(row):
     return lines
 
 
-def rate_cell(result):
+def rate_cell(result, every_request_renders=False):
     if not result:
         return "–"
     flags = []
+    if every_request_renders and "renders" in result and result["renders"] < result["requests"]:
+        flags.append(f"only {result['renders']} renders")  # cached or merged: not the miss path
     if result.get("non_2xx"):
         flags.append(f"{result['non_2xx']} non-2xx")
     if result.get("socket_errors"):
