@@ -82,10 +82,13 @@ class Budget:
     wrk_seconds: int = 5
     wrk_seconds_slow: int = 12
     settle_seconds: float = 1.0  # idle gap after a wrk run (threads finish)
+    hit_rounds: int = 3     # cache hit vs static: alternating rounds, median
+    hit_seconds: int = 3
 
     @staticmethod
     def quick():
-        return Budget(runs=3, warmup=1, process_runs=2, wrk_seconds=1, wrk_seconds_slow=3, settle_seconds=0.5)
+        return Budget(runs=3, warmup=1, process_runs=2, wrk_seconds=1, wrk_seconds_slow=3, settle_seconds=0.5,
+                      hit_rounds=1, hit_seconds=1)
 
 
 @dataclass
@@ -600,11 +603,11 @@ def run_wrk(url, connections, seconds, script=None):
     }
 
 
-def timed_wrk(server, path, connections, seconds, budget, script=None):
+def timed_wrk(server, path, connections, seconds, settle_seconds, script=None):
     """wrk against one server, with the module's render counter around it when it has one."""
     before = thumbnail_stats(server) if server.mode in ("miss", "hit") else {}
     result = run_wrk(server.url(path), connections, seconds, script)
-    time.sleep(budget.settle_seconds * (3 if seconds >= budget.wrk_seconds_slow else 1))
+    time.sleep(settle_seconds)  # renders still running when wrk stopped finish before the next run
     if before:
         after = thumbnail_stats(server)
         result["renders"] = after.get("renders", 0) - before.get("renders", 0)
@@ -648,7 +651,8 @@ def nginx_miss_rows(images_dir, work_dir, budget, source_sizes, log):
                     if "error" in entry:
                         continue
                     try:
-                        result = timed_wrk(server, entry["path"], connections, seconds, budget, str(UNIQUE_QUERY_LUA))
+                        settle = budget.settle_seconds * (3 if case.image in SLOW_IMAGES else 1)
+                        result = timed_wrk(server, entry["path"], connections, seconds, settle, str(UNIQUE_QUERY_LUA))
                     except (RuntimeError, OSError) as e:
                         entry["error"] = str(e)
                         continue
@@ -677,16 +681,39 @@ def nginx_hit_rows(images_dir, work_dir, budget, log):
             row["error"] = str(e)
             log(f"  nginx hit/static: {e}")
             return row
+        # a few short rounds, alternating, and the median: one burst of
+        # background load then cannot decide the ratio on its own
         for connections in (1, 2):
-            for name, server in servers.items():
-                try:
-                    result = timed_wrk(server, paths[name], connections, budget.wrk_seconds, budget)
-                except (RuntimeError, OSError) as e:
-                    entries[name]["error"] = str(e)
-                    continue
-                entries[name][f"c{connections}"] = result
-                log(f"  nginx {name:14} -c{connections} {result['req_per_s']:10.0f} req/s  renders during run: {result.get('renders', '-')}")
+            rounds = {name: [] for name in servers}
+            for _ in range(budget.hit_rounds):
+                for name, server in servers.items():
+                    try:
+                        rounds[name].append(timed_wrk(server, paths[name], connections, budget.hit_seconds, 0.2))
+                    except (RuntimeError, OSError) as e:
+                        entries[name]["error"] = str(e)
+            for name, results in rounds.items():
+                if results:
+                    entries[name][f"c{connections}"] = merge_rounds(results)
+                    per_round = ", ".join(f"{r['req_per_s']:.0f}" for r in results)
+                    log(f"  nginx {name:14} -c{connections} {statistics.median(r['req_per_s'] for r in results):10.0f} req/s (rounds: {per_round})")
     return row
+
+
+def merge_rounds(results):
+    """One wrk figure from several rounds: median req/s, summed counts, every round kept."""
+    merged = {
+        "connections": results[0]["connections"],
+        "seconds": sum(r["seconds"] for r in results),
+        "req_per_s": statistics.median(r["req_per_s"] for r in results),
+        "requests": sum(r["requests"] for r in results),
+        "non_2xx": sum(r["non_2xx"] for r in results),
+        "socket_errors": sum(r["socket_errors"] for r in results),
+        "latency_p50_ms": statistics.median(r["latency_p50_ms"] or 0 for r in results),
+        "rounds": results,
+    }
+    if all("renders" in r for r in results):
+        merged["renders"] = sum(r["renders"] for r in results)
+    return merged
 
 
 def warm_every_worker(server, path, attempts=64):
@@ -846,14 +873,17 @@ def hit_table(row):
 def rate_cell(result, every_request_renders=False):
     if not result:
         return "–"
-    flags = []
+    flags, spread = [], ""
+    if len(result.get("rounds", [])) > 1:
+        rates = [r["req_per_s"] for r in result["rounds"]]
+        spread = f" [{fmt_rate(min(rates))}–{fmt_rate(max(rates))}]"
     if every_request_renders and "renders" in result and result["renders"] < result["requests"]:
         flags.append(f"only {result['renders']} renders")  # cached or merged: not the miss path
     if result.get("non_2xx"):
         flags.append(f"{result['non_2xx']} non-2xx")
     if result.get("socket_errors"):
         flags.append(f"{result['socket_errors']} socket errors")
-    text = f"{fmt_rate(result.get('req_per_s'))} ({result.get('requests')})"
+    text = f"{fmt_rate(result.get('req_per_s'))} ({result.get('requests')}){spread}"
     return text + (f" ⚠ {', '.join(flags)}" if flags else "")
 
 
@@ -897,7 +927,9 @@ def markdown(results):
         f"- Peers: {'; '.join(f'{k}: {v}' for k, v in env['versions'].items())}",
         f"- Runs: in-process median of {budget['runs']} after {budget['warmup']} warm-up; "
         f"whole process median of {budget['process_runs']} after 1 untimed; wrk {budget['wrk_seconds']} s "
-        f"({budget['wrk_seconds_slow']} s for {', '.join(sorted(SLOW_IMAGES))}) per cell. Wall time {env['elapsed_s']:.0f} s.",
+        f"({budget['wrk_seconds_slow']} s for {', '.join(sorted(SLOW_IMAGES))}) per miss cell; "
+        f"hit and static: median of {budget.get('hit_rounds', 1)} alternating rounds of {budget.get('hit_seconds', budget['wrk_seconds'])} s. "
+        f"Wall time {env['elapsed_s']:.0f} s.",
         "",
     ]
     if "inprocess" in results:
@@ -936,6 +968,8 @@ def markdown(results):
     if "nginx_hit" in results:
         lines += [
             "## nginx hit path: our cache hit vs a static file (requests/s; higher is better)",
+            "",
+            "Requests/s: median of the rounds (completed requests) [slowest–fastest round].",
             "",
             *hit_table(results["nginx_hit"]),
             "",
