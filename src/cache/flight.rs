@@ -56,7 +56,7 @@ impl<T: Clone> Flight<T> {
     }
 }
 
-/// The flights of one shard, keyed like the shard's LRU (same hash).
+/// The flights of one shard, keyed like the shard's map (same hash).
 pub(crate) struct Flights<T> {
     table: HashTable<(u64, Box<str>, Arc<Flight<T>>)>,
 }

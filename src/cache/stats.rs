@@ -1,43 +1,60 @@
 //! Counters, named as in groupcache, and their plain snapshot.
 //!
-//! Every counter is bumped at a point where the shard's lock is already
-//! held, so each shard keeps plain `u64`s inside its locked state: atomics
-//! would add two locked read-modify-writes to every hit and buy nothing,
-//! and a global struct of atomics would make every `get` on every core
-//! write the same cache line. A snapshot locks each shard briefly in turn.
+//! Hits are served under a shard's read lock, so the counters cannot live
+//! in the locked state: each shard keeps its own relaxed `AtomicU64`s, next
+//! to its lock in the shard's own 128-byte-aligned slot (a global struct of
+//! atomics would make every lookup on every core write the same cache
+//! line). A lookup bumps exactly one of `hits` and `misses`; `gets` is
+//! their sum, so `gets == hits + misses` holds in every snapshot by
+//! construction. A snapshot reads each shard's counters in turn.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The counters of one shard, guarded by the shard's lock.
-#[derive(Debug, Clone, Copy, Default)]
+/// The counters of one shard.
+#[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) gets: u64,
-    pub(crate) hits: u64,
-    pub(crate) misses: u64,
-    pub(crate) loads: u64,
-    pub(crate) loads_deduped: u64,
-    pub(crate) local_loads: u64,
-    pub(crate) local_load_errors: u64,
-    pub(crate) evictions: u64,
-    pub(crate) expirations: u64,
-    pub(crate) oversize_rejects: u64,
-    pub(crate) error_hits: u64,
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) loads: AtomicU64,
+    pub(crate) loads_deduped: AtomicU64,
+    pub(crate) local_loads: AtomicU64,
+    pub(crate) local_load_errors: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+    pub(crate) expirations: AtomicU64,
+    pub(crate) oversize_rejects: AtomicU64,
+    pub(crate) error_hits: AtomicU64,
+}
+
+/// Adds `n` to a counter. Relaxed: counters order nothing, and each is
+/// exact on its own.
+#[inline]
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Adds 1 to a counter.
+#[inline]
+pub(crate) fn inc(counter: &AtomicU64) {
+    add(counter, 1);
 }
 
 impl Counters {
     /// Adds this shard's counters into `stats`.
     pub(crate) fn add_to(&self, stats: &mut CacheStats) {
-        stats.gets += self.gets;
-        stats.hits += self.hits;
-        stats.misses += self.misses;
-        stats.loads += self.loads;
-        stats.loads_deduped += self.loads_deduped;
-        stats.local_loads += self.local_loads;
-        stats.local_load_errors += self.local_load_errors;
-        stats.evictions += self.evictions;
-        stats.expirations += self.expirations;
-        stats.oversize_rejects += self.oversize_rejects;
-        stats.error_hits += self.error_hits;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (hits, misses) = (get(&self.hits), get(&self.misses));
+        stats.gets += hits + misses;
+        stats.hits += hits;
+        stats.misses += misses;
+        stats.loads += get(&self.loads);
+        stats.loads_deduped += get(&self.loads_deduped);
+        stats.local_loads += get(&self.local_loads);
+        stats.local_load_errors += get(&self.local_load_errors);
+        stats.evictions += get(&self.evictions);
+        stats.expirations += get(&self.expirations);
+        stats.oversize_rejects += get(&self.oversize_rejects);
+        stats.error_hits += get(&self.error_hits);
     }
 }
 
@@ -48,7 +65,8 @@ impl Counters {
 /// taken during traffic reads each shard at a slightly different moment,
 /// and a render in progress has counted its load but not yet its outcome):
 ///
-/// - `gets == hits + misses` (every `get` and `get_or_render` is one get);
+/// - `gets == hits + misses` (every `get` and `get_or_render` is one get;
+///   this one holds in every snapshot, as `gets` is computed as the sum);
 /// - `loads == local_loads + local_load_errors + loads_deduped` (every
 ///   `get_or_render` miss either rendered or waited for another render);
 /// - `misses == loads` if only `get_or_render` is used (a plain `get` miss
@@ -76,7 +94,7 @@ pub struct CacheStats {
     /// Renders that failed, panicked, or were refused because the render
     /// asked for its own key.
     pub local_load_errors: u64,
-    /// Entries evicted as least recently used to stay within the budget.
+    /// Entries evicted by the eviction policy to stay within the budget.
     pub evictions: u64,
     /// Entries found past their `ttl` (or `error_ttl`) and dropped.
     pub expirations: u64,
@@ -153,10 +171,13 @@ mod tests {
 
     #[test]
     fn shard_counters_add_up() {
-        let c = Counters { gets: 2, evictions: 5, ..Default::default() };
+        let c = Counters::default();
+        inc(&c.hits);
+        add(&c.misses, 2);
+        add(&c.evictions, 5);
         let mut s = CacheStats::default();
         c.add_to(&mut s);
         c.add_to(&mut s);
-        assert_eq!((s.gets, s.evictions), (4, 10));
+        assert_eq!((s.gets, s.hits, s.misses, s.evictions), (6, 2, 4, 10));
     }
 }
