@@ -10,7 +10,8 @@
 //! Layout: the key's hash (foldhash, seeded randomly per cache so colliding
 //! request URLs cannot be precomputed) picks a shard; each shard is a
 //! `parking_lot::RwLock` around its map (`s3fifo.rs`) and its renders in
-//! flight (`flight.rs`), next to its atomic counters (`stats.rs`).
+//! flight (`flight.rs`), next to its atomic counters (`stats.rs`; hits and
+//! misses, the one count every lookup makes, are kept per thread instead).
 //!
 //! Eviction policy: S3-FIFO (`s3fifo.rs`), not LRU. New keys enter a
 //! small FIFO queue (~10% of the shard's bytes); a key hit while there
@@ -29,10 +30,11 @@
 //! The type and test names that say LRU predate the policy.
 //!
 //! A hit takes the shard's read lock, raises the entry's 2-bit frequency
-//! (an atomic byte, written only while below its maximum) and clones the
-//! `Thumbnail`, which shares its bytes (an `Arc` increment, no copy). It
-//! never relinks anything, so concurrent hits on a shard do not exclude
-//! each other, and what it reads of the entry is one cache line. Misses,
+//! (an atomic byte, written only while below its maximum), clones the
+//! `Thumbnail`, which shares its bytes (an `Arc` increment, no copy), and
+//! counts itself in the calling thread's own stripe (`stats.rs`). It never
+//! relinks anything, so concurrent hits on a shard do not exclude each
+//! other, and what it reads of the entry is one cache line. Misses,
 //! inserts, evictions, removals and expired entries take the write lock
 //! (an expired entry found under the read lock is a miss, and is removed
 //! under the write lock right after). Renders and waits happen with no
@@ -59,7 +61,7 @@ use crate::error::Error;
 use crate::image::Thumbnail;
 use flight::{Flight, Flights};
 use s3fifo::{Lookup, S3Fifo};
-use stats::{Counters, add, inc};
+use stats::{Counters, Lookups, add, inc};
 
 /// Upper bound on the shard count; more shards than cores buys nothing and
 /// each shard splits the budget further.
@@ -146,8 +148,8 @@ const _: () = assert!(std::mem::size_of::<s3fifo::Hot<Slot>>() == 64);
 
 /// One shard. Aligned to 128 bytes (two cache lines, for adjacent-line
 /// prefetch) so that neighbouring shards' locks and counters never share
-/// a line. The counters sit beside the lock, outside it: hits bump them
-/// under the read lock.
+/// a line. The counters sit beside the lock, outside it, as atomics (hits
+/// and misses are counted per thread instead, see `stats.rs`).
 #[repr(align(128))]
 struct Shard {
     state: RwLock<ShardState>,
@@ -200,6 +202,7 @@ impl ShardState {
 /// ```
 pub struct Cache {
     shards: Box<[Shard]>,
+    lookups: Lookups,
     mask: u64,
     hasher: foldhash::fast::RandomState,
     options: CacheOptions,
@@ -237,6 +240,7 @@ impl Cache {
             .collect();
         Cache {
             shards,
+            lookups: Lookups::new(),
             mask: options.shards as u64 - 1,
             hasher: foldhash::fast::RandomState::default(),
             options,
@@ -255,9 +259,9 @@ impl Cache {
         };
         drop(st);
         if found.is_some() {
-            inc(&shard.counters.hits);
+            self.lookups.hit();
         } else {
-            inc(&shard.counters.misses);
+            self.lookups.miss();
         }
         if expired {
             self.remove_expired(shard, hash, key);
@@ -326,7 +330,8 @@ impl Cache {
         let (hash, shard) = self.locate(key);
         let c = &shard.counters;
         // Hits need only the read lock.
-        if let Some(found) = hit(shard.state.read().map.get(hash, key, Instant::now), c) {
+        let lookups = &self.lookups;
+        if let Some(found) = hit(shard.state.read().map.get(hash, key, Instant::now), c, lookups) {
             return found;
         }
         // Not there, or expired: look again under the write lock (another
@@ -335,12 +340,12 @@ impl Cache {
         match st.map.get_mut(hash, key, Instant::now) {
             Lookup::Expired => inc(&c.expirations),
             lookup => {
-                if let Some(found) = hit(lookup, c) {
+                if let Some(found) = hit(lookup, c, lookups) {
                     return found;
                 }
             }
         }
-        inc(&c.misses);
+        lookups.miss();
         inc(&c.loads);
         if let Some(flight) = st.flights.find(hash, key) {
             if flight.leader() == thread::current().id() {
@@ -409,6 +414,7 @@ impl Cache {
             drop(st);
             shard.counters.add_to(&mut stats);
         }
+        self.lookups.add_to(&mut stats);
         stats
     }
 
@@ -517,7 +523,11 @@ impl Drop for Leader<'_> {
 /// or a remembered error, counted as a hit. `None` for a miss (expired
 /// included), counted by the caller.
 #[inline]
-fn hit(lookup: Lookup<'_, Slot>, c: &Counters) -> Option<Result<(Thumbnail, CacheSource), Error>> {
+fn hit(
+    lookup: Lookup<'_, Slot>,
+    c: &Counters,
+    lookups: &Lookups,
+) -> Option<Result<(Thumbnail, CacheSource), Error>> {
     let found = match lookup {
         Lookup::Hit(Slot::Value(v)) => Ok((v.clone(), CacheSource::Hit)),
         Lookup::Hit(Slot::Error(e)) => {
@@ -526,7 +536,7 @@ fn hit(lookup: Lookup<'_, Slot>, c: &Counters) -> Option<Result<(Thumbnail, Cach
         }
         Lookup::Expired | Lookup::Miss => return None,
     };
-    inc(&c.hits);
+    lookups.hit();
     Some(found)
 }
 
