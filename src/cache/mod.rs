@@ -34,7 +34,8 @@
 //! `Thumbnail`, which shares its bytes (an `Arc` increment, no copy), and
 //! counts itself in the calling thread's own stripe (`stats.rs`). It never
 //! relinks anything, so concurrent hits on a shard do not exclude each
-//! other, and what it reads of the entry is one cache line. Misses,
+//! other, and what it reads of the entry (keys of up to 77 bytes
+//! included, `key.rs`) is one aligned pair of cache lines. Misses,
 //! inserts, evictions, removals and expired entries take the write lock
 //! (an expired entry found under the read lock is a miss, and is removed
 //! under the write lock right after). Renders and waits happen with no
@@ -42,6 +43,7 @@
 //! invariants.
 
 mod flight;
+mod key;
 mod s3fifo;
 mod stats;
 
@@ -60,6 +62,7 @@ use parking_lot::RwLock;
 use crate::error::Error;
 use crate::image::Thumbnail;
 use flight::{Flight, Flights};
+use key::Key;
 use s3fifo::{Lookup, S3Fifo};
 use stats::{Counters, Lookups, add, inc};
 
@@ -144,7 +147,7 @@ enum Slot {
     Error(Box<Error>),
 }
 
-const _: () = assert!(std::mem::size_of::<s3fifo::Hot<Slot>>() == 64);
+const _: () = assert!(std::mem::size_of::<s3fifo::Hot<Slot>>() == 128);
 
 /// One shard. Aligned to 128 bytes (two cache lines, for adjacent-line
 /// prefetch) so that neighbouring shards' locks and counters never share
@@ -164,18 +167,15 @@ struct ShardState {
 
 impl ShardState {
     /// Inserts into the map and counts what happened.
-    fn store<K>(
+    fn store(
         &mut self,
         counters: &Counters,
         hash: u64,
-        key: K,
+        key: Key,
         slot: Slot,
         charge: usize,
         expires: Option<Instant>,
-    ) -> bool
-    where
-        K: AsRef<str> + Into<Box<str>>,
-    {
+    ) -> bool {
         let inserted = self.map.insert(hash, key, slot, charge, expires);
         add(&counters.evictions, inserted.evicted);
         add(&counters.oversize_rejects, u64::from(!inserted.stored));
@@ -216,12 +216,12 @@ const _: () = {
 
 impl Cache {
     /// Bytes charged per entry on top of its key and data lengths: the slab
-    /// slot (key and value handles, hash, frequency, queue links, charge,
-    /// expiry), its share of the ghost table (two hashes), plus 64 for what
-    /// the slot does not show: the hash-table slot and its slack, the `Arc`
-    /// header in front of the data, and allocator rounding of the key and
-    /// data. Making it explicit keeps `bytes` close to real memory for small
-    /// thumbnails.
+    /// slot (the key itself if short, else a handle to it; the value's
+    /// handle, hash, frequency, queue links, charge, expiry), its share of
+    /// the ghost table (two hashes), plus 64 for what the slot does not
+    /// show: the hash-table slot and its slack, the `Arc` header in front of
+    /// the data, and allocator rounding of the key and data. Making it
+    /// explicit keeps `bytes` close to real memory for small thumbnails.
     pub const ENTRY_OVERHEAD: usize = 64 + s3fifo::slot_bytes::<Slot>();
 
     /// A cache with `options` normalised (see [`Cache::options`]). Never
@@ -288,6 +288,7 @@ impl Cache {
         let (hash, shard) = self.locate(key);
         let charge = Self::charge(key, value.data().len());
         let expires = self.options.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
+        let key = Key::new(key);
         shard.state.write().store(&shard.counters, hash, key, Slot::Value(value), charge, expires)
     }
 

@@ -33,7 +33,8 @@
 //! entry it passes at most three second chances).
 //!
 //! Entries live in a slab of two parallel vectors: [`Hot`] (key, value,
-//! hash, frequency; one 64-byte line per entry, all a lookup reads) and
+//! hash, frequency; an aligned pair of cache lines per entry, all a lookup
+//! reads, short keys inline) and
 //! [`Cold`] (queue links, charge, expiry). Each queue is a circular doubly
 //! linked list of `u32` slab indices with a head at its oldest entry, so a
 //! second chance in main moves only the head (this makes main a CLOCK,
@@ -48,6 +49,8 @@ use std::time::Instant;
 
 use hashbrown::HashTable;
 
+use super::key::Key;
+
 /// No slot: the head of an empty queue.
 const NIL: u32 = u32::MAX;
 /// Index of the small queue in [`S3Fifo::head`].
@@ -61,10 +64,12 @@ const SMALL_TENTHS: usize = 1;
 /// Fewest slots a ghost table that is in use has.
 const GHOST_MIN: usize = 16;
 
-/// The part of a slab slot a lookup reads, alone in one 64-byte cache line
-/// (`None` while the slot is free). Writers' fields are
-/// in [`Cold`], at the same index of a parallel vector.
-#[repr(align(64))]
+/// The part of a slab slot a lookup reads, alone in one aligned pair of
+/// 64-byte cache lines (`None` while the slot is free); a key of up to
+/// [`INLINE_KEY`](super::key::INLINE_KEY) bytes is stored here too, so a
+/// hit on it reads no other line of the shard. Writers' fields are in
+/// [`Cold`], at the same index of a parallel vector.
+#[repr(align(128))]
 pub(crate) struct Hot<V> {
     entry: Option<Entry<V>>,
 }
@@ -73,7 +78,7 @@ pub(crate) struct Hot<V> {
 /// without rehashing keys, so removal by index needs no key comparison,
 /// and for the ghost table.
 struct Entry<V> {
-    key: Box<str>,
+    key: Key,
     value: V,
     hash: u64,
     /// Hits since insertion (or since the last second chance), saturating
@@ -311,33 +316,32 @@ impl<V> S3Fifo<V> {
     /// budget holds. A new key enters the small queue, or main if its hash
     /// is in the ghost table. Replacing a key keeps its queue and counts as
     /// a hit; the replaced entry itself is never evicted to make room for
-    /// its new value. `key` may be an owned `Box<str>` the caller already
-    /// has, which then becomes the stored key without another allocation.
-    pub(crate) fn insert<K>(
+    /// its new value.
+    pub(crate) fn insert(
         &mut self,
         hash: u64,
-        key: K,
+        key: Key,
         value: V,
         charge: usize,
         expires: Option<Instant>,
-    ) -> Inserted
-    where
-        K: AsRef<str> + Into<Box<str>>,
-    {
+    ) -> Inserted {
         if charge > self.budget {
-            self.remove(hash, key.as_ref());
+            if let Some(idx) = self.find_bytes(hash, key.as_bytes()) {
+                self.release(idx);
+            }
             return Inserted { stored: false, evicted: 0 };
         }
         // An old entry is taken out first (keeping its queue and frequency)
         // so that making room cannot evict it.
-        let (in_main, freq) = match self.find(hash, key.as_ref()).and_then(|i| self.release(i)) {
+        let old = self.find_bytes(hash, key.as_bytes()).and_then(|i| self.release(i));
+        let (in_main, freq) = match old {
             Some(old) => (old.in_main, old.freq.into_inner().saturating_add(1).min(MAX_FREQ)),
             None => (self.ghost.take(hash), 0),
         };
         let evicted = self.evict_until(charge);
         let idx = self.alloc();
         let entry = Entry {
-            key: key.into(),
+            key,
             value,
             hash,
             freq: AtomicU8::new(freq),
@@ -430,6 +434,11 @@ impl<V> S3Fifo<V> {
 
     #[inline]
     fn find(&self, hash: u64, key: &str) -> Option<u32> {
+        self.find_bytes(hash, key.as_bytes())
+    }
+
+    #[inline]
+    fn find_bytes(&self, hash: u64, key: &[u8]) -> Option<u32> {
         let hot = &self.hot;
         self.table
             .find(hash, |&i| {
@@ -437,7 +446,7 @@ impl<V> S3Fifo<V> {
                 // for the rare slot whose 7-bit tag matched by chance.
                 hot.get(i as usize)
                     .and_then(|h| h.entry.as_ref())
-                    .is_some_and(|e| e.hash == hash && &*e.key == key)
+                    .is_some_and(|e| e.hash == hash && e.key.as_bytes() == key)
             })
             .copied()
     }
@@ -552,7 +561,8 @@ impl<V> S3Fifo<V> {
     /// Keys of one queue, newest first.
     fn queue(&self, main: bool) -> Vec<&str> {
         let slots = self.slots(usize::from(main));
-        slots.into_iter().map(|i| &*self.entry(i).expect("queued slot has an entry").key).collect()
+        let key = |i| self.entry(i).map(|e| e.key.as_bytes()).expect("queued slot has an entry");
+        slots.into_iter().map(|i| std::str::from_utf8(key(i)).expect("keys are UTF-8")).collect()
     }
 
     /// The value of `key` without counting a hit.
@@ -576,7 +586,8 @@ impl<V> S3Fifo<V> {
                 let e = self.entry(idx).expect("queued slot has an entry");
                 assert_eq!(e.in_main, q == MAIN, "entry in the wrong queue");
                 assert_eq!(e.expiring, c.expires.is_some());
-                assert_eq!(self.find(e.hash, &e.key), Some(idx));
+                let key = std::str::from_utf8(e.key.as_bytes()).expect("keys are UTF-8");
+                assert_eq!(self.find(e.hash, key), Some(idx));
                 assert!(e.freq.load(Ordering::Relaxed) <= MAX_FREQ);
                 bytes[q] += c.charge;
                 count += 1;
@@ -611,7 +622,7 @@ mod tests {
     }
 
     fn put(c: &mut S3Fifo<u32>, key: &str, value: u32, charge: usize) -> Inserted {
-        let r = c.insert(h(key), key, value, charge, None);
+        let r = c.insert(h(key), Key::new(key), value, charge, None);
         c.check();
         r
     }
@@ -685,7 +696,7 @@ mod tests {
         for i in 0..10_000u32 {
             assert_eq!(get(&c, "hot"), Some(0), "hot key lost at scan key {i}");
             let key = format!("scan-{i}");
-            c.insert(i as u64 + 1_000, key.as_str(), i, 10, None);
+            c.insert(i as u64 + 1_000, Key::new(&key), i, 10, None);
             if i % 997 == 0 {
                 c.check();
             }
@@ -695,7 +706,7 @@ mod tests {
         // Main also shields it from a burst longer than the whole cache
         // with no hit in between, which would flush an exact LRU.
         for i in 0..200u32 {
-            c.insert(u64::from(i) + 50_000, format!("burst-{i}").as_str(), i, 10, None);
+            c.insert(u64::from(i) + 50_000, Key::new(&format!("burst-{i}")), i, 10, None);
         }
         assert_eq!(get(&c, "hot"), Some(0), "a burst of 200 new keys (2x capacity)");
     }
@@ -809,8 +820,8 @@ mod tests {
         let mut c = S3Fifo::new(100);
         let t0 = Instant::now();
         let later = t0 + Duration::from_secs(10);
-        c.insert(1, "a", 1, 10, Some(later));
-        c.insert(1, "b", 2, 10, None);
+        c.insert(1, Key::new("a"), 1, 10, Some(later));
+        c.insert(1, Key::new("b"), 2, 10, None);
         assert!(matches!(c.get(1, "a", || t0), Lookup::Hit(1)));
         assert!(matches!(c.get(1, "b", || unreachable!("no expiry, no clock")), Lookup::Hit(2)));
         assert!(matches!(c.get(1, "a", || later), Lookup::Expired));
@@ -820,7 +831,7 @@ mod tests {
         assert!(matches!(c.get_mut(1, "a", || later), Lookup::Expired));
         c.check();
         assert!(!c.remove_expired(1, "a", || later), "already gone");
-        c.insert(1, "a", 3, 10, Some(later));
+        c.insert(1, Key::new("a"), 3, 10, Some(later));
         assert!(c.remove_expired(1, "a", || later));
         c.check();
         assert!(matches!(c.get_mut(1, "a", || t0), Lookup::Miss));
@@ -876,7 +887,7 @@ mod tests {
             let charge = (x >> 8) as usize % 60;
             match (x >> 20) % 4 {
                 0 | 1 => {
-                    let r = c.insert(h(&key), key.as_str(), step, charge, None);
+                    let r = c.insert(h(&key), Key::new(&key), step, charge, None);
                     assert!(r.stored);
                     evictions += r.evicted;
                     model.insert(key, step);
