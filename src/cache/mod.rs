@@ -440,8 +440,9 @@ impl Cache {
     }
 
     /// Ends a render: detaches its flight, caches the result if the flight
-    /// was still current, then wakes the waiters. Caching before waking
-    /// means a waiter that asks again right away finds the value.
+    /// was still current, then hands the result to the waiters, if any.
+    /// Caching before waking means a waiter that asks again right away
+    /// finds the value.
     fn settle(
         &self,
         shard: &Shard,
@@ -471,8 +472,14 @@ impl Cache {
                 st.store(&shard.counters, hash, owned_key, slot, charge, expires);
             }
         }
+        // Waiters clone the flight's `Arc` under this lock, and only while
+        // it is registered; it no longer is. So with the lock held, a count
+        // of one (ours) means no caller waits for this result, nor can.
+        let waited_for = Arc::strong_count(flight) > 1;
         drop(st);
-        flight.complete(result.clone());
+        if waited_for {
+            flight.complete(result.clone());
+        }
     }
 }
 
