@@ -26,8 +26,9 @@
 //! live; under an LRU the same burst flushes the whole cache. What it
 //! gives up: eviction order is not recency order (an entry hit once long
 //! ago can outlive one inserted and hit once just now). On Zipf-like
-//! traffic its hit ratio is above an exact LRU's (see `benches/cache.rs`).
-//! The type and test names that say LRU predate the policy.
+//! traffic its hit ratio is above an exact LRU's (see the README's table
+//! and `benches/cache.rs`). The type and test names that say LRU predate
+//! the policy.
 //!
 //! A hit takes the shard's read lock, raises the entry's 2-bit frequency
 //! (an atomic byte, written only while below its maximum), clones the
