@@ -1,15 +1,27 @@
 //! Cache benchmark: hit ratio and throughput on a Zipf(1.0) trace over
 //! 100_000 keys, ~10 KB thumbnails, a byte budget of ~10% of all values;
-//! ours against quick_cache 0.7 and against an exact single-shard LRU.
+//! ours (S3-FIFO, read-locked hits) against quick_cache 0.7 and against an
+//! exact LRU (`support/exact_lru.rs`, the cache's policy before S3-FIFO):
+//! one global list for its hit ratio, 16 mutex-guarded shards for its
+//! throughput.
 //!
-//! Run: `cargo bench --bench cache` (about a minute and a half). Hit
-//! ratios and an interleaved throughput table are printed once, before the
-//! criterion groups.
+//! Run: `cargo bench --bench cache` (about two minutes). Hit ratios and an
+//! interleaved throughput table are printed once, before the criterion
+//! groups; `cargo bench --bench cache -- --list` stops after them, and
+//! `CACHE_BENCH_ROUNDS=15` (default 5) steadies the table on a busy
+//! machine.
 
+#[path = "support/exact_lru.rs"]
+#[allow(dead_code)]
+mod exact_lru;
+
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
@@ -115,6 +127,54 @@ impl Workload {
         let avg = self.budget / (KEYS / 10);
         QuickCache::with_weighter(self.budget / avg, self.budget as u64, Charge)
     }
+
+    fn exact(&self, shards: usize) -> ExactLru {
+        ExactLru::new(self.budget, shards)
+    }
+}
+
+/// The baseline: an exact LRU per shard behind a `parking_lot::Mutex`,
+/// charged like ours. With one shard it is a plain global LRU.
+struct ExactLru {
+    shards: Vec<Mutex<exact_lru::Lru<Thumbnail>>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl ExactLru {
+    fn new(budget: usize, shards: usize) -> Self {
+        let shards =
+            (0..shards).map(|_| Mutex::new(exact_lru::Lru::new(budget / shards))).collect();
+        ExactLru { shards, hasher: foldhash::fast::RandomState::default() }
+    }
+
+    fn shard(&self, key: &str) -> (u64, &Mutex<exact_lru::Lru<Thumbnail>>) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[(hash >> 32) as usize % self.shards.len()])
+    }
+
+    fn get(&self, key: &str) -> Option<Thumbnail> {
+        let (hash, shard) = self.shard(key);
+        match shard.lock().get(hash, key, Instant::now) {
+            exact_lru::Lookup::Hit(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn insert(&self, key: &str, value: Thumbnail) {
+        let (hash, shard) = self.shard(key);
+        let charge = charge(key, &value);
+        shard.lock().insert(hash, key, value, charge, None);
+    }
+
+    /// Get, else render (outside the lock) and insert; no single-flight.
+    fn get_or_render(&self, key: &str, render: impl FnOnce() -> Thumbnail) -> Thumbnail {
+        if let Some(v) = self.get(key) {
+            return v;
+        }
+        let v = render();
+        self.insert(key, v.clone());
+        v
+    }
 }
 
 /// The same charge as ours: key + data + per-entry overhead.
@@ -154,10 +214,24 @@ fn print_hit_ratios(w: &Workload) {
             false
         }
     });
-    let exact = w.ours(1);
+    let ours_one = w.ours(1);
+    let ours_one_ratio = hit_ratio(w, |k, r| {
+        ours_one.get(k).is_some() || {
+            ours_one.insert(k, w.value(r));
+            false
+        }
+    });
+    let exact = w.exact(1);
     let exact_ratio = hit_ratio(w, |k, r| {
         exact.get(k).is_some() || {
             exact.insert(k, w.value(r));
+            false
+        }
+    });
+    let exact16 = w.exact(16);
+    let exact16_ratio = hit_ratio(w, |k, r| {
+        exact16.get(k).is_some() || {
+            exact16.insert(k, w.value(r));
             false
         }
     });
@@ -175,28 +249,34 @@ fn print_hit_ratios(w: &Workload) {
         w.budget >> 20,
         s.items
     );
-    println!("  thumbnail::Cache (16 shards)       {:.4}", ours_ratio);
-    println!("  thumbnail::Cache (1 shard, exact)  {:.4}", exact_ratio);
-    println!("  quick_cache::sync::Cache           {:.4}", quick_ratio);
+    println!("  thumbnail::Cache (S3-FIFO, 16 shards)  {:.4}", ours_ratio);
+    println!("  thumbnail::Cache (S3-FIFO, 1 shard)    {:.4}", ours_one_ratio);
+    println!("  exact LRU (1 list)                     {:.4}", exact_ratio);
+    println!("  exact LRU (16 shards)                  {:.4}", exact16_ratio);
+    println!("  quick_cache::sync::Cache               {:.4}", quick_ratio);
 }
 
-/// Per-thread start offsets into the trace, spread apart.
-fn start(thread: usize, threads: usize) -> usize {
-    thread * TRACE / threads
-}
-
-/// Times `iters` calls of `op` per thread over the trace; wall time.
+/// Times `iters` calls of `op` per thread over the whole trace; wall time.
 fn run_threads<F>(w: &Workload, threads: usize, iters: u64, op: F) -> Duration
 where
     F: Fn(&str, u32) + Sync,
 {
+    run_trace(w, &w.trace, threads, iters, op)
+}
+
+/// Times `iters` calls of `op` per thread over `trace` (ranks), each
+/// thread starting at its own offset, spread apart; wall time.
+fn run_trace<F>(w: &Workload, trace: &[u32], threads: usize, iters: u64, op: F) -> Duration
+where
+    F: Fn(&str, u32) + Sync,
+{
     let one = |t: usize| {
-        let mut pos = start(t, threads);
+        let mut pos = t * trace.len() / threads;
         for _ in 0..iters {
-            let rank = w.trace[pos];
+            let rank = trace[pos];
             op(w.key(rank), rank);
             pos += 1;
-            if pos == TRACE {
+            if pos == trace.len() {
                 pos = 0;
             }
         }
@@ -221,49 +301,88 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Ours and quick_cache timed alternately, round after round, and the
-/// median of each printed as a Markdown table. On a shared or noisy
-/// machine, alternating keeps both sides under the same conditions, which
-/// criterion's one-after-the-other groups cannot.
-fn print_interleaved(w: &Workload, ours: &Cache, quick: &QuickCache) {
-    const ROUNDS: usize = 5;
+/// The trace's accesses that `is_hit` says are hits, in order: a Zipf
+/// trace over the resident keys, for timing hits alone.
+fn hits_only(w: &Workload, is_hit: impl Fn(&str) -> bool) -> Vec<u32> {
+    w.trace.iter().copied().filter(|&rank| is_hit(w.key(rank))).collect()
+}
+
+/// Ours, quick_cache and the sharded exact LRU timed alternately, round
+/// after round, and the median of each printed as a Markdown table. On a
+/// shared or noisy machine, alternating keeps all under the same
+/// conditions, which criterion's one-after-the-other groups cannot.
+///
+/// Rows: `get` replays the trace on warm caches without inserting (so
+/// misses, ~1 in 4, are included and the resident set stays fixed); `get
+/// (hits)` replays, for each cache, only the accesses it hits; and
+/// `get_or_render` replays the trace rendering misses (a clone of a
+/// prebuilt value) and inserting them, evicting as it goes.
+fn print_interleaved(w: &Workload, ours: &Cache, quick: &QuickCache, exact: &ExactLru) {
+    // More rounds steady the medians on a busy machine.
+    let rounds: usize =
+        std::env::var("CACHE_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     const OPS: u64 = 1_000_000;
-    println!("interleaved medians of {ROUNDS} rounds, {OPS} ops per thread per round, M ops/s:");
-    println!("| operation | threads | thumbnail::Cache | quick_cache | ratio |");
-    println!("|---|---|---|---|---|");
-    for op in ["get", "get_or_render"] {
+    let hits_ours = hits_only(w, |k| ours.get(k).is_some());
+    let hits_quick = hits_only(w, |k| quick.get(k).is_some());
+    let hits_exact = hits_only(w, |k| exact.get(k).is_some());
+    println!("interleaved medians of {rounds} rounds, {OPS} ops per thread per round, M ops/s:");
+    println!(
+        "| operation | threads | thumbnail::Cache | quick_cache | ratio | exact LRU, 16 x Mutex |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for op in ["get", "get (hits)", "get_or_render"] {
         for threads in [1, 2] {
-            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
-                let t_ours = if op == "get" {
-                    run_threads(w, threads, OPS, |k, _| {
-                        black_box(ours.get(k));
-                    })
-                } else {
-                    run_threads(w, threads, OPS, |k, rank| {
-                        let _ = black_box(ours.get_or_render(k, || Ok(w.value(rank))));
-                    })
-                };
-                let t_quick = if op == "get" {
-                    run_threads(w, threads, OPS, |k, _| {
-                        black_box(quick.get(k));
-                    })
-                } else {
-                    run_threads(w, threads, OPS, |k, rank| {
-                        let _ =
-                            black_box(quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))));
-                    })
+            let (mut a, mut b, mut c, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let (t_ours, t_quick, t_exact) = match op {
+                    "get" => (
+                        run_threads(w, threads, OPS, |k, _| {
+                            black_box(ours.get(k));
+                        }),
+                        run_threads(w, threads, OPS, |k, _| {
+                            black_box(quick.get(k));
+                        }),
+                        run_threads(w, threads, OPS, |k, _| {
+                            black_box(exact.get(k));
+                        }),
+                    ),
+                    "get (hits)" => (
+                        run_trace(w, &hits_ours, threads, OPS, |k, _| {
+                            black_box(ours.get(k));
+                        }),
+                        run_trace(w, &hits_quick, threads, OPS, |k, _| {
+                            black_box(quick.get(k));
+                        }),
+                        run_trace(w, &hits_exact, threads, OPS, |k, _| {
+                            black_box(exact.get(k));
+                        }),
+                    ),
+                    _ => (
+                        run_threads(w, threads, OPS, |k, rank| {
+                            let _ = black_box(ours.get_or_render(k, || Ok(w.value(rank))));
+                        }),
+                        run_threads(w, threads, OPS, |k, rank| {
+                            let _ = black_box(
+                                quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))),
+                            );
+                        }),
+                        run_threads(w, threads, OPS, |k, rank| {
+                            black_box(exact.get_or_render(k, || w.value(rank)));
+                        }),
+                    ),
                 };
                 let rate = |d: Duration| (OPS * threads as u64) as f64 / d.as_secs_f64() / 1e6;
                 a.push(rate(t_ours));
                 b.push(rate(t_quick));
+                c.push(rate(t_exact));
                 r.push(rate(t_ours) / rate(t_quick));
             }
             println!(
-                "| {op} | {threads} | {:.2} | {:.2} | {:.2} |",
+                "| {op} | {threads} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 median(a),
                 median(b),
-                median(r)
+                median(r),
+                median(c)
             );
         }
     }
@@ -281,15 +400,18 @@ fn benches(c: &mut Criterion) {
     let w = Arc::new(Workload::new());
     print_hit_ratios(&w);
 
-    // Warm both caches on the whole trace, then time `get` only (misses are
+    // Warm the caches on the whole trace, then time `get` only (misses are
     // not inserted, so the resident set stays fixed while timing).
     let ours = w.ours(16);
     let quick = w.quick();
+    let exact = w.exact(16);
     for &rank in &w.trace {
         let _ = ours.get_or_render(w.key(rank), || Ok(w.value(rank)));
         let _ = quick.get_or_insert_with(w.key(rank), || Ok::<_, ()>(w.value(rank)));
+        exact.get_or_render(w.key(rank), || w.value(rank));
     }
-    print_interleaved(&w, &ours, &quick);
+    print_interleaved(&w, &ours, &quick, &exact);
+    drop(exact);
     for threads in [1, 2] {
         let mut g = configure(c, &format!("get/{threads}-thread"));
         g.throughput(Throughput::Elements(threads as u64));

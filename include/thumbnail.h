@@ -367,7 +367,7 @@ typedef struct thumbnail_cache_stats {
      */
     uint64_t local_load_errors;
     /**
-     * Entries evicted as least recently used.
+     * Entries evicted to stay within the byte budget.
      */
     uint64_t evictions;
     /**

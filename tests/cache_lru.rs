@@ -1,5 +1,6 @@
 //! Single-threaded behaviour of the thumbnail cache through its public API:
-//! LRU order, byte accounting, oversize values, TTLs, remove/clear, stats.
+//! eviction policy (S3-FIFO: scan resistance, hit ratio against an exact
+//! LRU), byte accounting, oversize values, TTLs, remove/clear, stats.
 
 use std::thread;
 use std::time::Duration;
@@ -17,7 +18,7 @@ fn thumb(len: usize, fill: u8) -> Thumbnail {
     Thumbnail::new(vec![fill; len], Format::Jpeg, 10, 10)
 }
 
-/// A one-shard cache: exact global LRU order, whole budget in one list.
+/// A one-shard cache: one policy instance over the whole budget.
 fn one_shard(capacity_bytes: usize) -> Cache {
     Cache::new(CacheOptions { capacity_bytes, shards: 1, ..Default::default() })
 }
@@ -40,28 +41,132 @@ fn overhead_is_documented_size() {
 }
 
 #[test]
-fn get_refreshes_recency_and_lru_goes_first() {
-    let cache = one_shard(3 * charge("a", 100));
-    assert!(cache.insert("a", thumb(100, 1)));
-    assert!(cache.insert("b", thumb(100, 2)));
-    assert!(cache.insert("c", thumb(100, 3)));
-    assert_eq!(cache.get("a").map(|t| t.data()[0]), Some(1));
-    // b is now the least recently used.
-    assert!(cache.insert("d", thumb(100, 4)));
-    assert!(cache.get("b").is_none());
-    assert_eq!(cache.stats().evictions, 1);
-    // Order is now (most recent first) d, a, c... after these gets: c, a, d.
-    for k in ["d", "a", "c"] {
+fn a_hit_entry_outlives_never_hit_ones() {
+    // Room for ten equal entries; none hit, so they leave oldest first,
+    // except one that was hit once: it is kept (moved to the main queue).
+    let cache = one_shard(10 * charge("k00", 100));
+    for i in 0..10u8 {
+        assert!(cache.insert(&format!("k{i:02}"), thumb(100, i)));
+    }
+    assert_eq!(cache.get("k00").map(|t| t.data()[0]), Some(0));
+    assert!(cache.insert("k10", thumb(100, 10)));
+    assert!(cache.get("k01").is_none(), "k01 was the oldest never-hit entry");
+    assert!(cache.insert("k11", thumb(100, 11)));
+    assert!(cache.get("k02").is_none(), "then k02");
+    assert_eq!(cache.get("k00").map(|t| t.data()[0]), Some(0), "the hit one stays");
+    for k in ["k03", "k09", "k10", "k11"] {
         assert!(cache.get(k).is_some(), "{k}");
     }
-    assert!(cache.insert("e", thumb(100, 5)));
-    assert!(cache.get("d").is_none(), "d was least recently used");
-    assert!(cache.insert("f", thumb(100, 6)));
-    assert!(cache.get("a").is_none(), "then a");
-    assert_eq!(cache.get("c").map(|t| t.data()[0]), Some(3));
     let s = cache.stats();
-    assert_eq!((s.evictions, s.items), (3, 3));
+    assert_eq!((s.evictions, s.items), (2, 10));
     check_invariants(&s);
+}
+
+#[test]
+fn a_scan_of_one_time_keys_does_not_flush_hit_entries() {
+    // The key property of the policy, and where it differs from LRU: room
+    // for 100 entries; 20 entries are hit twice, then 1_000 new keys (ten
+    // times the cache) are each inserted once and never hit. An exact LRU
+    // would hold only scan keys afterwards; here the scan evicts only scan
+    // keys (and the entries never hit).
+    let per = charge("scan-0000", 100);
+    let cache = one_shard(100 * per);
+    for i in 0..20 {
+        assert!(cache.insert(&format!("hot-{i:04}"), thumb(100, 1)));
+    }
+    for i in 0..10 {
+        assert!(cache.insert(&format!("cold-{i:03}"), thumb(100, 2)));
+    }
+    for _ in 0..2 {
+        for i in 0..20 {
+            assert!(cache.get(&format!("hot-{i:04}")).is_some());
+        }
+    }
+    for i in 0..1_000 {
+        assert!(cache.insert(&format!("scan-{i:04}"), thumb(100, 3)));
+        let s = cache.stats();
+        assert!(s.bytes <= s.capacity_bytes);
+    }
+    for i in 0..20 {
+        assert_eq!(cache.get(&format!("hot-{i:04}")).map(|t| t.data()[0]), Some(1), "hot-{i}");
+    }
+    for i in 0..10 {
+        assert!(cache.get(&format!("cold-{i:03}")).is_none(), "cold-{i} was never hit");
+    }
+    let s = cache.stats();
+    assert_eq!(s.items, 100);
+    assert_eq!(s.evictions, 1_030 - 100);
+    check_invariants(&s);
+}
+
+/// Splitmix64, for deterministic traces.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Hit ratio of an exact LRU of `capacity` entries on `trace` (a naive
+/// model: most recent last).
+fn lru_hit_ratio(trace: &[usize], capacity: usize) -> f64 {
+    let mut list: Vec<usize> = Vec::with_capacity(capacity + 1);
+    let mut hits = 0;
+    for &k in trace {
+        if let Some(p) = list.iter().position(|&x| x == k) {
+            list.remove(p);
+            hits += 1;
+        } else if list.len() == capacity {
+            list.remove(0);
+        }
+        list.push(k);
+    }
+    hits as f64 / trace.len() as f64
+}
+
+#[test]
+fn hit_ratio_on_a_zipf_trace_is_at_least_an_exact_lrus() {
+    // Issue 3's target, on a small scale: Zipf(1.0) over 5_000 keys, room
+    // for 500 equal entries, 60_000 accesses (get, insert on a miss).
+    const KEYS: usize = 5_000;
+    const ROOM: usize = 500;
+    let weights: Vec<f64> = (1..=KEYS).map(|r| 1.0 / r as f64).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(KEYS);
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    let mut rng = 42;
+    let trace: Vec<usize> = (0..60_000)
+        .map(|_| {
+            let u = (splitmix(&mut rng) >> 11) as f64 / (1u64 << 53) as f64;
+            cdf.partition_point(|&c| c <= u).min(KEYS - 1)
+        })
+        .collect();
+    let lru = lru_hit_ratio(&trace, ROOM);
+    for shards in [1, 4] {
+        let per = charge("key-0000", 100);
+        let cache =
+            Cache::new(CacheOptions { capacity_bytes: ROOM * per, shards, ..Default::default() });
+        let mut hits = 0;
+        for &k in &trace {
+            let key = format!("key-{k:04}");
+            if cache.get(&key).is_some() {
+                hits += 1;
+            } else {
+                cache.insert(&key, thumb(100, 0));
+            }
+        }
+        let ours = hits as f64 / trace.len() as f64;
+        eprintln!("shards {shards}: ours {ours:.4}, exact LRU {lru:.4}");
+        assert!(ours >= lru, "shards {shards}: hit ratio {ours:.4} below exact LRU's {lru:.4}");
+        let s = cache.stats();
+        assert_eq!(s.hits, hits);
+        check_invariants(&s);
+    }
 }
 
 #[test]
@@ -69,6 +174,7 @@ fn bytes_are_exact_and_never_exceed_the_budget() {
     let capacity = 10_000;
     let cache = one_shard(capacity);
     let mut expected_evictions = 0;
+    // Nothing is hit, so entries leave in insertion order.
     let mut held: Vec<(String, usize)> = Vec::new(); // most recent last
     for i in 0..200usize {
         let key = format!("key-{i}");

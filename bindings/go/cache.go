@@ -69,7 +69,7 @@ type CacheStats struct {
 	LoadsDeduped    uint64 // loads satisfied by another caller's render of the same key
 	LocalLoads      uint64 // renders (loads included) that succeeded
 	LocalLoadErrors uint64 // renders (loads included) that failed
-	Evictions       uint64 // entries evicted as least recently used
+	Evictions       uint64 // entries evicted to stay within the budget
 	Expirations     uint64 // entries found past their TTL and dropped
 	OversizeRejects uint64 // values not cached because they exceed one shard's budget
 	ErrorHits       uint64 // hits that returned a remembered error; included in Hits
@@ -80,9 +80,10 @@ type CacheStats struct {
 }
 
 // Cache is an in-memory cache of rendered thumbnails shared by goroutines:
-// sharded, bounded by bytes, LRU per shard, with single-flight (when many
-// goroutines miss on one key at once, one loads and renders, the others
-// wait for its result). All methods are safe for concurrent use.
+// sharded, bounded by bytes, S3-FIFO eviction per shard, with
+// single-flight (when many goroutines miss on one key at once, one loads
+// and renders, the others wait for its result). All methods are safe for
+// concurrent use.
 //
 // Call Close when done; a finalizer frees a forgotten cache as a backstop.
 // Close waits for calls in progress; methods called after it report

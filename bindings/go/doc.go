@@ -4,9 +4,9 @@
 // Render makes one thumbnail from encoded bytes and a spec such as
 // "200x200", "400x300,cover,q85" or "x100,png"; Probe reads an image header;
 // Canonical normalises a spec for use in cache keys. Cache is a shared,
-// byte-bounded, sharded LRU cache with single-flight: GetOrRender calls its
-// load function only when the key is missing and no other goroutine is
-// already loading it.
+// byte-bounded, sharded cache (S3-FIFO eviction) with single-flight:
+// GetOrRender calls its load function only when the key is missing and no
+// other goroutine is already loading it.
 //
 // Every result is Go memory: the library's buffers are copied and freed
 // before a call returns, and no state is shared between calls except a

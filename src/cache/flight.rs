@@ -14,6 +14,8 @@ use std::thread::{self, ThreadId};
 use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
 
+use super::key::Key;
+
 /// One render in progress: a slot for its result and the waiters' condvar.
 pub(crate) struct Flight<T> {
     result: Mutex<Option<T>>,
@@ -56,9 +58,9 @@ impl<T: Clone> Flight<T> {
     }
 }
 
-/// The flights of one shard, keyed like the shard's LRU (same hash).
+/// The flights of one shard, keyed like the shard's map (same hash).
 pub(crate) struct Flights<T> {
-    table: HashTable<(u64, Box<str>, Arc<Flight<T>>)>,
+    table: HashTable<(u64, Key, Arc<Flight<T>>)>,
 }
 
 impl<T: Clone> Flights<T> {
@@ -68,14 +70,14 @@ impl<T: Clone> Flights<T> {
 
     /// The flight in progress for `key`, if any.
     pub(crate) fn find(&self, hash: u64, key: &str) -> Option<Arc<Flight<T>>> {
-        self.table.find(hash, |(_, k, _)| &**k == key).map(|(_, _, f)| Arc::clone(f))
+        self.table.find(hash, |(_, k, _)| k.is(key)).map(|(_, _, f)| Arc::clone(f))
     }
 
     /// Registers a new flight for `key`, led by the calling thread. The
     /// caller has checked that none is in progress.
     pub(crate) fn start(&mut self, hash: u64, key: &str) -> Arc<Flight<T>> {
         let flight = Arc::new(Flight::new());
-        self.table.insert_unique(hash, (hash, key.into(), Arc::clone(&flight)), |e| e.0);
+        self.table.insert_unique(hash, (hash, Key::new(key), Arc::clone(&flight)), |e| e.0);
         flight
     }
 
@@ -83,20 +85,15 @@ impl<T: Clone> Flights<T> {
     /// returns the stored key (for reuse as the cached entry's key). `None`
     /// means it was detached earlier (by `remove` or `clear`): its result
     /// must not be cached.
-    pub(crate) fn finish(
-        &mut self,
-        hash: u64,
-        key: &str,
-        flight: &Arc<Flight<T>>,
-    ) -> Option<Box<str>> {
-        let entry = self.table.find_entry(hash, |(_, k, f)| &**k == key && Arc::ptr_eq(f, flight));
+    pub(crate) fn finish(&mut self, hash: u64, key: &str, flight: &Arc<Flight<T>>) -> Option<Key> {
+        let entry = self.table.find_entry(hash, |(_, k, f)| k.is(key) && Arc::ptr_eq(f, flight));
         entry.ok().map(|e| e.remove().0.1)
     }
 
     /// Detaches whatever flight is registered for `key`; its waiters still
     /// get its result, later callers start a new render.
     pub(crate) fn remove(&mut self, hash: u64, key: &str) -> bool {
-        match self.table.find_entry(hash, |(_, k, _)| &**k == key) {
+        match self.table.find_entry(hash, |(_, k, _)| k.is(key)) {
             Ok(entry) => {
                 entry.remove();
                 true
@@ -148,7 +145,7 @@ mod tests {
         let b = flights.start(1, "k");
         assert!(flights.finish(1, "k", &a).is_none(), "a was detached by remove");
         assert_eq!(flights.len(), 1);
-        assert_eq!(flights.finish(1, "k", &b).as_deref(), Some("k"));
+        assert!(flights.finish(1, "k", &b).is_some_and(|k| k.is("k")));
         assert_eq!(flights.len(), 0);
         assert_eq!(a.leader(), thread::current().id());
     }

@@ -1,5 +1,6 @@
-//! In-process cache of finished thumbnails: sharded, bounded by bytes, exact
-//! LRU per shard, with single-flight de-duplication of misses.
+//! In-process cache of finished thumbnails: sharded, bounded by bytes,
+//! S3-FIFO eviction per shard, hits under a shared (read) lock, with
+//! single-flight de-duplication of misses.
 //!
 //! Keys are strings: the caller's source identity joined with the canonical
 //! spec string. As in groupcache, a key has one value: the cache never
@@ -8,14 +9,43 @@
 //!
 //! Layout: the key's hash (foldhash, seeded randomly per cache so colliding
 //! request URLs cannot be precomputed) picks a shard; each shard is a
-//! `parking_lot::Mutex` around an exact LRU list (`lru.rs`), the shard's
-//! renders in flight (`flight.rs`) and its counters (`stats.rs`). A hit
-//! takes one shard lock and clones the `Thumbnail`, which shares its bytes
-//! (an `Arc` increment, no copy). Renders and waits happen with no shard
-//! lock held. See [`CacheStats`] for what is counted and the invariants.
+//! `parking_lot::RwLock` around its map (`s3fifo.rs`) and its renders in
+//! flight (`flight.rs`), next to its atomic counters (`stats.rs`; hits and
+//! misses, the one count every lookup makes, are kept per thread instead).
+//!
+//! Eviction policy: S3-FIFO (`s3fifo.rs`), not LRU. New keys enter a
+//! small FIFO queue (~10% of the shard's bytes); a key hit while there
+//! moves to the main queue when it reaches the small queue's end, an unhit
+//! one is evicted and its hash remembered in a ghost table (a key that
+//! comes back while remembered goes straight to main). Main is a FIFO
+//! where each hit (up to three) buys an entry one more pass instead of
+//! eviction (a CLOCK). What this gives, and an LRU does not: scan
+//! resistance. A burst of keys used once (a crawler, a scan) fills the
+//! small queue and from then on evicts from it, so it displaces at most
+//! the small queue's share of main, where the keys that are hit again
+//! live; under an LRU the same burst flushes the whole cache. What it
+//! gives up: eviction order is not recency order (an entry hit once long
+//! ago can outlive one inserted and hit once just now). On Zipf-like
+//! traffic its hit ratio is above an exact LRU's (see the README's table
+//! and `benches/cache.rs`). The type and test names that say LRU predate
+//! the policy.
+//!
+//! A hit takes the shard's read lock, raises the entry's 2-bit frequency
+//! (an atomic byte, written only while below its maximum), clones the
+//! `Thumbnail`, which shares its bytes (an `Arc` increment, no copy), and
+//! counts itself in the calling thread's own stripe (`stats.rs`). It never
+//! relinks anything, so concurrent hits on a shard do not exclude each
+//! other, and what it reads of the entry (keys of up to 77 bytes
+//! included, `key.rs`) is one aligned pair of cache lines. Misses,
+//! inserts, evictions, removals and expired entries take the write lock
+//! (an expired entry found under the read lock is a miss, and is removed
+//! under the write lock right after). Renders and waits happen with no
+//! shard lock held. See [`CacheStats`] for what is counted and the
+//! invariants.
 
 mod flight;
-mod lru;
+mod key;
+mod s3fifo;
 mod stats;
 
 pub use stats::CacheStats;
@@ -28,13 +58,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use crate::error::Error;
 use crate::image::Thumbnail;
 use flight::{Flight, Flights};
-use lru::{Lookup, Lru};
-use stats::Counters;
+use key::Key;
+use s3fifo::{Lookup, S3Fifo};
+use stats::{Counters, Lookups, add, inc};
 
 /// Upper bound on the shard count; more shards than cores buys nothing and
 /// each shard splits the budget further.
@@ -110,42 +141,45 @@ impl CacheSource {
 type Outcome = Result<Thumbnail, Error>;
 
 /// What a key maps to: a value, or a remembered render error (`error_ttl`).
+/// The error is boxed so that a slot is no bigger than a `Thumbnail` and an
+/// entry's lookup fields fit one cache line (checked below).
 enum Slot {
     Value(Thumbnail),
-    Error(Error),
+    Error(Box<Error>),
 }
+
+const _: () = assert!(std::mem::size_of::<s3fifo::Hot<Slot>>() == 128);
 
 /// One shard. Aligned to 128 bytes (two cache lines, for adjacent-line
 /// prefetch) so that neighbouring shards' locks and counters never share
-/// a line.
+/// a line. The counters sit beside the lock, outside it, as atomics (hits
+/// and misses are counted per thread instead, see `stats.rs`).
 #[repr(align(128))]
 struct Shard {
-    state: Mutex<ShardState>,
+    state: RwLock<ShardState>,
+    counters: Counters,
 }
 
 /// Everything a shard's lock guards.
 struct ShardState {
-    lru: Lru<Slot>,
+    map: S3Fifo<Slot>,
     flights: Flights<Outcome>,
-    counters: Counters,
 }
 
 impl ShardState {
-    /// Inserts into the list and counts what happened.
-    fn store<K>(
+    /// Inserts into the map and counts what happened.
+    fn store(
         &mut self,
+        counters: &Counters,
         hash: u64,
-        key: K,
+        key: Key,
         slot: Slot,
         charge: usize,
         expires: Option<Instant>,
-    ) -> bool
-    where
-        K: AsRef<str> + Into<Box<str>>,
-    {
-        let inserted = self.lru.insert(hash, key, slot, charge, expires);
-        self.counters.evictions += inserted.evicted;
-        self.counters.oversize_rejects += u64::from(!inserted.stored);
+    ) -> bool {
+        let inserted = self.map.insert(hash, key, slot, charge, expires);
+        add(&counters.evictions, inserted.evicted);
+        add(&counters.oversize_rejects, u64::from(!inserted.stored));
         inserted.stored
     }
 }
@@ -169,6 +203,7 @@ impl ShardState {
 /// ```
 pub struct Cache {
     shards: Box<[Shard]>,
+    lookups: Lookups,
     mask: u64,
     hasher: foldhash::fast::RandomState,
     options: CacheOptions,
@@ -182,12 +217,13 @@ const _: () = {
 
 impl Cache {
     /// Bytes charged per entry on top of its key and data lengths: the slab
-    /// node (links, key and value handles, hash, charge, expiry) plus 64 for
-    /// what the node does not show: the hash-table slot and its slack, the
-    /// `Arc` header in front of the data, and allocator rounding of the key
-    /// and data. Making it explicit keeps `bytes` close to real memory for
-    /// small thumbnails.
-    pub const ENTRY_OVERHEAD: usize = 64 + std::mem::size_of::<lru::Node<Slot>>();
+    /// slot (the key itself if short, else a handle to it; the value's
+    /// handle, hash, frequency, queue links, charge, expiry), its share of
+    /// the ghost table (two hashes), plus 64 for what the slot does not
+    /// show: the hash-table slot and its slack, the `Arc` header in front of
+    /// the data, and allocator rounding of the key and data. Making it
+    /// explicit keeps `bytes` close to real memory for small thumbnails.
+    pub const ENTRY_OVERHEAD: usize = 64 + s3fifo::slot_bytes::<Slot>();
 
     /// A cache with `options` normalised (see [`Cache::options`]). Never
     /// fails: odd values are rounded rather than rejected.
@@ -196,15 +232,16 @@ impl Cache {
         let per_shard = options.capacity_bytes / options.shards;
         let shards = (0..options.shards)
             .map(|_| Shard {
-                state: Mutex::new(ShardState {
-                    lru: Lru::new(per_shard),
+                state: RwLock::new(ShardState {
+                    map: S3Fifo::new(per_shard),
                     flights: Flights::new(),
-                    counters: Counters::default(),
                 }),
+                counters: Counters::default(),
             })
             .collect();
         Cache {
             shards,
+            lookups: Lookups::new(),
             mask: options.shards as u64 - 1,
             hasher: foldhash::fast::RandomState::default(),
             options,
@@ -215,29 +252,36 @@ impl Cache {
     /// value: it counts as a miss here.
     pub fn get(&self, key: &str) -> Option<Thumbnail> {
         let (hash, shard) = self.locate(key);
-        let mut guard = shard.state.lock();
-        let st = &mut *guard;
-        let found = match st.lru.get(hash, key, Instant::now) {
-            Lookup::Hit(Slot::Value(v)) => Some(v.clone()),
-            Lookup::Hit(Slot::Error(_)) | Lookup::Miss => None,
-            Lookup::Expired => {
-                st.counters.expirations += 1;
-                None
-            }
+        let st = shard.state.read();
+        let (found, expired) = match st.map.get(hash, key, Instant::now) {
+            Lookup::Hit(Slot::Value(v)) => (Some(v.clone()), false),
+            Lookup::Hit(Slot::Error(_)) | Lookup::Miss => (None, false),
+            Lookup::Expired => (None, true),
         };
-        let c = &mut st.counters;
-        c.gets += 1;
+        drop(st);
         if found.is_some() {
-            c.hits += 1;
+            self.lookups.hit();
         } else {
-            c.misses += 1;
+            self.lookups.miss();
         }
-        drop(guard);
+        if expired {
+            self.remove_expired(shard, hash, key);
+        }
         found
     }
 
+    /// Removes `key` if it is (still) expired, under the write lock; the
+    /// read-locked lookup that found it expired could not.
+    #[cold]
+    fn remove_expired(&self, shard: &Shard, hash: u64, key: &str) {
+        if shard.state.write().map.remove_expired(hash, key, Instant::now) {
+            inc(&shard.counters.expirations);
+        }
+    }
+
     /// Stores `value` under `key`, replacing any previous value, evicting
-    /// least recently used entries as needed. Returns false (and counts an
+    /// other entries as needed (which ones, the eviction policy decides:
+    /// see the module docs). Returns false (and counts an
     /// `oversize_rejects`) if the value's charge exceeds one shard's budget;
     /// any previous value for `key` is then removed too, so the cache never
     /// serves a value older than the latest insert.
@@ -245,7 +289,8 @@ impl Cache {
         let (hash, shard) = self.locate(key);
         let charge = Self::charge(key, value.data().len());
         let expires = self.options.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
-        shard.state.lock().store(hash, key, Slot::Value(value), charge, expires)
+        let key = Key::new(key);
+        shard.state.write().store(&shard.counters, hash, key, Slot::Value(value), charge, expires)
     }
 
     /// The cached value for `key`, or the result of `render`, which runs
@@ -285,40 +330,39 @@ impl Cache {
         F: FnOnce() -> Result<Thumbnail, Error>,
     {
         let (hash, shard) = self.locate(key);
-        let mut guard = shard.state.lock();
-        let st = &mut *guard;
-        st.counters.gets += 1;
-        match st.lru.get(hash, key, Instant::now) {
-            Lookup::Hit(Slot::Value(v)) => {
-                let v = v.clone();
-                st.counters.hits += 1;
-                return Ok((v, CacheSource::Hit));
-            }
-            Lookup::Hit(Slot::Error(e)) => {
-                let e = e.clone();
-                st.counters.hits += 1;
-                st.counters.error_hits += 1;
-                return Err(e);
-            }
-            Lookup::Expired => st.counters.expirations += 1,
-            Lookup::Miss => {}
+        let c = &shard.counters;
+        // Hits need only the read lock.
+        let lookups = &self.lookups;
+        if let Some(found) = hit(shard.state.read().map.get(hash, key, Instant::now), c, lookups) {
+            return found;
         }
-        st.counters.misses += 1;
-        st.counters.loads += 1;
+        // Not there, or expired: look again under the write lock (another
+        // caller may have stored it meanwhile), then join or start a render.
+        let mut st = shard.state.write();
+        match st.map.get_mut(hash, key, Instant::now) {
+            Lookup::Expired => inc(&c.expirations),
+            lookup => {
+                if let Some(found) = hit(lookup, c, lookups) {
+                    return found;
+                }
+            }
+        }
+        lookups.miss();
+        inc(&c.loads);
         if let Some(flight) = st.flights.find(hash, key) {
             if flight.leader() == thread::current().id() {
-                st.counters.local_load_errors += 1;
-                drop(guard);
+                inc(&c.local_load_errors);
+                drop(st);
                 return Err(Error::internal(format!(
                     "render of cache key {key:?} asked for the same key"
                 )));
             }
-            st.counters.loads_deduped += 1;
-            drop(guard);
+            inc(&c.loads_deduped);
+            drop(st);
             return flight.wait().map(|v| (v, CacheSource::Deduped));
         }
         let flight = st.flights.start(hash, key);
-        drop(guard);
+        drop(st);
 
         let leader = Leader { cache: self, shard, hash, key, flight, done: false };
         let result = match panic::catch_unwind(AssertUnwindSafe(render)) {
@@ -341,24 +385,24 @@ impl Cache {
     /// renders afresh.
     pub fn remove(&self, key: &str) -> bool {
         let (hash, shard) = self.locate(key);
-        let mut st = shard.state.lock();
+        let mut st = shard.state.write();
         st.flights.remove(hash, key);
-        st.lru.remove(hash, key).is_some()
+        st.map.remove(hash, key).is_some()
     }
 
     /// Removes every entry and detaches every render in progress (as
     /// [`Cache::remove`] does for one key). Counters are kept.
     pub fn clear(&self) {
         for shard in &self.shards {
-            let mut st = shard.state.lock();
-            st.lru.clear();
+            let mut st = shard.state.write();
+            st.map.clear();
             st.flights.clear();
         }
     }
 
     /// A snapshot of the counters and gauges; see [`CacheStats`] for what
-    /// each means and the invariants between them. Takes each shard's lock
-    /// briefly, one at a time.
+    /// each means and the invariants between them. Takes each shard's read
+    /// lock briefly, one at a time.
     pub fn stats(&self) -> CacheStats {
         let mut stats = CacheStats {
             capacity_bytes: self.options.capacity_bytes as u64,
@@ -366,11 +410,13 @@ impl Cache {
             ..CacheStats::default()
         };
         for shard in &self.shards {
-            let st = shard.state.lock();
-            stats.bytes += st.lru.bytes() as u64;
-            stats.items += st.lru.len() as u64;
-            st.counters.add_to(&mut stats);
+            let st = shard.state.read();
+            stats.bytes += st.map.bytes() as u64;
+            stats.items += st.map.len() as u64;
+            drop(st);
+            shard.counters.add_to(&mut stats);
         }
+        self.lookups.add_to(&mut stats);
         stats
     }
 
@@ -395,8 +441,9 @@ impl Cache {
     }
 
     /// Ends a render: detaches its flight, caches the result if the flight
-    /// was still current, then wakes the waiters. Caching before waking
-    /// means a waiter that asks again right away finds the value.
+    /// was still current, then hands the result to the waiters, if any.
+    /// Caching before waking means a waiter that asks again right away
+    /// finds the value.
     fn settle(
         &self,
         shard: &Shard,
@@ -410,24 +457,30 @@ impl Cache {
                 (Some(Slot::Value(v.clone())), Self::charge(key, v.data().len()), self.options.ttl)
             }
             Err(e) => {
-                let remembered = self.options.error_ttl.map(|_| Slot::Error(e.clone()));
+                let remembered = self.options.error_ttl.map(|_| Slot::Error(Box::new(e.clone())));
                 (remembered, Self::charge(key, e.message().len()), self.options.error_ttl)
             }
         };
         let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
-        let mut st = shard.state.lock();
+        let mut st = shard.state.write();
         if result.is_ok() {
-            st.counters.local_loads += 1;
+            inc(&shard.counters.local_loads);
         } else {
-            st.counters.local_load_errors += 1;
+            inc(&shard.counters.local_load_errors);
         }
         if let Some(owned_key) = st.flights.finish(hash, key, flight) {
             if let Some(slot) = slot {
-                st.store(hash, owned_key, slot, charge, expires);
+                st.store(&shard.counters, hash, owned_key, slot, charge, expires);
             }
         }
+        // Waiters clone the flight's `Arc` under this lock, and only while
+        // it is registered; it no longer is. So with the lock held, a count
+        // of one (ours) means no caller waits for this result, nor can.
+        let waited_for = Arc::strong_count(flight) > 1;
         drop(st);
-        flight.complete(result.clone());
+        if waited_for {
+            flight.complete(result.clone());
+        }
     }
 }
 
@@ -473,6 +526,27 @@ impl Drop for Leader<'_> {
             self.cache.settle(self.shard, self.hash, self.key, &self.flight, &abandoned);
         }
     }
+}
+
+/// What a lookup in `get_or_render` returns if it found the key: a value
+/// or a remembered error, counted as a hit. `None` for a miss (expired
+/// included), counted by the caller.
+#[inline]
+fn hit(
+    lookup: Lookup<'_, Slot>,
+    c: &Counters,
+    lookups: &Lookups,
+) -> Option<Result<(Thumbnail, CacheSource), Error>> {
+    let found = match lookup {
+        Lookup::Hit(Slot::Value(v)) => Ok((v.clone(), CacheSource::Hit)),
+        Lookup::Hit(Slot::Error(e)) => {
+            inc(&c.error_hits);
+            Err(Error::clone(e))
+        }
+        Lookup::Expired | Lookup::Miss => return None,
+    };
+    lookups.hit();
+    Some(found)
 }
 
 /// `": <message>"` for the usual `&str`/`String` panic payloads, else "".

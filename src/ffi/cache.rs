@@ -106,7 +106,7 @@ pub struct thumbnail_cache_stats {
     pub local_loads: u64,
     /// Renders (loads included) that failed.
     pub local_load_errors: u64,
-    /// Entries evicted as least recently used.
+    /// Entries evicted to stay within the byte budget.
     pub evictions: u64,
     /// Entries found past their time to live and dropped.
     pub expirations: u64,
