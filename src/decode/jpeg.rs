@@ -100,33 +100,26 @@ fn classify(bytes: &[u8], e: DecodeErrors) -> Error {
 
 /// Whether the frame header is SOF2 (progressive, Huffman).
 fn is_progressive(bytes: &[u8]) -> bool {
-    frame_marker(bytes) == Some(0xC2)
+    matches!(frame_marker(bytes), Some((0xC2, _)))
 }
 
-/// The first start-of-frame marker (0xC0..=0xCF except DHT, JPG, DAC).
-fn frame_marker(bytes: &[u8]) -> Option<u8> {
-    let mut at = 2;
-    while at + 4 <= bytes.len() {
-        if bytes[at] != 0xFF {
-            return None;
-        }
-        let marker = bytes[at + 1];
-        if marker == 0xFF {
-            at += 1;
-            continue;
-        }
-        match marker {
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return Some(marker),
-            0xDA | 0xD9 => return None,
-            _ => at += 2 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
+/// Names an optional JPEG feature the frame header declares, if any.
+fn unsupported_feature(bytes: &[u8]) -> Option<&'static str> {
+    let (marker, at) = frame_marker(bytes)?;
+    match marker {
+        0xC3 | 0xC7 | 0xCB | 0xCF => Some("lossless coding"),
+        0xC5 | 0xC6 => Some("hierarchical coding"),
+        0xC9..=0xCA | 0xCC..=0xCE => Some("arithmetic coding"),
+        _ => {
+            let precision = *bytes.get(at + 4)?;
+            (precision != 8).then_some("with other than 8-bit samples")
         }
     }
-    None
 }
 
-/// Walks the marker segments up to the first frame header and names an
-/// optional feature it uses, if any.
-fn unsupported_feature(bytes: &[u8]) -> Option<&'static str> {
+/// Walks the marker segments to the first start-of-frame marker (or DAC,
+/// which only arithmetic-coded files have) and returns it with its offset.
+fn frame_marker(bytes: &[u8]) -> Option<(u8, usize)> {
     let mut at = 2;
     while at + 4 <= bytes.len() {
         if bytes[at] != 0xFF {
@@ -137,18 +130,10 @@ fn unsupported_feature(bytes: &[u8]) -> Option<&'static str> {
             at += 1;
             continue;
         }
-        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
         match marker {
-            0xC3 | 0xC7 | 0xCB | 0xCF => return Some("lossless coding"),
-            0xC5 | 0xC6 => return Some("hierarchical coding"),
-            0xC9..=0xCA | 0xCD..=0xCE => return Some("arithmetic coding"),
-            0xCC => return Some("arithmetic coding"),
-            0xC0..=0xC2 => {
-                let precision = *bytes.get(at + 4)?;
-                return (precision != 8).then_some("with other than 8-bit samples");
-            }
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8) => return Some((marker, at)),
             0xDA | 0xD9 => return None,
-            _ => at += 2 + len,
+            _ => at += 2 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
         }
     }
     None
