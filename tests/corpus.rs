@@ -18,7 +18,7 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     // 8x8192 with 4x1 chroma sampling wider than the image: zune-jpeg 0.5.15
     // reports "Missing samples"; libjpeg-turbo decodes it only with a
     // "bad Huffman code" warning, and its warnings defer to zune-jpeg
-    // (src/decode/jpeg_scaled.rs).
+    // (src/decode/jpeg_turbo.rs).
     ("edge/jpeg-misc/small-img-8x8192.jpg", "zune-jpeg: odd sampling on a narrow image"),
 ];
 

@@ -81,3 +81,50 @@ fn reduced_jpeg_decode_matches_the_full_decode_resampled() {
         assert!(db >= 30.0, "{path} at {eighths}/8: {db:.1} dB");
     }
 }
+
+/// Full-size JPEG decodes go through libjpeg-turbo; they must give the
+/// pixels zune-jpeg (an independent decoder) gives, across subsamplings,
+/// gray, RGB, restart markers and sizes that are not multiples of a block.
+#[test]
+fn full_jpeg_decode_matches_an_independent_decoder() {
+    use thumbnail::stages;
+    for path in [
+        "conformance/jpeg/libjpeg-turbo/testorig.jpg",
+        "conformance/jpeg/misc/rgb.jpg",
+        "conformance/jpeg/misc/restarts.jpg",
+        "conformance/jpeg/misc/blank_800x280.jpg",
+        "conformance/jpeg/mozilla/jpg-size-15x15.jpg",
+        "conformance/jpeg/subsampling/peacock.s1x1-444.jpeg",
+        "conformance/jpeg/subsampling/peacock.s2x1-422.jpeg",
+        "conformance/jpeg/subsampling/peacock.s1x3.jpeg",
+        "photos/harbour-9MP-HMD_Nokia_8.3_5G.jpg",
+    ] {
+        let source = read_corpus(path);
+        let ours = stages::decode(&source).unwrap();
+        let (w, h, reference) = common::decode_rgb(&source);
+        assert_eq!((ours.width(), ours.height()), (w, h), "{path}");
+        let ours_rgb: Vec<u8> = match ours.channels() {
+            1 => ours.data().iter().flat_map(|&g| [g, g, g]).collect(),
+            _ => ours.data().to_vec(),
+        };
+        let db = psnr(&ours_rgb, &reference);
+        println!("{path}: {w}x{h}, {db:.1} dB");
+        assert!(db >= 35.0, "{path}: {db:.1} dB");
+    }
+}
+
+/// A non-interleaved 4:2:0 file zune-jpeg 0.5 decodes into green stripes;
+/// libjpeg-turbo (and ImageMagick) see a vertical red-to-blue gradient.
+#[test]
+fn non_interleaved_420_decodes_to_its_gradient() {
+    use thumbnail::stages;
+    let source = read_corpus("conformance/jpeg/subsampling/non_interleaved_420_64x64.jpg");
+    let img = stages::decode(&source).unwrap();
+    assert_eq!((img.width(), img.height(), img.channels()), (64, 64, 3));
+    let px = |x: usize, y: usize| &img.data()[(y * 64 + x) * 3..][..3];
+    for x in [0, 31, 63] {
+        let (top, bottom) = (px(x, 0), px(x, 63));
+        assert!(top[0] > 200 && top[1] < 40 && top[2] < 40, "top row at x={x} is red: {top:?}");
+        assert!(bottom[0] < 40 && bottom[1] < 40 && bottom[2] > 200, "bottom row at x={x} is blue: {bottom:?}");
+    }
+}

@@ -1,7 +1,9 @@
 //! JPEG through zune-jpeg: baseline, progressive, every subsampling, restart
 //! markers; grayscale stays gray, CMYK/YCCK (Adobe inverted too) become RGB.
-//! When the pipeline can use a smaller image, YCbCr, RGB and gray JPEGs are
-//! first decoded at reduced size by libjpeg-turbo (`jpeg_scaled`).
+//! YCbCr, RGB and gray JPEGs are first tried with libjpeg-turbo
+//! (`jpeg_turbo`): faster, and able to decode at reduced size. zune-jpeg
+//! decodes the rest and has the last word on every file libjpeg-turbo
+//! does not decode cleanly.
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
@@ -9,7 +11,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::errors::DecodeErrors;
 
-use super::{Info, jpeg_scaled};
+use super::{Info, jpeg_turbo};
 use crate::error::{Error, Result};
 use crate::exif;
 use crate::image::Format;
@@ -20,7 +22,7 @@ pub(crate) struct JpegSource<'a> {
     decoder_bytes: &'a [u8],
     info: Info,
     layout: Layout,
-    /// YCbCr, RGB or gray: what the scaled decoder converts itself.
+    /// YCbCr, RGB or gray: what libjpeg-turbo converts itself.
     scalable: bool,
 }
 
@@ -61,10 +63,9 @@ impl<'a> JpegSource<'a> {
     /// side (a reduced DCT when that is below 1), else at full size.
     pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
         if self.scalable
-            && let Some(m) = jpeg_scaled::eighths(min_scale)
-            && let Some(pixels) = jpeg_scaled::decode(
+            && let Some(pixels) = jpeg_turbo::decode(
                 self.decoder_bytes,
-                m,
+                jpeg_turbo::eighths(min_scale),
                 self.info.width,
                 self.info.height,
                 self.layout,

@@ -3,7 +3,7 @@
 
 mod jpeg;
 mod jpeg_dc;
-mod jpeg_scaled;
+mod jpeg_turbo;
 mod png;
 
 use crate::error::Result;
