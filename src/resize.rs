@@ -3,7 +3,7 @@
 //! premultiplied in both steps, so transparent pixels leave no dark fringes.
 
 use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::error::{Error, Result};
 use crate::geometry::Rect;
@@ -12,7 +12,8 @@ use crate::pixels::{Layout, Pixels};
 /// Headroom left for Lanczos3 after the box step: the box step stops at
 /// about this many times the target size.
 pub(crate) const LANCZOS_HEADROOM: f64 = 2.0;
-/// Largest box factor; keeps the u32 accumulators far from overflow.
+/// Largest box factor: a band's column sums (≤ 32 × 255) fit in u16, a
+/// block's sums (≤ 32 × 32 × 255 × 255) in u32.
 const MAX_BOX_FACTOR: u32 = 32;
 
 fn pixel_type(layout: Layout) -> PixelType {
@@ -27,7 +28,7 @@ fn pixel_type(layout: Layout) -> PixelType {
 pub(crate) fn resize(src: &Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> {
     let factor = box_factor(crop, width, height);
     if factor >= 2 {
-        let reduced = box_reduce(src, factor);
+        let reduced = box_reduce(src, factor)?;
         let k = f64::from(factor);
         let crop = Rect { x: crop.x / k, y: crop.y / k, width: crop.width / k, height: crop.height / k };
         return lanczos(&reduced, crop, width, height);
@@ -64,70 +65,67 @@ fn lanczos(src: &Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> 
 
 /// Averages `factor` × `factor` blocks (partial blocks at the right and
 /// bottom edges average what they have). RGBA is averaged alpha-weighted.
-pub(crate) fn box_reduce(src: &Pixels, factor: u32) -> Pixels {
+///
+/// Each band of `factor` rows is first summed down its columns (one flat,
+/// vectorised loop over whole rows), then across each block: the second
+/// step touches only 1/`factor` of the samples. RGBA bands are
+/// premultiplied first by fast_image_resize's SIMD code, the step the
+/// compiler cannot vectorise (measured: 4 ms of a 17 ms render of a
+/// 1920x1200 RGBA PNG when done per pixel).
+pub(crate) fn box_reduce(src: &Pixels, factor: u32) -> Result<Pixels> {
     let k = factor as usize;
     let (sw, sh) = (src.width as usize, src.height as usize);
     let (dw, dh) = (sw.div_ceil(k), sh.div_ceil(k));
     let ch = src.layout.channels();
     let stride = src.stride();
+    let rgba = src.layout == Layout::Rgba;
     let mut out = vec![0u8; dw * dh * ch];
-    let mut acc = vec![0u32; dw * ch];
-    let mut alpha = vec![0u32; if src.layout == Layout::Rgba { dw } else { 0 }];
+    // A band is at most MAX_BOX_FACTOR rows: its column sums fit in u16
+    // (32 × 255), which doubles the lanes per vector add.
+    let mut columns = vec![0u16; stride];
+    let mut premultiplied = vec![0u8; if rgba { stride * k } else { 0 }];
+    let mul_div = MulDiv::default();
     for (oy, out_row) in out.chunks_exact_mut(dw * ch).enumerate() {
-        acc.fill(0);
-        alpha.fill(0);
         let rows = (oy * k)..((oy + 1) * k).min(sh);
         let rows_n = rows.len();
-        for y in rows {
-            let row = &src.data[y * stride..(y + 1) * stride];
-            if src.layout == Layout::Rgba {
-                accumulate_rgba(row, k, &mut acc, &mut alpha);
-            } else {
-                accumulate(row, ch, k, &mut acc);
+        let mut band = &src.data[rows.start * stride..rows.end * stride];
+        if rgba {
+            let fail = |e: &dyn std::fmt::Display| Error::internal(format!("premultiply: {e}"));
+            let straight = ImageRef::new(src.width, rows_n as u32, band, PixelType::U8x4).map_err(|e| fail(&e))?;
+            let target = &mut premultiplied[..band.len()];
+            let mut premul = Image::from_slice_u8(src.width, rows_n as u32, target, PixelType::U8x4).map_err(|e| fail(&e))?;
+            mul_div.multiply_alpha(&straight, &mut premul).map_err(|e| fail(&e))?;
+            band = &premultiplied[..band.len()];
+        }
+        columns.fill(0);
+        for row in band.chunks_exact(stride) {
+            for (sum, &v) in columns.iter_mut().zip(row) {
+                *sum += u16::from(v);
             }
         }
-        for ox in 0..dw {
-            let cols = k.min(sw - ox * k);
-            let n = (cols * rows_n) as u32;
-            let px = &mut out_row[ox * ch..(ox + 1) * ch];
-            let sums = &acc[ox * ch..(ox + 1) * ch];
-            if src.layout == Layout::Rgba {
-                let a = alpha[ox];
+        for (block, px) in columns.chunks(k * ch).zip(out_row.chunks_exact_mut(ch)) {
+            let n = (block.len() / ch * rows_n) as u32;
+            let mut sums = [0u32; 4];
+            for sample in block.chunks_exact(ch) {
+                for (sum, &v) in sums.iter_mut().zip(sample) {
+                    *sum += u32::from(v);
+                }
+            }
+            if rgba {
+                // Colour sums are premultiplied (each ≤ its alpha): unpremultiply.
+                let a = sums[3];
                 for c in 0..3 {
-                    px[c] = if a == 0 { 0 } else { ((sums[c] + a / 2) / a) as u8 };
+                    px[c] = if a == 0 { 0 } else { ((sums[c] * 255 + a / 2) / a).min(255) as u8 };
                 }
                 px[3] = ((a + n / 2) / n) as u8;
             } else {
-                for c in 0..ch {
-                    px[c] = ((sums[c] + n / 2) / n) as u8;
+                for (p, &sum) in px.iter_mut().zip(&sums) {
+                    *p = ((sum + n / 2) / n) as u8;
                 }
             }
         }
     }
-    Pixels::new(dw as u32, dh as u32, src.layout, out)
-}
-
-fn accumulate(row: &[u8], ch: usize, k: usize, acc: &mut [u32]) {
-    for (block, sums) in row.chunks(k * ch).zip(acc.chunks_exact_mut(ch)) {
-        for px in block.chunks_exact(ch) {
-            for c in 0..ch {
-                sums[c] += u32::from(px[c]);
-            }
-        }
-    }
-}
-
-/// Colour sums are weighted by alpha (premultiplied); alpha sums separately.
-fn accumulate_rgba(row: &[u8], k: usize, acc: &mut [u32], alpha: &mut [u32]) {
-    for ((block, sums), a_sum) in row.chunks(k * 4).zip(acc.chunks_exact_mut(4)).zip(alpha.iter_mut()) {
-        for px in block.chunks_exact(4) {
-            let a = u32::from(px[3]);
-            sums[0] += u32::from(px[0]) * a;
-            sums[1] += u32::from(px[1]) * a;
-            sums[2] += u32::from(px[2]) * a;
-            *a_sum += a;
-        }
-    }
+    Ok(Pixels::new(dw as u32, dh as u32, src.layout, out))
 }
 
 #[cfg(test)]
@@ -138,7 +136,7 @@ mod tests {
     fn box_reduce_averages_blocks_and_partial_edges() {
         // 3x1 gray, factor 2: [10, 30 | 50] -> [20, 50]
         let src = Pixels::new(3, 1, Layout::Gray, vec![10, 30, 50]);
-        let out = box_reduce(&src, 2);
+        let out = box_reduce(&src, 2).unwrap();
         assert_eq!((out.width, out.height, out.data), (2, 1, vec![20, 50]));
     }
 
@@ -146,8 +144,36 @@ mod tests {
     fn box_reduce_ignores_colour_of_transparent_pixels() {
         // Opaque red next to transparent black: colour stays pure red.
         let src = Pixels::new(2, 1, Layout::Rgba, vec![255, 0, 0, 255, 0, 0, 0, 0]);
-        let out = box_reduce(&src, 2);
+        let out = box_reduce(&src, 2).unwrap();
         assert_eq!(out.data, vec![255, 0, 0, 128]);
+    }
+
+    #[test]
+    fn box_reduce_keeps_the_colour_of_translucent_pixels() {
+        // Premultiplying to 8 bits and back must not shift a uniform colour.
+        for (colour, alpha) in [([200u8, 100, 50], 128u8), ([13, 250, 77], 9), ([255, 255, 255], 255)] {
+            let px = [colour[0], colour[1], colour[2], alpha];
+            let src = Pixels::new(5, 3, Layout::Rgba, px.repeat(15));
+            let out = box_reduce(&src, 2).unwrap();
+            assert_eq!((out.width, out.height), (3, 2));
+            for got in out.data.chunks_exact(4) {
+                assert_eq!(got[3], alpha);
+                for c in 0..3 {
+                    let tolerance = if alpha < 16 { 16 } else { 1 };
+                    assert!(got[c].abs_diff(colour[c]) <= tolerance, "{got:?} from {px:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn box_reduce_of_opaque_rgba_matches_rgb() {
+        let rgb: Vec<u8> = (0..7 * 5 * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        let a = box_reduce(&Pixels::new(7, 5, Layout::Rgb, rgb), 3).unwrap();
+        let b = box_reduce(&Pixels::new(7, 5, Layout::Rgba, rgba), 3).unwrap();
+        let b_rgb: Vec<u8> = b.data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        assert_eq!(a.data, b_rgb);
     }
 
     #[test]
