@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use thumbnail::{Format, Limits, Spec, stages};
 
 const IMAGES: [&str; 4] = ["big20mp.jpg", "prog18mp.jpg", "mid4mp.jpg", "alpha2mp.png"];
@@ -43,9 +43,9 @@ fn benches(c: &mut Criterion) {
                 b.iter(|| stages::decode_reduced(&bytes, min_scale).unwrap())
             });
             group.bench_with_input(BenchmarkId::new("resize", side), &side, |b, _| {
-                b.iter(|| stages::resize(&decoded, w, h).unwrap())
+                b.iter_batched(|| decoded.clone(), |d| stages::resize(d, w, h).unwrap(), BatchSize::LargeInput)
             });
-            let small = stages::resize(&decoded, w, h).unwrap();
+            let small = stages::resize(decoded.clone(), w, h).unwrap();
             let spec = Spec::parse(&format!("{side}x{side}")).unwrap();
             group.bench_with_input(BenchmarkId::new("encode", side), &side, |b, _| {
                 b.iter(|| stages::encode(&small, format, &spec).unwrap())

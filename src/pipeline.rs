@@ -51,8 +51,7 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let crop = scale_rect(plan.crop, sw / f64::from(info.width), sh / f64::from(info.height), orientation);
     let crop = orient::rect_to_stored(orientation, crop, sw, sh);
     let (w, h) = if orient::swaps_axes(orientation) { (plan.scaled.1, plan.scaled.0) } else { plan.scaled };
-    let resized = resize::resize(&pixels, crop, w, h)?;
-    drop(pixels);
+    let resized = resize::resize(pixels, crop, w, h)?;
     let upright = orient::apply(resized, orientation);
     let finished = compose::finish(upright, plan.canvas, plan.offset, spec.background, format);
     let data = encode::encode(&finished, format, spec)?;

@@ -10,6 +10,7 @@ use crate::spec::Spec;
 use crate::{decode, encode, resize};
 
 /// Decoded pixels, opaque.
+#[derive(Clone)]
 pub struct Decoded(Pixels);
 
 impl Decoded {
@@ -40,10 +41,12 @@ pub fn decode_reduced(bytes: &[u8], min_scale: f64) -> Result<Decoded> {
     Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode(min_scale)?))
 }
 
-/// The whole image resized to `width` × `height` (box pre-reduction + Lanczos3).
-pub fn resize(img: &Decoded, width: u32, height: u32) -> Result<Decoded> {
+/// The whole image resized to `width` × `height` (box pre-reduction +
+/// Lanczos3). Consumes `img`, as `render` does (RGBA is premultiplied in
+/// its buffer).
+pub fn resize(img: Decoded, width: u32, height: u32) -> Result<Decoded> {
     let full = Rect { x: 0.0, y: 0.0, width: f64::from(img.0.width), height: f64::from(img.0.height) };
-    Ok(Decoded(resize::resize(&img.0, full, width, height)?))
+    Ok(Decoded(resize::resize(img.0, full, width, height)?))
 }
 
 /// Encodes as `render` would for `format` and the spec's quality.

@@ -75,7 +75,7 @@ fn reduced_jpeg_decode_matches_the_full_decode_resampled() {
         let want = (full.width() * eighths).div_ceil(8);
         assert_eq!(reduced.width(), want, "{path}: width at {eighths}/8");
         assert_eq!(reduced.height(), (full.height() * eighths).div_ceil(8), "{path}: height");
-        let reference = stages::resize(&full, reduced.width(), reduced.height()).unwrap();
+        let reference = stages::resize(full, reduced.width(), reduced.height()).unwrap();
         let db = psnr(reduced.data(), reference.data());
         println!("{path} at {eighths}/8: {}x{}, {db:.1} dB", reduced.width(), reduced.height());
         assert!(db >= 30.0, "{path} at {eighths}/8: {db:.1} dB");

@@ -5,6 +5,7 @@ mod jpeg;
 mod jpeg_dc;
 mod jpeg_turbo;
 mod png;
+mod png_fast;
 
 use crate::error::Result;
 use crate::image::Format;

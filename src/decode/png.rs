@@ -1,12 +1,13 @@
 //! PNG through the png crate: every colour type and bit depth, palette with
 //! tRNS, Adam7. Output is 8-bit gray, RGB or RGBA; 16-bit samples are rounded
-//! (not truncated) to 8 bits.
+//! (not truncated) to 8 bits. The common 8-bit kinds are first tried by
+//! `png_fast` (libdeflate, one call).
 
 use std::io::Cursor;
 
 use png::{BitDepth, ColorType, DecodeOptions, Decoder, DecodingError, Reader, Transformations};
 
-use super::Info;
+use super::{Info, png_fast};
 use crate::error::{Error, Result};
 use crate::exif;
 use crate::image::Format;
@@ -18,6 +19,7 @@ use crate::pixels::{Layout, Pixels};
 const PNG_INTERNAL_BYTES: usize = 16 << 20;
 
 pub(crate) struct PngSource<'a> {
+    bytes: &'a [u8],
     reader: Reader<Cursor<&'a [u8]>>,
     info: Info,
 }
@@ -44,14 +46,21 @@ impl<'a> PngSource<'a> {
         let (color, _) = reader.output_color_type();
         let has_alpha = matches!(color, ColorType::Rgba | ColorType::GrayscaleAlpha);
         let info = Info { format: Format::Png, width, height, orientation, has_alpha, progressive: false };
-        Ok(PngSource { reader, info })
+        Ok(PngSource { bytes, reader, info })
     }
 
     pub(crate) fn info(&self) -> Info {
         self.info
     }
 
-    pub(crate) fn decode(mut self) -> Result<Pixels> {
+    pub(crate) fn decode(self) -> Result<Pixels> {
+        match png_fast::decode(self.bytes, self.info.width, self.info.height) {
+            Some(pixels) => Ok(pixels),
+            None => self.decode_with_png_crate(),
+        }
+    }
+
+    pub(super) fn decode_with_png_crate(mut self) -> Result<Pixels> {
         let size = self
             .reader
             .output_buffer_size()
@@ -116,7 +125,7 @@ fn to_8bit(wide: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-fn gray_alpha_to_rgba(ga: &[u8]) -> Vec<u8> {
+pub(super) fn gray_alpha_to_rgba(ga: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ga.len() * 2);
     for p in ga.chunks_exact(2) {
         out.extend_from_slice(&[p[0], p[0], p[0], p[1]]);
