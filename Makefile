@@ -9,8 +9,9 @@ export THUMBNAIL_SHARED := $(SHARED)
 
 all: lib
 
-## rust-deps: what the build needs besides cargo: cmake and nasm build the
-## vendored libjpeg-turbo (shrink-on-load JPEG decoding) with its SIMD code
+## rust-deps: what the build needs besides cargo: cmake, nasm and cc build
+## the vendored libjpeg-turbo (JPEG decoding and encoding) with its SIMD
+## code; cc also builds libdeflate (PNG image data)
 rust-deps:
 	@missing=""; \
 	for t in cmake:cmake nasm:nasm cc:gcc; do \

@@ -172,6 +172,9 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     keepalive_requests 10000;
+    # as Debian's nginx.conf has it: static sources reach the filter as
+    # file buffers (read whole by the module); see /nosf/ and /aio/
+    sendfile on;
 
     # the origin of the proxied locations
     server {{
@@ -342,6 +345,21 @@ MAIN_SERVER = r"""
         }}
         location ~ ^/b/(?<spec>[^/]+)/(?<file>.+)$ {{
             alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+
+        # the copy filter reads the file: into memory (sendfile off), or
+        # on a pool thread (aio threads)
+        location ~ ^/nosf/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            sendfile off;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/aio/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            aio threads;
             thumbnail on;
             thumbnail_spec $spec;
         }}

@@ -73,6 +73,19 @@ def test_static_and_proxied_agree(ngx):
     assert a.content == b.content
 
 
+def test_every_way_the_body_arrives_gives_the_same_thumbnail(ngx):
+    # file buffers read whole (/t/, sendfile on), the copy filter's memory
+    # buffers (/nosf/), its reads on a pool thread (/aio/), proxied (/p/)
+    for path in ("photos/astronaut.png", "photos/rocket.jpg", "edge/exif-orientation/Portrait_6.jpg"):
+        bodies = {}
+        for prefix in ("t", "nosf", "aio", "p"):
+            r = ngx.get(f"/{prefix}/120x120/{path}")
+            assert r.status_code == 200, (prefix, path, r.status_code)
+            bodies[prefix] = r.content
+        assert len(set(bodies.values())) == 1, (path, {k: len(v) for k, v in bodies.items()})
+        assert max(image_info(bodies["t"])[1:]) == 120, image_info(bodies["t"])
+
+
 def test_fixed_spec(ngx):
     r = ngx.get("/fixed/photos/rocket.jpg")
     assert r.status_code == 200
