@@ -183,16 +183,21 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 
     /*
      * File buffers are read whole by ngx_http_thumbnail_read(), except
-     * where "aio threads" is on: there the copy filter reads the file on
-     * a pool thread, which keeps slow disks off the event loop.
+     * where "aio threads" is on (the copy filter then reads the file on a
+     * pool thread, which keeps slow disks off the event loop) or
+     * "directio" is (O_DIRECT reads need the copy filter's aligned
+     * buffers).
      */
-#if (NGX_THREADS)
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (clcf->aio == NGX_HTTP_AIO_THREADS) {
+    if (clcf->directio != NGX_OPEN_FILE_DIRECTIO_OFF
+#if (NGX_THREADS)
+        || clcf->aio == NGX_HTTP_AIO_THREADS
+#endif
+       )
+    {
         r->main_filter_need_in_memory = 1;
     }
-#endif
 
     r->allow_ranges = 0;
 

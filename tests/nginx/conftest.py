@@ -363,6 +363,13 @@ MAIN_SERVER = r"""
             thumbnail on;
             thumbnail_spec $spec;
         }}
+        # O_DIRECT reads need aligned buffers: the copy filter's
+        location ~ ^/dio/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            directio 4k;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
 
         # proxied sources (Content-Length known / chunked)
         location ~ ^/p/(?<spec>[^/]+)/ {{

@@ -75,10 +75,11 @@ def test_static_and_proxied_agree(ngx):
 
 def test_every_way_the_body_arrives_gives_the_same_thumbnail(ngx):
     # file buffers read whole (/t/, sendfile on), the copy filter's memory
-    # buffers (/nosf/), its reads on a pool thread (/aio/), proxied (/p/)
+    # buffers (/nosf/), its reads on a pool thread (/aio/) and with
+    # O_DIRECT (/dio/, where the filesystem allows it), proxied (/p/)
     for path in ("photos/astronaut.png", "photos/rocket.jpg", "edge/exif-orientation/Portrait_6.jpg"):
         bodies = {}
-        for prefix in ("t", "nosf", "aio", "p"):
+        for prefix in ("t", "nosf", "aio", "dio", "p"):
             r = ngx.get(f"/{prefix}/120x120/{path}")
             assert r.status_code == 200, (prefix, path, r.status_code)
             bodies[prefix] = r.content
