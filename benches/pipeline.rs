@@ -3,21 +3,17 @@
 //!
 //! Run: `cargo bench --bench pipeline` (`make bench`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use thumbnail::{Format, Limits, Spec, stages};
 
+#[path = "support/bench_images.rs"]
+mod bench_images;
+use bench_images::bench_image;
+
 const IMAGES: [&str; 4] = ["big20mp.jpg", "prog18mp.jpg", "mid4mp.jpg", "alpha2mp.png"];
 const BOXES: [u32; 2] = [200, 800];
-
-fn bench_image(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("THUMBNAIL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    std::fs::read(dir.join("bench-images").join(name)).expect("bench image")
-}
 
 fn fit(w: u32, h: u32, side: u32) -> (u32, u32) {
     if w >= h {

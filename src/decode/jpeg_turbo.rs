@@ -7,9 +7,9 @@
 //! full-size buffer) is never done. zune-jpeg has no scaled decoding;
 //! libjpeg-turbo (vendored, statically linked, through the safe `turbojpeg`
 //! crate) does, and is what Pillow, libvips and most servers decode
-//! untrusted JPEGs with. It is also faster at full size (`cargo bench
-//! --bench pipeline`: mid4mp.jpg 14.6 ms against zune-jpeg's 19.8 ms,
-//! big20mp.jpg 113 ms against 128 ms).
+//! untrusted JPEGs with. At full size it is as fast or faster (`cargo bench
+//! --bench codecs`: mid4mp.jpg 14.0–16.1 ms against zune-jpeg's 15.7–16.4
+//! ms over three runs, big20mp.jpg 94 ms against 106 ms).
 //!
 //! This path is only an accelerator: the caller falls back to the full
 //! zune-jpeg decode when it returns `None` (a warning or an error from
@@ -24,7 +24,8 @@ use crate::pixels::{Layout, Pixels};
 /// Scales offered, as M of M/8. 5/8 to 7/8 are left out: libjpeg-turbo has
 /// SIMD inverse DCTs only for 1/8, 1/4, 1/2 and 1, and its C 5×5 to 7×7
 /// ones made those scales slower than a full decode (mid4mp.jpg: 5/8
-/// 20.9 ms, 3/4 20.5 ms, full 14.6 ms; 3/8 still pays: 12.2 ms).
+/// 16.8 ms, 3/4 19.8 ms, 7/8 28.4 ms, full 16.1 ms in one `cargo bench
+/// --bench codecs` run; 3/8 still pays: 12.9 ms).
 const EIGHTHS: [u32; 5] = [1, 2, 3, 4, 8];
 
 /// The smallest offered M/8 scale that keeps at least `min_scale` of the
