@@ -27,7 +27,6 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,9 @@ VENV_PYTHON = ROOT / "target" / "bench-venv" / "bin" / "python"
 CLI = ROOT / "target" / "release" / "thumbnail"
 MODULE_SO = ROOT / "target" / "nginx" / "ngx_http_thumbnail_module.so"
 PEERS_PY = Path(__file__).resolve().parent / "peers.py"
+
+sys.path.insert(0, str(ROOT / "tests" / "nginx"))
+from image_header import image_size  # noqa: E402  (one header parser, shared with the nginx tests)
 UNIQUE_QUERY_LUA = Path(__file__).resolve().parent / "unique-query.lua"
 
 NGINX_BIN = os.environ.get("NGX_BIN", "/usr/sbin/nginx")
@@ -237,35 +239,13 @@ def own_cpu_seconds():
 
 # ---------------------------------------------------------------- images
 
-def image_size(data):
-    """(format, width, height) of JPEG or PNG bytes, from the header."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        width, height = struct.unpack(">II", data[16:24])
-        return "png", width, height
-    if data[:2] == b"\xff\xd8":
-        at = 2
-        while at + 9 < len(data):
-            if data[at] != 0xFF:
-                at += 1
-                continue
-            marker = data[at + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                at += 1 if marker == 0xFF else 2
-                continue
-            length = struct.unpack(">H", data[at + 2:at + 4])[0]
-            # SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC)
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                height, width = struct.unpack(">HH", data[at + 5:at + 9])
-                return "jpeg", width, height
-            at += 2 + length
-    return "unknown", 0, 0
-
-
 def check_thumbnail(data, case_out, box, source_size, who):
     """Raise unless data is a case_out image fitted inside box x box."""
     kind, width, height = image_size(data)
     if kind != case_out:
         raise RuntimeError(f"{who}: output is {kind}, expected {case_out}")
+    if width is None:
+        raise RuntimeError(f"{who}: output JPEG has no frame header")
     src_w, src_h = source_size
     scale = min(box / src_w, box / src_h)
     want_w, want_h = src_w * scale, src_h * scale

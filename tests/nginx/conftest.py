@@ -32,6 +32,8 @@ import struct
 import subprocess
 import time
 import urllib.parse
+
+from image_header import image_size
 import zlib
 
 import pytest
@@ -68,26 +70,12 @@ def quote(path):
 
 def image_info(data):
     """(format, width, height) of a PNG or JPEG byte string, from its header."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        w, h = struct.unpack(">II", data[16:24])
-        return "png", w, h
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                i += 1 if marker == 0xFF else 2
-                continue
-            seglen = struct.unpack(">H", data[i + 2:i + 4])[0]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                return "jpeg", w, h
-            i += 2 + seglen
+    kind, w, h = image_size(data)
+    if kind == "unknown":
+        raise AssertionError(f"not a PNG or JPEG: {data[:16]!r}")
+    if w is None:
         raise AssertionError("JPEG without SOF")
-    raise AssertionError(f"not a PNG or JPEG: {data[:16]!r}")
+    return kind, w, h
 
 
 def png_pixels(data):
