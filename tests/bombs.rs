@@ -14,6 +14,8 @@ const TIME_LIMIT: Duration = Duration::from_secs(1);
 /// Runs the CLI on `path`; returns (exit code, stderr, peak RSS KiB, elapsed).
 fn run_cli(path: &std::path::Path) -> (i32, String, i64, Duration) {
     let start = Instant::now();
+    // Reaped by wait4 below, which also gives the peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_thumbnail"))
         .arg(path)
         .args(["-s", "200x200", "-o", "/dev/null.jpg"])

@@ -105,12 +105,11 @@ impl<V> Lru<V> {
         let Some(idx) = self.find(hash, key) else {
             return Lookup::Miss;
         };
-        if let Some(expires) = self.entry(idx).and_then(|e| e.expires) {
-            if now() >= expires {
+        if let Some(expires) = self.entry(idx).and_then(|e| e.expires)
+            && now() >= expires {
                 self.release(idx);
                 return Lookup::Expired;
             }
-        }
         self.promote(idx);
         match self.entry(idx) {
             Some(e) => Lookup::Hit(&e.value),

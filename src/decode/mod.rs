@@ -40,6 +40,9 @@ impl Info {
 }
 
 /// An image whose header has been read and checked, ready to decode.
+/// One lives on the stack per render, so the JPEG variant's size is not
+/// worth a heap allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Source<'a> {
     Jpeg(jpeg::JpegSource<'a>),
     Png(png::PngSource<'a>),
