@@ -11,17 +11,8 @@ use thumbnail::{ErrorKind, Limits, Spec, Thumbnail};
 
 const BOX: u32 = 64;
 
-/// decode-ok files this version cannot decode yet, each with its reason.
 /// GIF and WebP are out of scope for now (the core pipeline issue says so);
 /// they must fail with a clean `unsupported`.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    // 8x8192 with 4x1 chroma sampling wider than the image: zune-jpeg 0.5.15
-    // reports "Missing samples"; libjpeg-turbo decodes it only with a
-    // "bad Huffman code" warning, and its warnings defer to zune-jpeg
-    // (src/decode/jpeg_turbo.rs).
-    ("edge/jpeg-misc/small-img-8x8192.jpg", "zune-jpeg: odd sampling on a narrow image"),
-];
-
 fn is_later_format(path: &str) -> bool {
     path.ends_with(".gif") || path.ends_with(".webp")
 }
@@ -82,10 +73,6 @@ fn corpus_manifest() {
             (_, Err(err)) if err.kind() == ErrorKind::Internal => Err(format!("internal error: {err}")),
             ("decode-ok", Ok(t)) => check_decode_ok(e, t),
             ("decode-ok", Err(err)) if is_later_format(&e.path) && err.kind() == ErrorKind::Unsupported => {
-                Ok(())
-            }
-            ("decode-ok", Err(err)) if KNOWN_GAPS.iter().any(|(p, _)| *p == e.path) => {
-                println!("known gap: {}: {err}", e.path);
                 Ok(())
             }
             ("decode-ok", Err(err)) => Err(format!("should decode: {err}")),

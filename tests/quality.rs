@@ -128,3 +128,27 @@ fn non_interleaved_420_decodes_to_its_gradient() {
         assert!(bottom[0] < 40 && bottom[1] < 40 && bottom[2] > 200, "bottom row at x={x} is blue: {bottom:?}");
     }
 }
+
+/// A 452-byte 8x8192 JPEG whose data breaks off after 96 rows. zune-jpeg
+/// rejects it; libjpeg-turbo warns ("bad Huffman code") and decodes the
+/// rest as flat grey, as ImageMagick shows it (`convert small-img-8x8192.jpg
+/// rgb:-`: rows 0-95 carry the picture, rows 0 and 8 start with (218, 251,
+/// 240) and (233, 255, 255), rows 96 on are 128 grey). We serve what
+/// libjpeg-based servers serve.
+#[test]
+fn jpeg_cut_short_decodes_like_libjpeg() {
+    use thumbnail::stages;
+    let source = read_corpus("edge/jpeg-misc/small-img-8x8192.jpg");
+    let img = stages::decode(&source).unwrap();
+    assert_eq!((img.width(), img.height(), img.channels()), (8, 8192, 3));
+    let row = |y: usize| &img.data()[y * 24..][..24];
+    for (y, want) in [(0, [218u8, 251, 240]), (8, [233, 255, 255])] {
+        let got = &row(y)[..3];
+        assert!(got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 2), "row {y} starts {got:?}, ImageMagick {want:?}");
+    }
+    let picture_rows = (0..96).filter(|&y| row(y).iter().any(|&v| v != 128)).count();
+    assert!(picture_rows >= 90, "only {picture_rows} of the first 96 rows carry the picture");
+    for y in 96..8192 {
+        assert!(row(y).iter().all(|&v| v == 128), "row {y} is not the grey of missing data: {:?}", row(y));
+    }
+}

@@ -3,7 +3,8 @@
 //! YCbCr, RGB and gray JPEGs are first tried with libjpeg-turbo
 //! (`jpeg_turbo`): faster, and able to decode at reduced size. zune-jpeg
 //! decodes the rest and has the last word on every file libjpeg-turbo
-//! does not decode cleanly.
+//! does not decode cleanly, except that a file both reject is served as
+//! libjpeg-turbo decodes it when it only warned of corrupt data.
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
@@ -12,7 +13,7 @@ use zune_jpeg::JpegDecoder;
 use zune_jpeg::errors::DecodeErrors;
 
 use super::{Info, jpeg_turbo};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::exif;
 use crate::image::Format;
 use crate::pixels::{Layout, Pixels};
@@ -74,7 +75,14 @@ impl<'a> JpegSource<'a> {
         {
             return Ok(pixels);
         }
-        self.decode_full()
+        let (bytes, info, layout, scalable) = (self.decoder_bytes, self.info, self.layout, self.scalable);
+        match self.decode_full() {
+            Err(e) if scalable && e.kind() == ErrorKind::Corrupt => {
+                let m = jpeg_turbo::eighths(min_scale);
+                jpeg_turbo::decode_despite_warnings(bytes, m, info.width, info.height, layout).ok_or(e)
+            }
+            result => result,
+        }
     }
 
     fn decode_full(mut self) -> Result<Pixels> {

@@ -11,10 +11,13 @@
 //! --bench codecs`: mid4mp.jpg 14.0–16.1 ms against zune-jpeg's 15.7–16.4
 //! ms over three runs, big20mp.jpg 94 ms against 106 ms).
 //!
-//! This path is only an accelerator: the caller falls back to the full
+//! This path is first an accelerator: the caller falls back to the full
 //! zune-jpeg decode when it returns `None` (a warning or an error from
-//! libjpeg-turbo, or a header that disagrees), so whether a file is
-//! accepted and how an error is classified never depend on it.
+//! libjpeg-turbo, or a header that disagrees). Only when zune-jpeg rejects
+//! the file too does the caller ask again, with [`decode_despite_warnings`]:
+//! an image libjpeg-turbo decodes to the end with nothing worse than a
+//! corrupt-data warning is served as it decodes it, which is what every
+//! libjpeg-based server (image_filter, Pillow, libvips) does.
 
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
@@ -44,14 +47,40 @@ pub(crate) fn decode(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layo
     if m == 1
         && progressive
         && let Some(dc_only) = jpeg_dc::dc_scans_only(bytes)
-        && let Some(pixels) = decode_stream(&dc_only, m, width, height, layout)
+        && let Some(pixels) = decode_stream(&dc_only, m, width, height, layout, Warnings::Refuse)
     {
         return Some(pixels);
     }
-    decode_stream(bytes, m, width, height, layout)
+    decode_stream(bytes, m, width, height, layout, Warnings::Refuse)
 }
 
-fn decode_stream(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layout) -> Option<Pixels> {
+/// Decodes the whole of `bytes` as [`decode`] does, keeping the image when
+/// libjpeg-turbo only warned that the data is corrupt or ends early.
+pub(crate) fn decode_despite_warnings(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layout) -> Option<Pixels> {
+    decode_stream(bytes, m, width, height, layout, Warnings::Accept)
+}
+
+/// What a decode does with libjpeg-turbo's warnings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Warnings {
+    /// Any warning fails the decode (the fast path).
+    Refuse,
+    /// A corrupt-data warning keeps the decoded image (the last resort).
+    Accept,
+}
+
+/// libjpeg's warnings about the entropy-coded data (jerror.h `JWRN_HIT_MARKER`,
+/// `JWRN_HUFF_BAD_CODE`, `JWRN_EXTRANEOUS_DATA`, `JWRN_MUST_RESYNC`,
+/// `JWRN_JPEG_EOF`). TurboJPEG reports a warning like an error (the
+/// `turbojpeg` crate does not pass on `tj3GetErrorCode`), but after a warning
+/// it has decoded every row, the damaged ones as flat grey; after an error it
+/// has not, and an error's message replaces any earlier warning's.
+fn is_corrupt_data_warning(error: &turbojpeg::Error) -> bool {
+    matches!(error, turbojpeg::Error::TurboJpegError(message)
+        if message.starts_with("Corrupt JPEG data: ") || message == "Premature end of JPEG file")
+}
+
+fn decode_stream(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layout, warnings: Warnings) -> Option<Pixels> {
     debug_assert!((1..=8).contains(&m));
     let g = gcd(m, 8);
     let factor = ScalingFactor::new((m / g) as usize, (8 / g) as usize);
@@ -69,7 +98,11 @@ fn decode_stream(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layout) 
     };
     let mut data = vec![0u8; w * h * channels];
     let image = Image { pixels: data.as_mut_slice(), width: w, pitch: w * channels, height: h, format };
-    decompressor.decompress(bytes, image).ok()?;
+    match decompressor.decompress(bytes, image) {
+        Ok(()) => {}
+        Err(e) if warnings == Warnings::Accept && is_corrupt_data_warning(&e) => {}
+        Err(_) => return None,
+    }
     Some(Pixels::new(w as u32, h as u32, layout, data))
 }
 
@@ -108,8 +141,8 @@ mod tests {
             let (w, h) = (header.width as u32, header.height as u32);
             let dc_only = jpeg_dc::dc_scans_only(&bytes).expect("well-formed");
             assert!(dc_only.len() < bytes.len() / 2, "{path}: {} of {} bytes", dc_only.len(), bytes.len());
-            let fast = decode_stream(&dc_only, 1, w, h, Layout::Rgb).expect("DC-only stream decodes");
-            let whole = decode_stream(&bytes, 1, w, h, Layout::Rgb).expect("whole file decodes");
+            let fast = decode_stream(&dc_only, 1, w, h, Layout::Rgb, Warnings::Refuse).expect("DC-only stream decodes");
+            let whole = decode_stream(&bytes, 1, w, h, Layout::Rgb, Warnings::Refuse).expect("whole file decodes");
             assert_eq!((fast.width, fast.height), (whole.width, whole.height));
             let db = psnr(&fast.data, &whole.data);
             println!("{path}: DC scans {} of {} bytes, {db:.1} dB", dc_only.len(), bytes.len());
