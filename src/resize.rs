@@ -110,24 +110,35 @@ pub(crate) fn box_reduce(src: &Pixels, factor: u32) -> Pixels {
                 *sum += u16::from(v);
             }
         }
-        let mut average = Average::of(k * rows_n);
-        for (block, px) in columns.chunks(k * ch).zip(out_row.chunks_exact_mut(ch)) {
-            let n = block.len() / ch * rows_n;
-            if n != average.n {
-                average = Average::of(n); // the partial block at the right edge
-            }
-            let mut sums = [0u32; 4];
-            for sample in block.chunks_exact(ch) {
-                for (sum, &v) in sums.iter_mut().zip(sample) {
-                    *sum += u32::from(v);
-                }
-            }
-            for (p, &sum) in px.iter_mut().zip(&sums) {
-                *p = average.of_sum(sum);
-            }
+        match src.layout {
+            Layout::Gray => sum_blocks::<1>(&columns, k, rows_n, out_row),
+            Layout::Rgb => sum_blocks::<3>(&columns, k, rows_n, out_row),
+            Layout::Rgba => sum_blocks::<4>(&columns, k, rows_n, out_row),
         }
     }
     Pixels::new(dw as u32, dh as u32, src.layout, out)
+}
+
+/// Averages each run of `k` pixels of a band's column sums (over `rows_n`
+/// rows) into one output pixel. `CH` is a constant so the per-pixel loops
+/// unroll into vector adds.
+fn sum_blocks<const CH: usize>(columns: &[u16], k: usize, rows_n: usize, out_row: &mut [u8]) {
+    let mut average = Average::of(k * rows_n);
+    for (block, px) in columns.chunks(k * CH).zip(out_row.as_chunks_mut::<CH>().0) {
+        let n = block.len() / CH * rows_n;
+        if n != average.n {
+            average = Average::of(n); // the partial block at the right edge
+        }
+        let mut sums = [0u32; CH];
+        for sample in block.as_chunks::<CH>().0 {
+            for c in 0..CH {
+                sums[c] += u32::from(sample[c]);
+            }
+        }
+        for c in 0..CH {
+            px[c] = average.of_sum(sums[c]);
+        }
+    }
 }
 
 /// Rounded division of a block's sum by its sample count through a

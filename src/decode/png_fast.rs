@@ -43,15 +43,11 @@ pub(crate) fn decode(bytes: &[u8], width: u32, height: u32) -> Option<Pixels> {
         }
     };
     let mut raw = vec![0u8; raw_len];
-    let inflated = Decompressor::new().zlib_decompress(zlib, &mut raw).ok()?;
+    let inflated = Decompressor::new().deflate_decompress(deflate_body(zlib)?, &mut raw).ok()?;
     if inflated != raw_len {
         return None;
     }
     unfilter(&mut raw, stride, png.channels)?;
-    // Drop each row's filter byte, moving the rows down in place.
-    for y in 0..height as usize {
-        raw.copy_within(y * (stride + 1) + 1..(y + 1) * (stride + 1), y * stride);
-    }
     raw.truncate(stride * height as usize);
     let (layout, data) = match png.channels {
         1 => (Layout::Gray, raw),
@@ -113,8 +109,19 @@ fn parse_header(data: &[u8]) -> Option<(u32, u32, usize)> {
     Some((width, height, channels))
 }
 
+/// The DEFLATE stream inside a zlib stream: a valid 2-byte header without
+/// a preset dictionary, and the 4-byte Adler-32 after it, which is not
+/// checked (every chunk's CRC was; the png crate skips it too).
+fn deflate_body(zlib: &[u8]) -> Option<&[u8]> {
+    let [cmf, flg, ..] = *zlib else { return None };
+    let header_ok = cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
+    (header_ok && flg & 0x20 == 0).then(|| zlib.get(2..zlib.len().checked_sub(4)?)).flatten()
+}
+
 /// Reverses the per-row filters of `raw` (rows of 1 filter byte + `stride`
-/// bytes) in place; `None` on an unknown filter type.
+/// bytes) in place, moving each row down over the filter bytes as soon as
+/// it is done (while it is still in cache), so the first `stride` × rows
+/// bytes end up as the image; `None` on an unknown filter type.
 fn unfilter(raw: &mut [u8], stride: usize, bpp: usize) -> Option<()> {
     match bpp {
         1 => unfilter_rows::<1>(raw, stride),
@@ -127,7 +134,7 @@ fn unfilter(raw: &mut [u8], stride: usize, bpp: usize) -> Option<()> {
 fn unfilter_rows<const BPP: usize>(raw: &mut [u8], stride: usize) -> Option<()> {
     let zeros = vec![0u8; stride];
     let mut prev_start = None;
-    for start in (0..raw.len()).step_by(stride + 1) {
+    for (y, start) in (0..raw.len()).step_by(stride + 1).enumerate() {
         let (before, row) = raw.split_at_mut(start);
         let (filter, cur) = row[..stride + 1].split_first_mut()?;
         let prev = prev_start.map_or(zeros.as_slice(), |p: usize| &before[p..p + stride]);
@@ -139,7 +146,8 @@ fn unfilter_rows<const BPP: usize>(raw: &mut [u8], stride: usize) -> Option<()> 
             4 => paeth::<BPP>(cur, prev),
             _ => return None,
         }
-        prev_start = Some(start + 1);
+        raw.copy_within(start + 1..start + 1 + stride, y * stride);
+        prev_start = Some(y * stride);
     }
     Some(())
 }
@@ -255,8 +263,7 @@ mod tests {
             }
         }
         unfilter(&mut raw, stride, 3).unwrap();
-        let rows: Vec<u8> = raw.chunks_exact(stride + 1).flat_map(|r| r[1..].to_vec()).collect();
-        assert_eq!(rows, image);
+        assert_eq!(raw[..image.len()], image);
     }
 
     /// Every corpus PNG: where the fast path takes a file, the png crate
