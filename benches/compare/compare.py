@@ -954,8 +954,9 @@ def markdown(results):
             "## nginx miss path: our module without a cache vs image_filter (requests/s; higher is better)",
             "",
             "wrk -tN -cN on 127.0.0.1, 2 workers, thread_pool threads=2; every request renders "
-            "(unique query per request, key `$host$request_uri`, so single-flight merges nothing). "
-            "(n) = completed requests.",
+            "(unique query per request, key `$host$request_uri`, so single-flight merges nothing; "
+            "`thumbnail_max_heavy 2`, so no heavy render is refused). "
+            "Requests/s counts 2xx responses only; (n) = completed requests.",
             "",
             *miss_table(results["nginx_miss"]),
             "",
