@@ -106,10 +106,11 @@ impl<V> Lru<V> {
             return Lookup::Miss;
         };
         if let Some(expires) = self.entry(idx).and_then(|e| e.expires)
-            && now() >= expires {
-                self.release(idx);
-                return Lookup::Expired;
-            }
+            && now() >= expires
+        {
+            self.release(idx);
+            return Lookup::Expired;
+        }
         self.promote(idx);
         match self.entry(idx) {
             Some(e) => Lookup::Hit(&e.value),

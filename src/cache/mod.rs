@@ -469,9 +469,10 @@ impl Cache {
             inc(&shard.counters.local_load_errors);
         }
         if let Some(owned_key) = st.flights.finish(hash, key, flight)
-            && let Some(slot) = slot {
-                st.store(&shard.counters, hash, owned_key, slot, charge, expires);
-            }
+            && let Some(slot) = slot
+        {
+            st.store(&shard.counters, hash, owned_key, slot, charge, expires);
+        }
         // Waiters clone the flight's `Arc` under this lock, and only while
         // it is registered; it no longer is. So with the lock held, a count
         // of one (ours) means no caller waits for this result, nor can.

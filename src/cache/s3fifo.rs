@@ -497,9 +497,10 @@ impl<V> S3Fifo<V> {
         let Some(c) = self.cold.get(idx as usize) else { return };
         let (prev, next) = (c.prev, c.next);
         if let Some(head) = self.head.get_mut(q)
-            && *head == idx {
-                *head = if next == idx { NIL } else { next };
-            }
+            && *head == idx
+        {
+            *head = if next == idx { NIL } else { next };
+        }
         if let Some(p) = self.cold.get_mut(prev as usize) {
             p.next = next;
         }

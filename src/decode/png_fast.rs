@@ -114,8 +114,13 @@ fn parse_header(data: &[u8]) -> Option<(u32, u32, usize)> {
 /// checked (every chunk's CRC was; the png crate skips it too).
 fn deflate_body(zlib: &[u8]) -> Option<&[u8]> {
     let [cmf, flg, ..] = *zlib else { return None };
-    let header_ok = cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
-    (header_ok && flg & 0x20 == 0).then(|| zlib.get(2..zlib.len().checked_sub(4)?)).flatten()
+    let deflate = cmf & 0x0f == 8 && cmf >> 4 <= 7;
+    let check_ok = (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
+    let preset_dictionary = flg & 0x20 != 0;
+    if !deflate || !check_ok || preset_dictionary {
+        return None;
+    }
+    zlib.get(2..zlib.len().checked_sub(4)?)
 }
 
 /// Reverses the per-row filters of `raw` (rows of 1 filter byte + `stride`
