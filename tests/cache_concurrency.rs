@@ -3,6 +3,8 @@
 //! invariants under mixed traffic. Every test runs under a time limit so a
 //! hang fails instead of stalling the suite.
 
+mod common;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
@@ -46,13 +48,6 @@ fn bytes_for(key: &str) -> Vec<u8> {
 
 fn thumb_for(key: &str) -> Thumbnail {
     Thumbnail::new(bytes_for(key), Format::Png, 4, 4)
-}
-
-fn check_invariants(s: &CacheStats) {
-    assert_eq!(s.gets, s.hits + s.misses, "gets == hits + misses: {s:?}");
-    assert_eq!(s.loads, s.local_loads + s.local_load_errors + s.loads_deduped, "{s:?}");
-    assert!(s.error_hits <= s.hits, "{s:?}");
-    assert!(s.bytes <= s.capacity_bytes, "{s:?}");
 }
 
 #[test]
@@ -106,7 +101,7 @@ fn single_flight_renders_each_key_once() {
         let all: Vec<CacheSource> = sources.into_iter().flatten().collect();
         let count = |want| all.iter().filter(|&&s| s == want).count() as u64;
         let s = cache.stats();
-        check_invariants(&s);
+        common::check_cache_invariants(&s);
         assert_eq!(s.gets, (THREADS * KEYS) as u64);
         assert_eq!(s.local_loads, KEYS as u64);
         assert_eq!(s.local_load_errors, 0);
@@ -161,7 +156,7 @@ fn errors_reach_every_waiter_and_are_not_cached() {
             assert_eq!((e.kind(), e.message()), (ErrorKind::Corrupt, "bad bytes"));
         }
         let s = cache.stats();
-        check_invariants(&s);
+        common::check_cache_invariants(&s);
         assert_eq!((s.local_load_errors, s.loads_deduped, s.items), (1, 7, 0));
         // Not cached: the next caller renders, and this time succeeds.
         let (v, how) = cache.get_or_render_traced("bad", || Ok(thumb_for("bad"))).expect("ok");
@@ -183,7 +178,7 @@ fn a_panicking_render_fails_every_waiter_then_recovers() {
             assert_eq!(e.message(), "render panicked: decoder 7 exploded");
         }
         let s = cache.stats();
-        check_invariants(&s);
+        common::check_cache_invariants(&s);
         assert_eq!((s.local_load_errors, s.loads_deduped), (1, 5));
 
         let (_, renders) = all_wait_for_one(&cache, "static", 3, || panic!("static message"));
@@ -195,7 +190,7 @@ fn a_panicking_render_fails_every_waiter_then_recovers() {
         let v = cache.get_or_render("boom", || Ok(thumb_for("boom"))).expect("renders again");
         assert_eq!(v.data(), &bytes_for("boom")[..]);
         assert!(cache.get("boom").is_some());
-        check_invariants(&cache.stats());
+        common::check_cache_invariants(&cache.stats());
     });
 }
 
@@ -235,7 +230,7 @@ fn detached_render(detach: fn(&Cache)) {
     assert_eq!(got_waiter, (old, CacheSource::Deduped));
     assert_eq!(cache.get("k"), Some(new), "the detached render's result was not cached");
     let s = cache.stats();
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
     assert_eq!((s.local_loads, s.loads_deduped), (2, 1));
 }
 
@@ -262,7 +257,7 @@ fn a_render_asking_for_its_own_key_fails_instead_of_hanging() {
             .expect_err("recursion refused");
         assert_eq!(e.kind(), ErrorKind::Internal);
         let s = cache.stats();
-        check_invariants(&s);
+        common::check_cache_invariants(&s);
         assert_eq!((s.loads, s.local_load_errors), (2, 2));
         // Other keys from inside a render are fine.
         let v = cache
@@ -337,7 +332,7 @@ fn mixed_traffic(options: CacheOptions, failing: fn(usize) -> bool) {
     let gets: u64 = totals.iter().map(|t| t.0).sum();
     let get_misses: u64 = totals.iter().map(|t| t.1).sum();
     let s = cache.stats();
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
     assert_eq!(s.gets, gets);
     assert_eq!(s.misses, s.loads + get_misses, "{s:?}");
     assert!(s.evictions > 0, "the budget is meant to be too small: {s:?}");

@@ -2,11 +2,13 @@
 //! eviction policy (S3-FIFO: scan resistance, hit ratio against an exact
 //! LRU), byte accounting, oversize values, TTLs, remove/clear, stats.
 
+mod common;
+
 use std::thread;
 use std::time::Duration;
 
 use thumbnail::{
-    Cache, CacheOptions, CacheSource, CacheStats, Error, ErrorKind, Format, Thumbnail,
+    Cache, CacheOptions, CacheSource, Error, ErrorKind, Format, Thumbnail,
 };
 
 const OVERHEAD: usize = Cache::ENTRY_OVERHEAD;
@@ -25,13 +27,6 @@ fn one_shard(capacity_bytes: usize) -> Cache {
 
 fn charge(key: &str, len: usize) -> usize {
     key.len() + len + OVERHEAD
-}
-
-fn check_invariants(s: &CacheStats) {
-    assert_eq!(s.gets, s.hits + s.misses, "gets == hits + misses: {s:?}");
-    assert_eq!(s.loads, s.local_loads + s.local_load_errors + s.loads_deduped, "{s:?}");
-    assert!(s.error_hits <= s.hits, "{s:?}");
-    assert!(s.bytes <= s.capacity_bytes, "{s:?}");
 }
 
 #[test]
@@ -59,7 +54,7 @@ fn a_hit_entry_outlives_never_hit_ones() {
     }
     let s = cache.stats();
     assert_eq!((s.evictions, s.items), (2, 10));
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
 }
 
 #[test]
@@ -96,7 +91,7 @@ fn a_scan_of_one_time_keys_does_not_flush_hit_entries() {
     let s = cache.stats();
     assert_eq!(s.items, 100);
     assert_eq!(s.evictions, 1_030 - 100);
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
 }
 
 /// Splitmix64, for deterministic traces.
@@ -165,7 +160,7 @@ fn hit_ratio_on_a_zipf_trace_is_at_least_an_exact_lrus() {
         assert!(ours >= lru, "shards {shards}: hit ratio {ours:.4} below exact LRU's {lru:.4}");
         let s = cache.stats();
         assert_eq!(s.hits, hits);
-        check_invariants(&s);
+        common::check_cache_invariants(&s);
     }
 }
 
@@ -266,7 +261,7 @@ fn zero_capacity_caches_nothing_but_still_renders() {
     assert_eq!(how, CacheSource::Rendered);
     let s = cache.stats();
     assert_eq!((s.oversize_rejects, s.items, s.bytes, s.local_loads), (3, 0, 0, 2));
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
 }
 
 #[test]
@@ -289,7 +284,7 @@ fn ttl_expires_entries() {
     let s = cache.stats();
     assert_eq!((s.expirations, s.evictions, s.items), (2, 0, 1));
     assert_eq!(s.bytes as usize, charge("b", 10));
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
 }
 
 #[test]
@@ -308,7 +303,7 @@ fn errors_are_not_cached_without_error_ttl() {
     assert_eq!(renders, 2);
     let s = cache.stats();
     assert_eq!((s.local_load_errors, s.items, s.hits), (2, 0, 0));
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
 }
 
 #[test]
@@ -333,7 +328,7 @@ fn error_ttl_remembers_errors_as_hits() {
     let s = cache.stats();
     assert_eq!((s.gets, s.hits, s.error_hits, s.misses, s.loads), (4, 2, 2, 2, 1));
     assert_eq!((s.items, s.bytes as usize), (1, charge("bad", "not an image".len())));
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
 
     thread::sleep(TTL + TTL / 2);
     cache.get_or_render("bad", render).expect_err("rendered again");
@@ -388,7 +383,7 @@ fn traced_sources_and_stats_json() {
     assert_eq!(CacheSource::Deduped.as_str(), "deduped");
     assert!(cache.get("nope").is_none());
     let s = cache.stats();
-    check_invariants(&s);
+    common::check_cache_invariants(&s);
     assert_eq!((s.gets, s.hits, s.misses, s.loads, s.local_loads), (3, 1, 2, 1, 1));
     let json = s.to_json();
     let want = format!(

@@ -100,3 +100,11 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     let mse = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>() / a.len() as f64;
     if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
 }
+
+/// What every cache's stats must satisfy at any moment (groupcache's counters).
+pub fn check_cache_invariants(s: &thumbnail::CacheStats) {
+    assert_eq!(s.gets, s.hits + s.misses, "gets == hits + misses: {s:?}");
+    assert_eq!(s.loads, s.local_loads + s.local_load_errors + s.loads_deduped, "{s:?}");
+    assert!(s.error_hits <= s.hits, "{s:?}");
+    assert!(s.bytes <= s.capacity_bytes, "{s:?}");
+}
