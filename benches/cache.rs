@@ -23,9 +23,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use criterion::{
-    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
-};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
 use thumbnail::{Cache, CacheOptions, Format, Thumbnail};
 
 const KEYS: usize = 100_000;
@@ -94,9 +92,8 @@ impl Workload {
     fn new() -> Self {
         let mut rng = Rng(0x5EED_CAFE_F00D_D00D);
         // Rank 0 is the most popular; names do not reveal rank order.
-        let keys: Vec<String> = (0..KEYS)
-            .map(|i| format!("media/{:016x}.jpg|w=320,h=240,fit=cover", rng.next() ^ i as u64))
-            .collect();
+        let keys: Vec<String> =
+            (0..KEYS).map(|i| format!("media/{:016x}.jpg|w=320,h=240,fit=cover", rng.next() ^ i as u64)).collect();
         let pool: Vec<Thumbnail> = (0..POOL)
             .map(|i| {
                 let len = 8_000 + (rng.next() % 4_001) as usize; // 8..=12 KB
@@ -106,8 +103,7 @@ impl Workload {
         let value_of: Vec<u16> = (0..KEYS).map(|_| (rng.next() % POOL as u64) as u16).collect();
         let zipf = Zipf::new(KEYS, 1.0);
         let trace = (0..TRACE).map(|_| zipf.sample(&mut rng) as u32).collect();
-        let total: usize =
-            (0..KEYS).map(|k| charge(&keys[k], &pool[usize::from(value_of[k])])).sum();
+        let total: usize = (0..KEYS).map(|k| charge(&keys[k], &pool[usize::from(value_of[k])])).sum();
         Workload { keys, value_of, pool, trace, budget: total / 10 }
     }
 
@@ -142,8 +138,7 @@ struct ExactLru {
 
 impl ExactLru {
     fn new(budget: usize, shards: usize) -> Self {
-        let shards =
-            (0..shards).map(|_| Mutex::new(exact_lru::Lru::new(budget / shards))).collect();
+        let shards = (0..shards).map(|_| Mutex::new(exact_lru::Lru::new(budget / shards))).collect();
         ExactLru { shards, hasher: foldhash::fast::RandomState::default() }
     }
 
@@ -319,16 +314,13 @@ fn hits_only(w: &Workload, is_hit: impl Fn(&str) -> bool) -> Vec<u32> {
 /// prebuilt value) and inserting them, evicting as it goes.
 fn print_interleaved(w: &Workload, ours: &Cache, quick: &QuickCache, exact: &ExactLru) {
     // More rounds steady the medians on a busy machine.
-    let rounds: usize =
-        std::env::var("CACHE_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("CACHE_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     const OPS: u64 = 1_000_000;
     let hits_ours = hits_only(w, |k| ours.get(k).is_some());
     let hits_quick = hits_only(w, |k| quick.get(k).is_some());
     let hits_exact = hits_only(w, |k| exact.get(k).is_some());
     println!("interleaved medians of {rounds} rounds, {OPS} ops per thread per round, M ops/s:");
-    println!(
-        "| operation | threads | thumbnail::Cache | quick_cache | ratio | exact LRU, 16 x Mutex |"
-    );
+    println!("| operation | threads | thumbnail::Cache | quick_cache | ratio | exact LRU, 16 x Mutex |");
     println!("|---|---|---|---|---|---|");
     for op in ["get", "get (hits)", "get_or_render"] {
         for threads in [1, 2] {
@@ -362,9 +354,7 @@ fn print_interleaved(w: &Workload, ours: &Cache, quick: &QuickCache, exact: &Exa
                             let _ = black_box(ours.get_or_render(k, || Ok(w.value(rank))));
                         }),
                         run_threads(w, threads, OPS, |k, rank| {
-                            let _ = black_box(
-                                quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))),
-                            );
+                            let _ = black_box(quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))));
                         }),
                         run_threads(w, threads, OPS, |k, rank| {
                             black_box(exact.get_or_render(k, || w.value(rank)));
@@ -390,9 +380,7 @@ fn print_interleaved(w: &Workload, ours: &Cache, quick: &QuickCache, exact: &Exa
 
 fn configure<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     g
 }
 

@@ -36,7 +36,9 @@ fn jpeg_decode(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("jpeg-decode/{name}"));
         group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
         for m in 1..=8 {
-            group.bench_with_input(BenchmarkId::new("libjpeg-turbo-eighths", m), &m, |b, &m| b.iter(|| turbo_decode(&bytes, m)));
+            group.bench_with_input(BenchmarkId::new("libjpeg-turbo-eighths", m), &m, |b, &m| {
+                b.iter(|| turbo_decode(&bytes, m))
+            });
         }
         group.bench_function("zune-jpeg-full", |b| {
             b.iter(|| zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(&bytes[..])).decode().unwrap())
@@ -56,7 +58,8 @@ fn jpeg_encode(c: &mut Criterion) {
                 let mut compressor = Compressor::new().unwrap();
                 compressor.set_quality(80).unwrap();
                 compressor.set_subsamp(Subsamp::Sub2x2).unwrap();
-                let image = Image { pixels: rgb.as_slice(), width: w, pitch: w * 3, height: h, format: PixelFormat::RGB };
+                let image =
+                    Image { pixels: rgb.as_slice(), width: w, pitch: w * 3, height: h, format: PixelFormat::RGB };
                 compressor.compress_to_vec(image).unwrap()
             })
         });

@@ -46,11 +46,8 @@ mod tests {
     fn block(big_endian: bool, value: u16) -> Vec<u8> {
         let mut t = Vec::new();
         type Writers = (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]);
-        let (w16, w32): Writers = if big_endian {
-            (u16::to_be_bytes, u32::to_be_bytes)
-        } else {
-            (u16::to_le_bytes, u32::to_le_bytes)
-        };
+        let (w16, w32): Writers =
+            if big_endian { (u16::to_be_bytes, u32::to_be_bytes) } else { (u16::to_le_bytes, u32::to_le_bytes) };
         t.extend_from_slice(if big_endian { b"MM\0*" } else { b"II*\0" });
         t.extend_from_slice(&w32(8));
         t.extend_from_slice(&w16(1));

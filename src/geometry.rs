@@ -48,10 +48,8 @@ pub(crate) fn plan(spec: &Spec, width: u32, height: u32) -> Plan {
         Fit::Contain => {
             let scaled = fit_inside(width, height, bw, bh, spec.enlarge);
             let (gx, gy) = spec.gravity.weights();
-            let offset = (
-                (f64::from(bw - scaled.0) * gx).round() as u32,
-                (f64::from(bh - scaled.1) * gy).round() as u32,
-            );
+            let offset =
+                ((f64::from(bw - scaled.0) * gx).round() as u32, (f64::from(bh - scaled.1) * gy).round() as u32);
             Plan { crop: full, scaled, canvas: (bw, bh), offset }
         }
         Fit::Cover => {
@@ -61,11 +59,8 @@ pub(crate) fn plan(spec: &Spec, width: u32, height: u32) -> Plan {
             let crop = Rect { x: (sw - cw) * gx, y: (sh - ch) * gy, width: cw, height: ch };
             // Without `enlarge`, a source smaller than the box is cropped to
             // the box's shape but not scaled up.
-            let scaled = if !spec.enlarge && cw < f64::from(bw) {
-                (at_least_one(cw), at_least_one(ch))
-            } else {
-                (bw, bh)
-            };
+            let scaled =
+                if !spec.enlarge && cw < f64::from(bw) { (at_least_one(cw), at_least_one(ch)) } else { (bw, bh) };
             Plan { crop, scaled, canvas: scaled, offset: (0, 0) }
         }
     }
@@ -80,11 +75,7 @@ fn fit_inside(width: u32, height: u32, bw: u32, bh: u32, enlarge: bool) -> (u32,
     if !enlarge && scale_w >= 1.0 && scale_h >= 1.0 {
         return (width, height);
     }
-    if scale_w <= scale_h {
-        (bw, at_least_one(sh * scale_w).min(bh))
-    } else {
-        (at_least_one(sw * scale_h).min(bw), bh)
-    }
+    if scale_w <= scale_h { (bw, at_least_one(sh * scale_w).min(bh)) } else { (at_least_one(sw * scale_h).min(bw), bh) }
 }
 
 #[cfg(test)]

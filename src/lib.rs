@@ -13,12 +13,12 @@
 //! ```
 
 pub mod cache;
-pub mod ffi;
 mod compose;
 mod decode;
 mod encode;
 mod error;
 mod exif;
+pub mod ffi;
 
 mod geometry;
 mod image;
@@ -28,9 +28,9 @@ mod pipeline;
 mod pixels;
 mod resize;
 mod sniff;
+pub mod spec;
 #[doc(hidden)]
 pub mod stages;
-pub mod spec;
 
 pub use cache::{Cache, CacheOptions, CacheSource, CacheStats};
 pub use decode::Info;

@@ -23,10 +23,7 @@ impl Limits {
 
     pub(crate) fn check_source_bytes(&self, len: usize) -> Result<()> {
         if len as u64 > self.max_source_bytes {
-            return Err(Error::too_large(format!(
-                "source is {len} bytes, limit {}",
-                self.max_source_bytes
-            )));
+            return Err(Error::too_large(format!("source is {len} bytes, limit {}", self.max_source_bytes)));
         }
         Ok(())
     }

@@ -36,7 +36,8 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let source = Source::open(bytes, limits)?;
     let info = source.info();
     let orientation = if spec.orient { info.orientation } else { 1 };
-    let (shown_w, shown_h) = if orient::swaps_axes(orientation) { (info.height, info.width) } else { (info.width, info.height) };
+    let (shown_w, shown_h) =
+        if orient::swaps_axes(orientation) { (info.height, info.width) } else { (info.width, info.height) };
     let plan = geometry::plan(spec, shown_w, shown_h);
     limits.check_output(plan.canvas.0, plan.canvas.1)?;
     let format = spec.format.unwrap_or(info.format);

@@ -32,7 +32,9 @@ pub(crate) fn resize(mut src: Pixels, crop: Rect, width: u32, height: u32) -> Re
     let alpha = src.layout == Layout::Rgba;
     if alpha {
         let mut view = image_mut(&mut src)?;
-        MulDiv::default().multiply_alpha_inplace(&mut view).map_err(|e| Error::internal(format!("premultiply: {e}")))?;
+        MulDiv::default()
+            .multiply_alpha_inplace(&mut view)
+            .map_err(|e| Error::internal(format!("premultiply: {e}")))?;
     }
     let factor = box_factor(crop, width, height);
     let mut out = if factor >= 2 {
@@ -46,14 +48,17 @@ pub(crate) fn resize(mut src: Pixels, crop: Rect, width: u32, height: u32) -> Re
     };
     if alpha {
         let mut view = image_mut(&mut out)?;
-        MulDiv::default().divide_alpha_inplace(&mut view).map_err(|e| Error::internal(format!("unpremultiply: {e}")))?;
+        MulDiv::default()
+            .divide_alpha_inplace(&mut view)
+            .map_err(|e| Error::internal(format!("unpremultiply: {e}")))?;
     }
     Ok(out)
 }
 
 fn image_mut(px: &mut Pixels) -> Result<Image<'_>> {
     let ptype = pixel_type(px.layout);
-    Image::from_slice_u8(px.width, px.height, &mut px.data, ptype).map_err(|e| Error::internal(format!("image view: {e}")))
+    Image::from_slice_u8(px.width, px.height, &mut px.data, ptype)
+        .map_err(|e| Error::internal(format!("image view: {e}")))
 }
 
 /// The integer box factor that leaves at least [`LANCZOS_HEADROOM`]× the
@@ -66,7 +71,8 @@ pub(crate) fn box_factor(crop: Rect, width: u32, height: u32) -> u32 {
 
 fn lanczos(src: &Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> {
     let ptype = pixel_type(src.layout);
-    let view = ImageRef::new(src.width, src.height, &src.data, ptype).map_err(|e| Error::internal(format!("resize source: {e}")))?;
+    let view = ImageRef::new(src.width, src.height, &src.data, ptype)
+        .map_err(|e| Error::internal(format!("resize source: {e}")))?;
     let mut dst = Image::new(width, height, ptype);
     // Clamp against rounding: fast_image_resize rejects crops past the edge.
     let x = crop.x.clamp(0.0, f64::from(src.width));
@@ -78,9 +84,7 @@ fn lanczos(src: &Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> 
         .crop(x, y, w, h)
         // Alpha, if any, is premultiplied already (see `resize`).
         .use_alpha(false);
-    Resizer::new()
-        .resize(&view, &mut dst, &options)
-        .map_err(|e| Error::internal(format!("resize: {e}")))?;
+    Resizer::new().resize(&view, &mut dst, &options).map_err(|e| Error::internal(format!("resize: {e}")))?;
     Ok(Pixels::new(width, height, src.layout, dst.into_vec()))
 }
 

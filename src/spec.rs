@@ -77,12 +77,8 @@ impl Gravity {
     }
 }
 
-const FITS: [(&str, Fit); 4] = [
-    ("inside", Fit::Inside),
-    ("cover", Fit::Cover),
-    ("contain", Fit::Contain),
-    ("fill", Fit::Fill),
-];
+const FITS: [(&str, Fit); 4] =
+    [("inside", Fit::Inside), ("cover", Fit::Cover), ("contain", Fit::Contain), ("fill", Fit::Fill)];
 
 const GRAVITIES: [(&str, Gravity); 9] = [
     ("center", Gravity::Center),
@@ -314,10 +310,7 @@ impl Seen {
 
 fn parse_size(size: &str) -> Result<(Option<u32>, Option<u32>)> {
     let Some((w, h)) = size.split_once('x') else {
-        return Err(Error::invalid_spec(format!(
-            "size '{}' must be WxH, Wx or xH",
-            printable(size)
-        )));
+        return Err(Error::invalid_spec(format!("size '{}' must be WxH, Wx or xH", printable(size))));
     };
     let width = parse_dimension(w, "width")?;
     let height = parse_dimension(h, "height")?;
@@ -334,9 +327,7 @@ fn parse_dimension(text: &str, what: &str) -> Result<Option<u32>> {
     let value = parse_decimal(text)
         .ok_or_else(|| Error::invalid_spec(format!("{what} '{}' is not a number", printable(text))))?;
     if value == 0 || value > u64::from(MAX_SPEC_DIMENSION) {
-        return Err(Error::invalid_spec(format!(
-            "{what} {value} out of range 1..={MAX_SPEC_DIMENSION}"
-        )));
+        return Err(Error::invalid_spec(format!("{what} {value} out of range 1..={MAX_SPEC_DIMENSION}")));
     }
     Ok(Some(value as u32))
 }
@@ -384,8 +375,5 @@ fn parse_colour(hex: &str) -> Result<Rgb> {
 
 /// Quotes untrusted text safely in messages (they end up in logs).
 fn printable(text: &str) -> String {
-    text.chars()
-        .take(32)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+    text.chars().take(32).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }

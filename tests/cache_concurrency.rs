@@ -11,9 +11,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use thumbnail::{
-    Cache, CacheOptions, CacheSource, CacheStats, Error, ErrorKind, Format, Thumbnail,
-};
+use thumbnail::{Cache, CacheOptions, CacheSource, CacheStats, Error, ErrorKind, Format, Thumbnail};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -62,8 +60,7 @@ fn single_flight_renders_each_key_once() {
     within(LIMIT, || {
         const THREADS: usize = 8;
         const KEYS: usize = 16;
-        let cache =
-            Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 4, ..Default::default() });
+        let cache = Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 4, ..Default::default() });
         let renders: Vec<AtomicUsize> = (0..KEYS).map(|_| AtomicUsize::new(0)).collect();
         let keys: Vec<String> = (0..KEYS).map(|i| format!("src/{i}.jpg|w=64")).collect();
         let barrier = Barrier::new(THREADS);
@@ -106,10 +103,7 @@ fn single_flight_renders_each_key_once() {
         assert_eq!(s.local_loads, KEYS as u64);
         assert_eq!(s.local_load_errors, 0);
         assert_eq!(s.misses, s.loads, "only get_or_render was used");
-        assert_eq!(
-            (count(CacheSource::Rendered), count(CacheSource::Hit)),
-            (s.local_loads, s.hits)
-        );
+        assert_eq!((count(CacheSource::Rendered), count(CacheSource::Hit)), (s.local_loads, s.hits));
         assert_eq!(count(CacheSource::Deduped), s.loads_deduped);
         assert!(s.loads_deduped > 0, "threads started together must have collided: {s:?}");
         assert_eq!((s.items, s.evictions), (KEYS as u64, 0));
@@ -169,8 +163,7 @@ fn errors_reach_every_waiter_and_are_not_cached() {
 fn a_panicking_render_fails_every_waiter_then_recovers() {
     within(LIMIT, || {
         let cache = Arc::new(Cache::new(CacheOptions::default()));
-        let (results, renders) =
-            all_wait_for_one(&cache, "boom", 6, || panic!("decoder {} exploded", 7));
+        let (results, renders) = all_wait_for_one(&cache, "boom", 6, || panic!("decoder {} exploded", 7));
         assert_eq!(renders, 1);
         for r in &results {
             let e = r.as_ref().expect_err("every caller gets the panic as an error");
@@ -281,8 +274,7 @@ fn mixed_traffic(options: CacheOptions, failing: fn(usize) -> bool) {
             .map(|t| {
                 let (cache, keys) = (&cache, &keys);
                 s.spawn(move || {
-                    let mut x =
-                        0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9);
+                    let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9);
                     let (mut gets, mut get_misses) = (0, 0);
                     for _ in 0..OPS {
                         x ^= x << 13;
@@ -344,8 +336,7 @@ fn mixed_traffic_keeps_values_and_invariants() {
     within(LIMIT, || {
         // Room for about a third of the keys (values average ~150 bytes).
         let per_entry = Cache::ENTRY_OVERHEAD + 150;
-        let options =
-            CacheOptions { capacity_bytes: 20 * per_entry, shards: 2, ..Default::default() };
+        let options = CacheOptions { capacity_bytes: 20 * per_entry, shards: 2, ..Default::default() };
         mixed_traffic(options, |_| false);
     });
 }

@@ -7,9 +7,7 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
-use thumbnail::{
-    Cache, CacheOptions, CacheSource, Error, ErrorKind, Format, Thumbnail,
-};
+use thumbnail::{Cache, CacheOptions, CacheSource, Error, ErrorKind, Format, Thumbnail};
 
 const OVERHEAD: usize = Cache::ENTRY_OVERHEAD;
 /// Short, but long enough that a loaded CI machine does not stall past it
@@ -144,8 +142,7 @@ fn hit_ratio_on_a_zipf_trace_is_at_least_an_exact_lrus() {
     let lru = lru_hit_ratio(&trace, ROOM);
     for shards in [1, 4] {
         let per = charge("key-0000", 100);
-        let cache =
-            Cache::new(CacheOptions { capacity_bytes: ROOM * per, shards, ..Default::default() });
+        let cache = Cache::new(CacheOptions { capacity_bytes: ROOM * per, shards, ..Default::default() });
         let mut hits = 0;
         for &k in &trace {
             let key = format!("key-{k:04}");
@@ -266,12 +263,7 @@ fn zero_capacity_caches_nothing_but_still_renders() {
 
 #[test]
 fn ttl_expires_entries() {
-    let cache = Cache::new(CacheOptions {
-        capacity_bytes: 1 << 20,
-        shards: 1,
-        ttl: Some(TTL),
-        ..Default::default()
-    });
+    let cache = Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 1, ttl: Some(TTL), ..Default::default() });
     cache.insert("a", thumb(10, 1));
     assert!(cache.get("a").is_some());
     let (_, how) = cache.get_or_render_traced("b", || Ok(thumb(10, 2))).expect("rendered");
@@ -308,12 +300,8 @@ fn errors_are_not_cached_without_error_ttl() {
 
 #[test]
 fn error_ttl_remembers_errors_as_hits() {
-    let cache = Cache::new(CacheOptions {
-        capacity_bytes: 1 << 20,
-        shards: 1,
-        error_ttl: Some(TTL),
-        ..Default::default()
-    });
+    let cache =
+        Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 1, error_ttl: Some(TTL), ..Default::default() });
     let renders = std::cell::Cell::new(0);
     let render = || {
         renders.set(renders.get() + 1);
@@ -341,8 +329,7 @@ fn error_ttl_remembers_errors_as_hits() {
 
 #[test]
 fn remove_and_clear() {
-    let cache =
-        Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 4, ..Default::default() });
+    let cache = Cache::new(CacheOptions { capacity_bytes: 1 << 20, shards: 4, ..Default::default() });
     for i in 0..20 {
         cache.insert(&format!("k{i}"), thumb(100, i));
     }

@@ -36,11 +36,11 @@ fn committed_header_matches_the_source() {
     if generated != committed.as_bytes() {
         let fresh: PathBuf = root().join("target/thumbnail.h.generated");
         let _ = fs::write(&fresh, &generated);
-        let first = String::from_utf8_lossy(&generated)
-            .lines()
-            .zip(committed.lines())
-            .position(|(a, b)| a != b)
-            .map_or_else(|| "one file is a prefix of the other".to_owned(), |i| format!("first difference at line {}", i + 1));
+        let first =
+            String::from_utf8_lossy(&generated).lines().zip(committed.lines()).position(|(a, b)| a != b).map_or_else(
+                || "one file is a prefix of the other".to_owned(),
+                |i| format!("first difference at line {}", i + 1),
+            );
         panic!(
             "include/thumbnail.h is out of date with src/ffi/ ({first}).\n\
              Run `make header` and commit include/thumbnail.h.\n\

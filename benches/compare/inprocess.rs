@@ -48,19 +48,11 @@ fn main() {
         }
     };
     for case in &options.cases {
-        let line = if options.once {
-            measure_once(case)
-        } else {
-            measure_timed(case, &options)
-        };
+        let line = if options.once { measure_once(case) } else { measure_timed(case, &options) };
         match line {
             Ok(json) => println!("{json}"),
             Err(message) => {
-                eprintln!(
-                    "compare_inprocess: {}: {}: {message}",
-                    case.image.display(),
-                    case.spec
-                );
+                eprintln!("compare_inprocess: {}: {}: {message}", case.image.display(), case.spec);
                 std::process::exit(1);
             }
         }
@@ -85,13 +77,8 @@ fn parse_args(argv: Vec<String>) -> Result<Options, String> {
             "--once" => options.once = true,
             "--image" => image = Some(PathBuf::from(args.next().ok_or("--image needs a path")?)),
             spec if !spec.starts_with("--") => {
-                let image = image
-                    .clone()
-                    .ok_or_else(|| format!("spec {spec} before any --image"))?;
-                options.cases.push(Case {
-                    image,
-                    spec: spec.to_string(),
-                });
+                let image = image.clone().ok_or_else(|| format!("spec {spec} before any --image"))?;
+                options.cases.push(Case { image, spec: spec.to_string() });
             }
             other => return Err(format!("unknown option {other}")),
         }
@@ -107,9 +94,7 @@ fn parse_args(argv: Vec<String>) -> Result<Options, String> {
 
 fn count(value: Option<String>, name: &str) -> Result<usize, String> {
     let value = value.ok_or_else(|| format!("{name} needs a number"))?;
-    value
-        .parse()
-        .map_err(|_| format!("{name}: not a number: {value}"))
+    value.parse().map_err(|_| format!("{name}: not a number: {value}"))
 }
 
 fn env_count(name: &str) -> Result<Option<usize>, String> {
@@ -132,10 +117,7 @@ fn default_cases() -> Vec<Case> {
                 specs.push(format!("{side}x{side},png"));
             }
             for spec in specs {
-                cases.push(Case {
-                    image: dir.join(name),
-                    spec,
-                });
+                cases.push(Case { image: dir.join(name), spec });
             }
         }
     }
@@ -151,10 +133,7 @@ fn load(case: &Case) -> Result<(Vec<u8>, Spec), String> {
 /// Warm-up, then `runs` timed renders; median, min and max in milliseconds.
 fn measure_timed(case: &Case, options: &Options) -> Result<String, String> {
     if options.runs < MIN_RUNS {
-        eprintln!(
-            "compare_inprocess: note: {} runs (< {MIN_RUNS}): a smoke test, not a result",
-            options.runs
-        );
+        eprintln!("compare_inprocess: note: {} runs (< {MIN_RUNS}): a smoke test, not a result", options.runs);
     }
     let (bytes, spec) = load(case)?;
     let limits = Limits::default();
@@ -182,11 +161,7 @@ fn measure_timed(case: &Case, options: &Options) -> Result<String, String> {
         median(&times_ms),
         times_ms[0],
         times_ms[times_ms.len() - 1],
-        times_ms
-            .iter()
-            .map(|t| format!("{t:.3}"))
-            .collect::<Vec<_>>()
-            .join(","),
+        times_ms.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(","),
         thumb.width(),
         thumb.height(),
         thumb.data().len(),
@@ -218,8 +193,7 @@ fn measure_once(case: &Case) -> Result<String, String> {
 
 /// The process's peak resident set so far (VmHWM), in KiB.
 fn peak_rss_kb() -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -229,17 +203,11 @@ fn peak_rss_kb() -> Result<u64, String> {
 
 fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
+    if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 }
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn json_string(text: &str) -> String {

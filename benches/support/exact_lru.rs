@@ -96,12 +96,7 @@ impl<V> Lru<V> {
     /// called only if the entry has an expiry, so lists without TTLs never
     /// read the clock.
     #[inline]
-    pub(crate) fn get(
-        &mut self,
-        hash: u64,
-        key: &str,
-        now: impl FnOnce() -> Instant,
-    ) -> Lookup<'_, V> {
+    pub(crate) fn get(&mut self, hash: u64, key: &str, now: impl FnOnce() -> Instant) -> Lookup<'_, V> {
         let Some(idx) = self.find(hash, key) else {
             return Lookup::Miss;
         };
@@ -122,14 +117,7 @@ impl<V> Lru<V> {
     /// given back), then evicts least recently used entries until the
     /// budget holds. `key` may be an owned `Box<str>` the caller already
     /// has, which then becomes the stored key without another allocation.
-    pub(crate) fn insert<K>(
-        &mut self,
-        hash: u64,
-        key: K,
-        value: V,
-        charge: usize,
-        expires: Option<Instant>,
-    ) -> Inserted
+    pub(crate) fn insert<K>(&mut self, hash: u64, key: K, value: V, charge: usize, expires: Option<Instant>) -> Inserted
     where
         K: AsRef<str> + Into<Box<str>>,
     {
@@ -195,10 +183,7 @@ impl<V> Lru<V> {
             .find(hash, |&i| {
                 // Comparing the full hash first skips the key's heap memory
                 // for the rare slot whose 7-bit tag matched by chance.
-                nodes
-                    .get(i as usize)
-                    .and_then(|n| n.entry.as_ref())
-                    .is_some_and(|e| e.hash == hash && &*e.key == key)
+                nodes.get(i as usize).and_then(|n| n.entry.as_ref()).is_some_and(|e| e.hash == hash && &*e.key == key)
             })
             .copied()
     }

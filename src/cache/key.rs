@@ -53,9 +53,7 @@ mod tests {
         let long = "k".repeat(INLINE_KEY + 1);
         // Multi-byte UTF-8 that straddles the inline limit.
         let wide = "é".repeat(INLINE_KEY / 2 + 1);
-        for (key, inline) in
-            [("", true), ("a|w=1", true), (&*fits, true), (&*long, false), (&*wide, false)]
-        {
+        for (key, inline) in [("", true), ("a|w=1", true), (&*fits, true), (&*long, false), (&*wide, false)] {
             let k = Key::new(key);
             assert_eq!(matches!(k, Key::Inline { .. }), inline, "{} bytes", key.len());
             assert_eq!(k.as_bytes(), key.as_bytes());

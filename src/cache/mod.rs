@@ -232,10 +232,7 @@ impl Cache {
         let per_shard = options.capacity_bytes / options.shards;
         let shards = (0..options.shards)
             .map(|_| Shard {
-                state: RwLock::new(ShardState {
-                    map: S3Fifo::new(per_shard),
-                    flights: Flights::new(),
-                }),
+                state: RwLock::new(ShardState { map: S3Fifo::new(per_shard), flights: Flights::new() }),
                 counters: Counters::default(),
             })
             .collect();
@@ -321,11 +318,7 @@ impl Cache {
     /// # Errors
     ///
     /// As [`Cache::get_or_render`].
-    pub fn get_or_render_traced<F>(
-        &self,
-        key: &str,
-        render: F,
-    ) -> Result<(Thumbnail, CacheSource), Error>
+    pub fn get_or_render_traced<F>(&self, key: &str, render: F) -> Result<(Thumbnail, CacheSource), Error>
     where
         F: FnOnce() -> Result<Thumbnail, Error>,
     {
@@ -353,9 +346,7 @@ impl Cache {
             if flight.leader() == thread::current().id() {
                 inc(&c.local_load_errors);
                 drop(st);
-                return Err(Error::internal(format!(
-                    "render of cache key {key:?} asked for the same key"
-                )));
+                return Err(Error::internal(format!("render of cache key {key:?} asked for the same key")));
             }
             inc(&c.loads_deduped);
             drop(st);
@@ -444,18 +435,9 @@ impl Cache {
     /// was still current, then hands the result to the waiters, if any.
     /// Caching before waking means a waiter that asks again right away
     /// finds the value.
-    fn settle(
-        &self,
-        shard: &Shard,
-        hash: u64,
-        key: &str,
-        flight: &Arc<Flight<Outcome>>,
-        result: &Outcome,
-    ) {
+    fn settle(&self, shard: &Shard, hash: u64, key: &str, flight: &Arc<Flight<Outcome>>, result: &Outcome) {
         let (slot, charge, ttl) = match result {
-            Ok(v) => {
-                (Some(Slot::Value(v.clone())), Self::charge(key, v.data().len()), self.options.ttl)
-            }
+            Ok(v) => (Some(Slot::Value(v.clone())), Self::charge(key, v.data().len()), self.options.ttl),
             Err(e) => {
                 let remembered = self.options.error_ttl.map(|_| Slot::Error(Box::new(e.clone())));
                 (remembered, Self::charge(key, e.message().len()), self.options.error_ttl)
@@ -493,10 +475,7 @@ impl Default for Cache {
 
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cache")
-            .field("options", &self.options)
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("Cache").field("options", &self.options).field("stats", &self.stats()).finish()
     }
 }
 
@@ -532,11 +511,7 @@ impl Drop for Leader<'_> {
 /// or a remembered error, counted as a hit. `None` for a miss (expired
 /// included), counted by the caller.
 #[inline]
-fn hit(
-    lookup: Lookup<'_, Slot>,
-    c: &Counters,
-    lookups: &Lookups,
-) -> Option<Result<(Thumbnail, CacheSource), Error>> {
+fn hit(lookup: Lookup<'_, Slot>, c: &Counters, lookups: &Lookups) -> Option<Result<(Thumbnail, CacheSource), Error>> {
     let found = match lookup {
         Lookup::Hit(Slot::Value(v)) => Ok((v.clone(), CacheSource::Hit)),
         Lookup::Hit(Slot::Error(e)) => {

@@ -269,12 +269,7 @@ impl<V> S3Fifo<V> {
     }
 
     /// [`Self::get`] with exclusive access: an expired entry is removed.
-    pub(crate) fn get_mut(
-        &mut self,
-        hash: u64,
-        key: &str,
-        now: impl FnOnce() -> Instant,
-    ) -> Lookup<'_, V> {
+    pub(crate) fn get_mut(&mut self, hash: u64, key: &str, now: impl FnOnce() -> Instant) -> Lookup<'_, V> {
         let Some(idx) = self.find(hash, key) else {
             return Lookup::Miss;
         };
@@ -293,12 +288,7 @@ impl<V> S3Fifo<V> {
 
     /// Removes `key` if it is present and expired at `now()`; returns
     /// whether it did. `now` is called only if the entry has an expiry.
-    pub(crate) fn remove_expired(
-        &mut self,
-        hash: u64,
-        key: &str,
-        now: impl FnOnce() -> Instant,
-    ) -> bool {
+    pub(crate) fn remove_expired(&mut self, hash: u64, key: &str, now: impl FnOnce() -> Instant) -> bool {
         let Some(idx) = self.find(hash, key) else { return false };
         if self.entry(idx).is_some_and(|e| e.expiring) && self.expired(idx, now) {
             return self.release(idx).is_some();
@@ -340,14 +330,7 @@ impl<V> S3Fifo<V> {
         };
         let evicted = self.evict_until(charge);
         let idx = self.alloc();
-        let entry = Entry {
-            key,
-            value,
-            hash,
-            freq: AtomicU8::new(freq),
-            in_main,
-            expiring: expires.is_some(),
-        };
+        let entry = Entry { key, value, hash, freq: AtomicU8::new(freq), in_main, expiring: expires.is_some() };
         if let Some(hot) = self.hot.get_mut(idx as usize) {
             hot.entry = Some(entry);
         }
@@ -397,8 +380,7 @@ impl<V> S3Fifo<V> {
         loop {
             let [small, main] = self.head;
             if small != NIL && (self.small_bytes >= self.small_budget || main == NIL) {
-                let Some(e) = self.hot.get_mut(small as usize).and_then(|h| h.entry.as_mut())
-                else {
+                let Some(e) = self.hot.get_mut(small as usize).and_then(|h| h.entry.as_mut()) else {
                     return false;
                 };
                 if *e.freq.get_mut() > 0 {

@@ -86,10 +86,7 @@ pub(crate) struct Lookups {
 
 impl Lookups {
     pub(crate) fn new() -> Self {
-        Lookups {
-            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
-            shared: Stripe::default(),
-        }
+        Lookups { stripes: (0..STRIPES).map(|_| Stripe::default()).collect(), shared: Stripe::default() }
     }
 
     /// Counts a hit.

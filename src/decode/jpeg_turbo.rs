@@ -43,7 +43,14 @@ pub(crate) fn eighths(min_scale: f64) -> u32 {
 /// its size (`m` from [`eighths`]) into `layout` (Gray or Rgb). A
 /// progressive JPEG at 1/8 is decoded from its DC scans alone (`jpeg_dc`)
 /// when that works.
-pub(crate) fn decode(bytes: &[u8], m: u32, width: u32, height: u32, layout: Layout, progressive: bool) -> Option<Pixels> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    m: u32,
+    width: u32,
+    height: u32,
+    layout: Layout,
+    progressive: bool,
+) -> Option<Pixels> {
     if m == 1
         && progressive
         && let Some(dc_only) = jpeg_dc::dc_scans_only(bytes)
@@ -133,7 +140,11 @@ mod tests {
     /// thumbnail stays above 40 dB, see tests/quality.rs).
     #[test]
     fn progressive_dc_scans_match_the_whole_file_at_one_eighth() {
-        let paths = ["corpus/edge/progressive/progressive3.jpg", "corpus/edge/progressive/cat.jpg", "bench-images/prog18mp.jpg"];
+        let paths = [
+            "corpus/edge/progressive/progressive3.jpg",
+            "corpus/edge/progressive/cat.jpg",
+            "bench-images/prog18mp.jpg",
+        ];
         for path in paths {
             let bytes = shared(path);
             let header = Decompressor::new().unwrap().read_header(&bytes).unwrap();

@@ -61,10 +61,8 @@ impl<'a> PngSource<'a> {
     }
 
     pub(super) fn decode_with_png_crate(mut self) -> Result<Pixels> {
-        let size = self
-            .reader
-            .output_buffer_size()
-            .ok_or_else(|| Error::too_large("PNG frame does not fit in memory"))?;
+        let size =
+            self.reader.output_buffer_size().ok_or_else(|| Error::too_large("PNG frame does not fit in memory"))?;
         let mut raw = vec![0u8; size];
         let frame = self.reader.next_frame(&mut raw).map_err(map_error)?;
         raw.truncate(frame.buffer_size());

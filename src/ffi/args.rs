@@ -35,8 +35,8 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result
 pub(crate) unsafe fn spec(ptr: *const c_char, len: usize) -> Result<Spec, Failure> {
     // SAFETY: forwarded.
     let raw = unsafe { bytes(ptr.cast(), len, "spec")? };
-    let text = str::from_utf8(raw)
-        .map_err(|_| Failure::new(thumbnail_status::InvalidSpec, "spec is not valid UTF-8"))?;
+    let text =
+        str::from_utf8(raw).map_err(|_| Failure::new(thumbnail_status::InvalidSpec, "spec is not valid UTF-8"))?;
     Ok(Spec::parse(text)?)
 }
 

@@ -49,12 +49,8 @@ pub struct thumbnail_cache_options {
 }
 
 impl thumbnail_cache_options {
-    const DEFAULT: thumbnail_cache_options = thumbnail_cache_options {
-        capacity_bytes: 64 << 20,
-        ttl_ms: 0,
-        error_ttl_ms: 0,
-        shards: 16,
-    };
+    const DEFAULT: thumbnail_cache_options =
+        thumbnail_cache_options { capacity_bytes: 64 << 20, ttl_ms: 0, error_ttl_ms: 0, shards: 16 };
 }
 
 /// How a thumbnail_cache_get_or_render()/thumbnail_cache_get_or_load() call
@@ -401,8 +397,8 @@ pub unsafe extern "C" fn thumbnail_cache_get_or_load(
             if rc != 0 {
                 return Err(load_failed_error(&format!("source loader returned {rc}")));
             }
-            let src = unsafe { args::bytes(src, src_len, "loaded source") }
-                .map_err(|f| load_failed_error(&f.message))?;
+            let src =
+                unsafe { args::bytes(src, src_len, "loaded source") }.map_err(|f| load_failed_error(&f.message))?;
             crate::render(src, &spec, &limits)
         };
         let (thumb, how) = cache.cache.get_or_render_traced(key, render)?;
@@ -433,11 +429,7 @@ pub unsafe extern "C" fn thumbnail_cache_remove(
         // SAFETY (all blocks): the pointer contract documented above.
         let cache = unsafe { args::handle(cache, "cache")? };
         let key = unsafe { args::key(key, key_len)? };
-        if cache.cache.remove(key) {
-            Ok(())
-        } else {
-            Err(Failure::new(thumbnail_status::NotFound, "no value"))
-        }
+        if cache.cache.remove(key) { Ok(()) } else { Err(Failure::new(thumbnail_status::NotFound, "no value")) }
     })
 }
 

@@ -111,9 +111,7 @@ pub unsafe extern "C" fn thumbnail_image_format(img: *const thumbnail_image) -> 
 /// Thread safety: callable from any thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn thumbnail_image_media_type(img: *const thumbnail_image) -> *const c_char {
-    guard(ptr::null(), || {
-        unsafe { img.as_ref() }.map_or(ptr::null(), |img| media_type(img.thumb.format()).as_ptr())
-    })
+    guard(ptr::null(), || unsafe { img.as_ref() }.map_or(ptr::null(), |img| media_type(img.thumb.format()).as_ptr()))
 }
 
 /// Frees an image handle. NULL is allowed and does nothing. Afterwards

@@ -42,11 +42,10 @@ mod args;
 mod panic;
 
 pub use cache::{
-    thumbnail_cache, thumbnail_cache_options, thumbnail_cache_source, thumbnail_cache_stats,
-    thumbnail_load_fn,
+    thumbnail_cache, thumbnail_cache_options, thumbnail_cache_source, thumbnail_cache_stats, thumbnail_load_fn,
 };
 pub use image::{thumbnail_format, thumbnail_image};
 pub use render::{thumbnail_info, thumbnail_limits};
-pub use status::thumbnail_status;
 pub use spec::THUMBNAIL_SPEC_CANONICAL_MAX;
+pub use status::thumbnail_status;
 pub use version::THUMBNAIL_ABI_VERSION;

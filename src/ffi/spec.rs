@@ -48,9 +48,7 @@ pub unsafe extern "C" fn thumbnail_spec_canonical(
         // SAFETY (all blocks): the pointer contract documented above.
         let written = unsafe { args::optional_out(written, 0) };
         if out.is_null() && out_len != 0 {
-            return Err(Failure::invalid_argument(format!(
-                "out is NULL but out_len is {out_len}"
-            )));
+            return Err(Failure::invalid_argument(format!("out is NULL but out_len is {out_len}")));
         }
         let spec = unsafe { args::spec(spec, spec_len)? };
         unsafe { args::write_text(&spec.canonical(), out, out_len, written, "canonical spec") }

@@ -127,9 +127,7 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         match e.message().strip_prefix(LOAD_FAILED_TAG) {
-            Some(reason) if e.kind() == ErrorKind::Internal => {
-                Failure::new(thumbnail_status::LoadFailed, reason)
-            }
+            Some(reason) if e.kind() == ErrorKind::Internal => Failure::new(thumbnail_status::LoadFailed, reason),
             _ => Failure::new(status_of(e.kind()), e.message()),
         }
     }
