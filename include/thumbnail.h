@@ -417,6 +417,17 @@ extern "C" {
 const char *thumbnail_status_name(int32_t status);
 
 /**
+ * Returns the HTTP status a server answers with for a status number: 200
+ * for OK, 400 invalid-spec, 413 too-large, 415 unsupported and corrupt,
+ * 502 load-failed, 404 not-found, 500 for internal and for every status
+ * that is a caller's bug (invalid-argument, buffer-too-small) or unknown.
+ * nginx, Lua and Go use this one mapping.
+ *
+ * Thread safety: callable from any thread.
+ */
+uint16_t thumbnail_status_http(int32_t status);
+
+/**
  * Returns the library version, e.g. `"0.1.0"`: a static NUL-terminated
  * string equal to the header's `THUMBNAIL_VERSION` when header and library
  * match.

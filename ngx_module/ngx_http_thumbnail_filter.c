@@ -577,7 +577,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
         }
 
     } else {
-        status = ngx_http_thumbnail_http_status(t->status);
+        status = thumbnail_status_http(t->status);
 
         switch (status) {
         case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:

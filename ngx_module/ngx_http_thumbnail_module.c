@@ -681,30 +681,6 @@ ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
 }
 
 
-ngx_uint_t
-ngx_http_thumbnail_http_status(thumbnail_status st)
-{
-    switch (st) {
-
-    case THUMBNAIL_STATUS_OK:
-        return NGX_HTTP_OK;
-
-    case THUMBNAIL_STATUS_INVALID_SPEC:
-        return NGX_HTTP_BAD_REQUEST;
-
-    case THUMBNAIL_STATUS_UNSUPPORTED:
-    case THUMBNAIL_STATUS_CORRUPT:
-        return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
-
-    case THUMBNAIL_STATUS_TOO_LARGE:
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
-
 /* the render queue bound: thumbnail_max_queue renders queued or running */
 
 ngx_uint_t

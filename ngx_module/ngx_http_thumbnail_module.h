@@ -181,7 +181,6 @@ extern thumbnail_cache                *ngx_http_thumbnail_cache;
 extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
 
 thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
-ngx_uint_t ngx_http_thumbnail_http_status(thumbnail_status st);
 void ngx_http_thumbnail_count_status(ngx_uint_t status);
 ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf);

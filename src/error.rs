@@ -17,6 +17,9 @@ pub enum ErrorKind {
     TooLarge,
     /// A bug or resource failure inside the library (HTTP 500).
     Internal,
+    /// The caller's source loader failed (HTTP 502): the cache's
+    /// `get_or_render` hands this to the leader and to every waiter.
+    LoadFailed,
 }
 
 impl ErrorKind {
@@ -28,8 +31,31 @@ impl ErrorKind {
             ErrorKind::Corrupt => "corrupt",
             ErrorKind::TooLarge => "too-large",
             ErrorKind::Internal => "internal",
+            ErrorKind::LoadFailed => "load-failed",
         }
     }
+
+    /// The HTTP status a server answers with: the one mapping every surface
+    /// uses (the C ABI exports it as `thumbnail_status_http`).
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidSpec => 400,
+            ErrorKind::Unsupported | ErrorKind::Corrupt => 415,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Internal => 500,
+            ErrorKind::LoadFailed => 502,
+        }
+    }
+
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::InvalidSpec,
+        ErrorKind::Unsupported,
+        ErrorKind::Corrupt,
+        ErrorKind::TooLarge,
+        ErrorKind::Internal,
+        ErrorKind::LoadFailed,
+    ];
 }
 
 impl fmt::Display for ErrorKind {
@@ -76,6 +102,10 @@ impl Error {
     }
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
+    }
+    /// A source loader's failure, for callers of the cache's `get_or_render`.
+    pub fn load_failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::LoadFailed, message)
     }
 }
 

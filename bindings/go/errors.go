@@ -36,6 +36,30 @@ func (s Status) String() string {
 	return C.GoString(C.thumbnail_status_name(C.int32_t(s)))
 }
 
+// HTTPStatus returns the HTTP status a server answers with for s: the
+// library's one mapping (thumbnail_status_http), shared with nginx and Lua:
+// 400 invalid-spec, 413 too-large, 415 unsupported and corrupt, 502
+// load-failed, 404 not-found, 200 OK, 500 otherwise.
+func (s Status) HTTPStatus() int {
+	if int64(s) != int64(int32(s)) {
+		return 500
+	}
+	return int(C.thumbnail_status_http(C.int32_t(s)))
+}
+
+// HTTPStatus returns the HTTP status for an error of this package (see
+// Status.HTTPStatus), 200 for nil, and 500 for any other error.
+func HTTPStatus(err error) int {
+	if err == nil {
+		return 200
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status.HTTPStatus()
+	}
+	return 500
+}
+
 // Error is an error reported by the library. Compare it with the sentinel
 // values using errors.Is, which compares the Status only:
 //

@@ -89,3 +89,20 @@ func luma(m image.Image, x, y int) float64 {
 	r, g, b, _ := m.At(x, y).RGBA()
 	return (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)) / 257
 }
+
+func TestHTTPStatus(t *testing.T) {
+	want := map[thumbnail.Status]int{
+		thumbnail.StatusOK: 200, thumbnail.StatusInvalidSpec: 400, thumbnail.StatusUnsupported: 415,
+		thumbnail.StatusCorrupt: 415, thumbnail.StatusTooLarge: 413, thumbnail.StatusInvalidArgument: 500,
+		thumbnail.StatusInternal: 500, thumbnail.StatusNotFound: 404, thumbnail.StatusBufferTooSmall: 500,
+		thumbnail.StatusLoadFailed: 502, thumbnail.Status(99): 500, thumbnail.Status(1 << 40): 500,
+	}
+	for s, code := range want {
+		if got := s.HTTPStatus(); got != code {
+			t.Errorf("%v.HTTPStatus() = %d, want %d", s, got, code)
+		}
+	}
+	if thumbnail.HTTPStatus(nil) != 200 || thumbnail.HTTPStatus(thumbnail.ErrClosed) != 500 {
+		t.Error("HTTPStatus of nil or a plain error")
+	}
+}

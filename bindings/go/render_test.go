@@ -153,6 +153,9 @@ func TestRenderErrors(t *testing.T) {
 					t.Errorf("errors.Is(%v, %v) = %v", err, s, got)
 				}
 			}
+			if got, want := thumbnail.HTTPStatus(err), c.status.HTTPStatus(); got != want || want < 400 {
+				t.Errorf("HTTPStatus(%v) = %d, want %d", err, got, want)
+			}
 			var e *thumbnail.Error
 			if !errors.As(err, &e) || e.Status != c.status {
 				t.Fatalf("errors.As: %#v", err)

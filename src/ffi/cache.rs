@@ -9,8 +9,9 @@ use super::args;
 use super::image::thumbnail_image;
 use super::panic::{boundary, guard};
 use super::render::{limits_from, thumbnail_limits};
-use super::status::{Failure, load_failed_error, thumbnail_status};
+use super::status::{Failure, thumbnail_status};
 use crate::cache::{Cache, CacheOptions, CacheSource, CacheStats};
+use crate::error::Error;
 
 /// A cache of rendered thumbnails. Opaque.
 ///
@@ -395,10 +396,10 @@ pub unsafe extern "C" fn thumbnail_cache_get_or_load(
             let mut src_len: usize = 0;
             let rc = unsafe { load(userdata, &mut src, &mut src_len) };
             if rc != 0 {
-                return Err(load_failed_error(&format!("source loader returned {rc}")));
+                return Err(Error::load_failed(format!("source loader returned {rc}")));
             }
             let src =
-                unsafe { args::bytes(src, src_len, "loaded source") }.map_err(|f| load_failed_error(&f.message))?;
+                unsafe { args::bytes(src, src_len, "loaded source") }.map_err(|f| Error::load_failed(f.message))?;
             crate::render(src, &spec, &limits)
         };
         let (thumb, how) = cache.cache.get_or_render_traced(key, render)?;

@@ -92,19 +92,25 @@ pub(crate) const fn status_of(kind: ErrorKind) -> thumbnail_status {
         ErrorKind::Corrupt => thumbnail_status::Corrupt,
         ErrorKind::TooLarge => thumbnail_status::TooLarge,
         ErrorKind::Internal => thumbnail_status::Internal,
+        ErrorKind::LoadFailed => thumbnail_status::LoadFailed,
     }
 }
 
-/// Marks an [`Error`] that stands for a failed source loader. The cache's
-/// single-flight hands one `Error` to every waiter and [`ErrorKind`] has no
-/// load-failed kind, so the FFI tags the message. A NUL never occurs in the
-/// library's own messages (untrusted text in them is escaped), so no
-/// library error can carry this prefix by accident.
-const LOAD_FAILED_TAG: &str = "\0thumbnail-ffi-load-failed\0";
-
-/// An [`Error`] that [`Failure::from`] turns into `LoadFailed`.
-pub(crate) fn load_failed_error(reason: &str) -> Error {
-    Error::new(ErrorKind::Internal, format!("{LOAD_FAILED_TAG}{reason}"))
+/// The HTTP status for a status: the error kinds' own mapping
+/// ([`ErrorKind::http_status`]); the statuses that no image causes are
+/// 500 (a caller's bug) or 404 (`NotFound`).
+pub(crate) const fn http_status_of(status: thumbnail_status) -> u16 {
+    match status {
+        thumbnail_status::Ok => 200,
+        thumbnail_status::InvalidSpec => ErrorKind::InvalidSpec.http_status(),
+        thumbnail_status::Unsupported => ErrorKind::Unsupported.http_status(),
+        thumbnail_status::Corrupt => ErrorKind::Corrupt.http_status(),
+        thumbnail_status::TooLarge => ErrorKind::TooLarge.http_status(),
+        thumbnail_status::Internal => ErrorKind::Internal.http_status(),
+        thumbnail_status::LoadFailed => ErrorKind::LoadFailed.http_status(),
+        thumbnail_status::NotFound => 404,
+        thumbnail_status::InvalidArgument | thumbnail_status::BufferTooSmall => 500,
+    }
 }
 
 /// Why a call failed: a status and a reason (without the `name: ` prefix).
@@ -126,10 +132,7 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        match e.message().strip_prefix(LOAD_FAILED_TAG) {
-            Some(reason) if e.kind() == ErrorKind::Internal => Failure::new(thumbnail_status::LoadFailed, reason),
-            _ => Failure::new(status_of(e.kind()), e.message()),
-        }
+        Failure::new(status_of(e.kind()), e.message())
     }
 }
 
@@ -175,6 +178,18 @@ pub extern "C" fn thumbnail_status_name(status: i32) -> *const c_char {
     }
 }
 
+/// Returns the HTTP status a server answers with for a status number: 200
+/// for OK, 400 invalid-spec, 413 too-large, 415 unsupported and corrupt,
+/// 502 load-failed, 404 not-found, 500 for internal and for every status
+/// that is a caller's bug (invalid-argument, buffer-too-small) or unknown.
+/// nginx, Lua and Go use this one mapping.
+///
+/// Thread safety: callable from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn thumbnail_status_http(status: i32) -> u16 {
+    thumbnail_status::from_i32(status).map_or(500, http_status_of)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,15 +218,13 @@ mod tests {
 
     #[test]
     fn kinds_map_to_their_statuses_and_names_agree() {
-        for kind in [
-            ErrorKind::InvalidSpec,
-            ErrorKind::Unsupported,
-            ErrorKind::Corrupt,
-            ErrorKind::TooLarge,
-            ErrorKind::Internal,
-        ] {
+        for kind in ErrorKind::ALL {
             assert_eq!(status_of(kind).name().to_str().unwrap(), kind.as_str());
+            assert_eq!(thumbnail_status_http(status_of(kind) as i32), kind.http_status());
         }
+        assert_eq!(thumbnail_status_http(0), 200);
+        assert_eq!(thumbnail_status_http(7), 404);
+        assert_eq!(thumbnail_status_http(99), 500);
         for n in 0..10 {
             assert_eq!(thumbnail_status::from_i32(n).unwrap() as i32, n);
         }
@@ -220,8 +233,8 @@ mod tests {
     }
 
     #[test]
-    fn load_failures_are_recognised() {
-        let f = Failure::from(load_failed_error("loader returned 3"));
+    fn load_failures_keep_their_kind() {
+        let f = Failure::from(Error::load_failed("loader returned 3"));
         assert_eq!((f.status, f.message.as_str()), (thumbnail_status::LoadFailed, "loader returned 3"));
         let f = Failure::from(Error::new(ErrorKind::Internal, "render panicked"));
         assert_eq!(f.status, thumbnail_status::Internal);

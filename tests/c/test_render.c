@@ -34,6 +34,15 @@ static void test_status_names(void) {
     CHECK(strcmp(thumbnail_status_name(INT32_MIN), "unknown") == 0);
 }
 
+static void test_status_http(void) {
+    static const uint16_t http[] = {200, 400, 415, 415, 413, 500, 500, 404, 500, 502};
+    for (int32_t i = 0; i < 10; i++) {
+        CHECK(thumbnail_status_http(i) == http[i]);
+    }
+    CHECK(thumbnail_status_http(10) == 500);
+    CHECK(thumbnail_status_http(-1) == 500);
+}
+
 static void test_limits_default(void) {
     thumbnail_limits l = thumbnail_limits_default();
     CHECK(l.max_source_bytes == 64u << 20);
@@ -429,6 +438,7 @@ int main(int argc, char **argv) {
     corpus = corpus_dir(argc, argv);
     test_version();
     test_status_names();
+    test_status_http();
     test_limits_default();
     test_spec_canonical();
     test_render_jpeg();

@@ -317,22 +317,26 @@ function _M.canonical(spec)
     return ffi_str(buf, size_out[0])
 end
 
--- Maps an error message to an HTTP status by its `name:` prefix.
-local HTTP_STATUS = {
-    ["invalid-spec"] = 400,
-    ["unsupported"] = 415,
-    ["corrupt"] = 415,
-    ["too-large"] = 413,
-    ["load-failed"] = 502,
-}
+-- Maps an error message to an HTTP status by its `name:` prefix, through the
+-- library's one mapping (thumbnail_status_http); 500 for anything else.
+local STATUS_BY_NAME = {}
+for n = 0, 63 do
+    local name = ffi_str(C.thumbnail_status_name(n))
+    if name ~= "unknown" then
+        STATUS_BY_NAME[name] = n
+    end
+end
 
 function _M.http_status(err)
     if type(err) ~= "string" then
         return 500
     end
     local colon = str_find(err, ":", 1, true)
-    local name = colon and str_sub(err, 1, colon - 1) or err
-    return HTTP_STATUS[name] or 500
+    local status = STATUS_BY_NAME[colon and str_sub(err, 1, colon - 1) or err]
+    if not status or status == 0 then
+        return 500
+    end
+    return tonumber(C.thumbnail_status_http(status))
 end
 
 

@@ -88,6 +88,8 @@ typedef struct thumbnail_cache_stats {
 
 const char *thumbnail_status_name(int32_t status);
 
+uint16_t thumbnail_status_http(int32_t status);
+
 const char *thumbnail_version(void);
 
 uint32_t thumbnail_abi_version(void);
