@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 SHARED ?= $(CURDIR)/../shared
 export THUMBNAIL_SHARED := $(SHARED)
 
-.PHONY: all rust-deps lib test test-rust capi-deps demo demo-cli bench clean
+.PHONY: all rust-deps lib lint test test-rust capi-deps demo demo-cli bench clean
 
 all: lib
 
@@ -29,7 +29,15 @@ lib: rust-deps
 ## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
 ## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT,
 ## nginx + lua-nginx-module), the nginx module (real nginx, pytest)
-test: test-rust capi-test go-test lua-test nginx-test
+test: lint test-rust capi-test go-test lua-test nginx-test
+
+## lint: rustfmt and clippy (-D warnings, every target; the lint set is in
+## Cargo.toml [lints]), gofmt; a stray `unsafe` outside src/ffi fails the build
+lint: rust-deps go-tools
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	@out=$$(gofmt -l bindings/go); if [ -n "$$out" ]; then \
+	  echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
 test-rust: rust-deps
 	$(CARGO) test --release --locked

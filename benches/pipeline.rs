@@ -36,18 +36,18 @@ fn benches(c: &mut Criterion) {
             // What render asks of the decoder: 2× headroom for Lanczos3.
             let min_scale = (2.0 * f64::from(side) / f64::from(decoded.width().max(decoded.height()))).min(1.0);
             group.bench_with_input(BenchmarkId::new("decode-reduced", side), &side, |b, _| {
-                b.iter(|| stages::decode_reduced(&bytes, min_scale).unwrap())
+                b.iter(|| stages::decode_reduced(&bytes, min_scale).unwrap());
             });
             group.bench_with_input(BenchmarkId::new("resize", side), &side, |b, _| {
-                b.iter_batched(|| decoded.clone(), |d| stages::resize(d, w, h).unwrap(), BatchSize::LargeInput)
+                b.iter_batched(|| decoded.clone(), |d| stages::resize(d, w, h).unwrap(), BatchSize::LargeInput);
             });
             let small = stages::resize(decoded.clone(), w, h).unwrap();
             let spec = Spec::parse(&format!("{side}x{side}")).unwrap();
             group.bench_with_input(BenchmarkId::new("encode", side), &side, |b, _| {
-                b.iter(|| stages::encode(&small, format, &spec).unwrap())
+                b.iter(|| stages::encode(&small, format, &spec).unwrap());
             });
             group.bench_with_input(BenchmarkId::new("render", side), &side, |b, _| {
-                b.iter(|| thumbnail::render(&bytes, &spec, &Limits::default()).unwrap())
+                b.iter(|| thumbnail::render(&bytes, &spec, &Limits::default()).unwrap());
             });
         }
         group.finish();

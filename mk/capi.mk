@@ -18,7 +18,8 @@
 #
 # Needs: cc (gcc or clang), valgrind, pkg-config, readelf (binutils).
 
-CAPI_ABI              := 1
+# Both from Cargo.toml, their one home.
+CAPI_ABI              := $(shell sed -n '/^\[package.metadata.capi\]/,/^\[/s/^abi-version *= *\([0-9]*\).*/\1/p' Cargo.toml)
 CAPI_CBINDGEN_VERSION := 0.29.4
 CAPI_VERSION          := $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 

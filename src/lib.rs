@@ -12,6 +12,9 @@
 //! assert!(thumb.width() <= 200 && thumb.height() <= 200);
 //! ```
 
+// `unsafe` lives only in src/ffi (the C ABI), which allows it by name.
+#![deny(unsafe_code)]
+
 pub mod cache;
 mod compose;
 mod decode;

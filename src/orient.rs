@@ -9,9 +9,10 @@
 use crate::geometry::Rect;
 use crate::pixels::Pixels;
 
-/// Whether the orientation swaps width and height.
-pub(crate) fn swaps_axes(orientation: u8) -> bool {
-    orientation >= 5
+/// A stored-frame size (or any width/height pair) as displayed: swapped by
+/// the orientations that turn the image a quarter (5 to 8).
+pub(crate) fn displayed<T>(orientation: u8, (w, h): (T, T)) -> (T, T) {
+    if orientation >= 5 { (h, w) } else { (w, h) }
 }
 
 /// Maps a rectangle in the displayed frame to the stored frame of a
@@ -37,7 +38,7 @@ pub(crate) fn apply(src: Pixels, orientation: u8) -> Pixels {
         return src;
     }
     let (sw, sh) = (src.width as usize, src.height as usize);
-    let (dw, dh) = if swaps_axes(orientation) { (sh, sw) } else { (sw, sh) };
+    let (dw, dh) = displayed(orientation, (sw, sh));
     let ch = src.layout.channels();
     let mut data = vec![0u8; src.data.len()];
     for y in 0..dh {

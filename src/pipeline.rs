@@ -36,8 +36,7 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let source = Source::open(bytes, limits)?;
     let info = source.info();
     let orientation = if spec.orient { info.orientation } else { 1 };
-    let (shown_w, shown_h) =
-        if orient::swaps_axes(orientation) { (info.height, info.width) } else { (info.width, info.height) };
+    let (shown_w, shown_h) = orient::displayed(orientation, (info.width, info.height));
     let plan = geometry::plan(spec, shown_w, shown_h);
     limits.check_output(plan.canvas.0, plan.canvas.1)?;
     let format = spec.format.unwrap_or(info.format);
@@ -51,7 +50,8 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let (sw, sh) = (f64::from(pixels.width), f64::from(pixels.height));
     let crop = scale_rect(plan.crop, sw / f64::from(info.width), sh / f64::from(info.height), orientation);
     let crop = orient::rect_to_stored(orientation, crop, sw, sh);
-    let (w, h) = if orient::swaps_axes(orientation) { (plan.scaled.1, plan.scaled.0) } else { plan.scaled };
+    // The stored frame's size of the displayed target: the same swap.
+    let (w, h) = orient::displayed(orientation, plan.scaled);
     let resized = resize::resize(pixels, crop, w, h)?;
     let upright = orient::apply(resized, orientation);
     let finished = compose::finish(upright, plan.canvas, plan.offset, spec.background, format);
@@ -62,7 +62,7 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
 /// Rescales a displayed-frame rect when the decoded size differs from the
 /// header's (it never should; this keeps the crop inside the pixels if so).
 fn scale_rect(r: Rect, sx: f64, sy: f64, orientation: u8) -> Rect {
-    let (sx, sy) = if orient::swaps_axes(orientation) { (sy, sx) } else { (sx, sy) };
+    let (sx, sy) = orient::displayed(orientation, (sx, sy));
     if sx == 1.0 && sy == 1.0 {
         return r;
     }

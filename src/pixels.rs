@@ -39,3 +39,12 @@ impl Pixels {
         self.width as usize * self.layout.channels()
     }
 }
+
+/// Gray+alpha samples widened to RGBA (the pipeline has no two-channel layout).
+pub(crate) fn gray_alpha_to_rgba(ga: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ga.len() * 2);
+    for p in ga.chunks_exact(2) {
+        out.extend_from_slice(&[p[0], p[0], p[0], p[1]]);
+    }
+    out
+}

@@ -115,7 +115,7 @@ fn lru_hit_ratio(trace: &[usize], capacity: usize) -> f64 {
         }
         list.push(k);
     }
-    hits as f64 / trace.len() as f64
+    f64::from(hits) / trace.len() as f64
 }
 
 #[test]

@@ -148,7 +148,7 @@ enum Slot {
     Error(Box<Error>),
 }
 
-const _: () = assert!(std::mem::size_of::<s3fifo::Hot<Slot>>() == 128);
+const _: () = assert!(size_of::<s3fifo::Hot<Slot>>() == 128);
 
 /// One shard. Aligned to 128 bytes (two cache lines, for adjacent-line
 /// prefetch) so that neighbouring shards' locks and counters never share

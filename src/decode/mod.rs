@@ -1,11 +1,12 @@
 //! Header reading and decoding. Opening a source reads only its header, so
 //! limits are checked before [`Source::decode`] allocates pixel memory.
 
+// Each format is an authority (it alone decides what is accepted and how
+// errors are classified) plus an accelerator that takes the common case:
+// jpeg/ (zune-jpeg; turbo.rs libjpeg-turbo, dc.rs DC-only progressive)
+// and png/ (the png crate; fast.rs libdeflate).
 mod jpeg;
-mod jpeg_dc;
-mod jpeg_turbo;
 mod png;
-mod png_fast;
 
 use crate::error::Result;
 use crate::image::Format;
@@ -35,7 +36,7 @@ pub struct Info {
 impl Info {
     /// Width and height as displayed, after EXIF orientation.
     pub fn oriented_size(&self) -> (u32, u32) {
-        if self.orientation >= 5 { (self.height, self.width) } else { (self.width, self.height) }
+        crate::orient::displayed(self.orientation, (self.width, self.height))
     }
 }
 

@@ -227,7 +227,7 @@ pub unsafe extern "C" fn thumbnail_cache_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn thumbnail_cache_free(cache: *mut thumbnail_cache) {
     // SAFETY: the documented contract.
-    guard((), || unsafe { args::free_handle(cache) })
+    guard((), || unsafe { args::free_handle(cache) });
 }
 
 /// Looks up `key`. On a hit, `*out` receives a new image handle that shares

@@ -124,5 +124,5 @@ pub unsafe extern "C" fn thumbnail_image_media_type(img: *const thumbnail_image)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn thumbnail_image_free(img: *mut thumbnail_image) {
     // SAFETY: the documented contract.
-    guard((), || unsafe { args::free_handle(img) })
+    guard((), || unsafe { args::free_handle(img) });
 }

@@ -22,6 +22,8 @@
 //! [`image`], [`render`], [`cache`]; [`panic`] and [`args`] hold the
 //! boundary helpers shared by all of them.
 
+// The one module allowed `unsafe` (the crate root denies it elsewhere).
+#![allow(unsafe_code)]
 // C names, snake_case like the rest of the C API (as rustls-ffi does).
 #![allow(non_camel_case_types)]
 // Every function here is called from C; the header's preamble and each

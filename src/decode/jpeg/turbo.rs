@@ -21,7 +21,7 @@
 
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
-use super::jpeg_dc;
+use super::dc;
 use crate::pixels::{Layout, Pixels};
 
 /// Scales offered, as M of M/8. 5/8 to 7/8 are left out: libjpeg-turbo has
@@ -41,7 +41,7 @@ pub(crate) fn eighths(min_scale: f64) -> u32 {
 /// Decodes `bytes` (a `width` × `height` baseline or progressive JPEG whose
 /// header the caller has already checked against the limits) at `m`/8 of
 /// its size (`m` from [`eighths`]) into `layout` (Gray or Rgb). A
-/// progressive JPEG at 1/8 is decoded from its DC scans alone (`jpeg_dc`)
+/// progressive JPEG at 1/8 is decoded from its DC scans alone (`dc`)
 /// when that works.
 pub(crate) fn decode(
     bytes: &[u8],
@@ -53,7 +53,7 @@ pub(crate) fn decode(
 ) -> Option<Pixels> {
     if m == 1
         && progressive
-        && let Some(dc_only) = jpeg_dc::dc_scans_only(bytes)
+        && let Some(dc_only) = dc::dc_scans_only(bytes)
         && let Some(pixels) = decode_stream(&dc_only, m, width, height, layout, Warnings::Refuse)
     {
         return Some(pixels);
@@ -150,7 +150,7 @@ mod tests {
             let header = Decompressor::new().unwrap().read_header(&bytes).unwrap();
             assert!(header.is_progressive, "{path}");
             let (w, h) = (header.width as u32, header.height as u32);
-            let dc_only = jpeg_dc::dc_scans_only(&bytes).expect("well-formed");
+            let dc_only = dc::dc_scans_only(&bytes).expect("well-formed");
             assert!(dc_only.len() < bytes.len() / 2, "{path}: {} of {} bytes", dc_only.len(), bytes.len());
             let fast = decode_stream(&dc_only, 1, w, h, Layout::Rgb, Warnings::Refuse).expect("DC-only stream decodes");
             let whole = decode_stream(&bytes, 1, w, h, Layout::Rgb, Warnings::Refuse).expect("whole file decodes");

@@ -4,15 +4,14 @@
 //! place. On bench-images/alpha2mp.png (1920x1200 RGBA, `cargo bench
 //! --bench codecs`): 8.4 ms, where the png crate takes 10.0 ms.
 //!
-//! Only an accelerator, like `jpeg_turbo`: anything it does not take, or
+//! Only an accelerator, like `jpeg::turbo`: anything it does not take, or
 //! any fault (CRC, zlib, size, chunk order), returns `None` and the png
 //! crate decodes the file, so it alone decides what is accepted and how
 //! errors are classified.
 
 use libdeflater::Decompressor;
 
-use super::png::gray_alpha_to_rgba;
-use crate::pixels::{Layout, Pixels};
+use crate::pixels::{Layout, Pixels, gray_alpha_to_rgba};
 
 const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 

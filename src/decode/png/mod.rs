@@ -1,18 +1,20 @@
 //! PNG through the png crate: every colour type and bit depth, palette with
 //! tRNS, Adam7. Output is 8-bit gray, RGB or RGBA; 16-bit samples are rounded
 //! (not truncated) to 8 bits. The common 8-bit kinds are first tried by
-//! `png_fast` (libdeflate, one call).
+//! `fast` (libdeflate, one call).
 
 use std::io::Cursor;
 
 use png::{BitDepth, ColorType, DecodeOptions, Decoder, DecodingError, Reader, Transformations};
 
-use super::{Info, png_fast};
+mod fast;
+
+use super::Info;
 use crate::error::{Error, Result};
 use crate::exif;
 use crate::image::Format;
 use crate::limits::Limits;
-use crate::pixels::{Layout, Pixels};
+use crate::pixels::{Layout, Pixels, gray_alpha_to_rgba};
 
 /// Cap on the png crate's own allocations (row buffers, metadata chunks);
 /// the pixel buffer itself is bounded by the pixel limit.
@@ -54,7 +56,7 @@ impl<'a> PngSource<'a> {
     }
 
     pub(crate) fn decode(self) -> Result<Pixels> {
-        match png_fast::decode(self.bytes, self.info.width, self.info.height) {
+        match fast::decode(self.bytes, self.info.width, self.info.height) {
             Some(pixels) => Ok(pixels),
             None => self.decode_with_png_crate(),
         }
@@ -121,14 +123,6 @@ fn to_8bit(wide: &[u8]) -> Vec<u8> {
             ((v * 255 + 32767) / 65535) as u8
         })
         .collect()
-}
-
-pub(super) fn gray_alpha_to_rgba(ga: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ga.len() * 2);
-    for p in ga.chunks_exact(2) {
-        out.extend_from_slice(&[p[0], p[0], p[0], p[1]]);
-    }
-    out
 }
 
 fn map_error(e: DecodingError) -> Error {

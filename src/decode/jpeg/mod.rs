@@ -1,7 +1,7 @@
 //! JPEG through zune-jpeg: baseline, progressive, every subsampling, restart
 //! markers; grayscale stays gray, CMYK/YCCK (Adobe inverted too) become RGB.
 //! YCbCr, RGB and gray JPEGs are first tried with libjpeg-turbo
-//! (`jpeg_turbo`): faster, and able to decode at reduced size. zune-jpeg
+//! (`turbo`): faster, and able to decode at reduced size. zune-jpeg
 //! decodes the rest and has the last word on every file libjpeg-turbo
 //! does not decode cleanly, except that a file both reject is served as
 //! libjpeg-turbo decodes it when it only warned of corrupt data.
@@ -12,7 +12,10 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::errors::DecodeErrors;
 
-use super::{Info, jpeg_turbo};
+mod dc;
+mod turbo;
+
+use super::Info;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exif;
 use crate::image::Format;
@@ -64,9 +67,9 @@ impl<'a> JpegSource<'a> {
     /// side (a reduced DCT when that is below 1), else at full size.
     pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
         if self.scalable
-            && let Some(pixels) = jpeg_turbo::decode(
+            && let Some(pixels) = turbo::decode(
                 self.decoder_bytes,
-                jpeg_turbo::eighths(min_scale),
+                turbo::eighths(min_scale),
                 self.info.width,
                 self.info.height,
                 self.layout,
@@ -78,8 +81,8 @@ impl<'a> JpegSource<'a> {
         let (bytes, info, layout, scalable) = (self.decoder_bytes, self.info, self.layout, self.scalable);
         match self.decode_full() {
             Err(e) if scalable && e.kind() == ErrorKind::Corrupt => {
-                let m = jpeg_turbo::eighths(min_scale);
-                jpeg_turbo::decode_despite_warnings(bytes, m, info.width, info.height, layout).ok_or(e)
+                let m = turbo::eighths(min_scale);
+                turbo::decode_despite_warnings(bytes, m, info.width, info.height, layout).ok_or(e)
             }
             result => result,
         }
