@@ -1,4 +1,4 @@
-//! The codec measurements behind the choices in README → Performance →
+//! The codec measurements behind the choices in benches/README.md →
 //! Routes taken: libjpeg-turbo at every M/8 scale against zune-jpeg's full
 //! decode, libjpeg-turbo's JPEG encoder against jpeg-encoder, and the png
 //! crate against this library's PNG decode (libdeflate fast path).

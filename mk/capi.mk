@@ -2,19 +2,8 @@
 # and the C tests (native, valgrind, AddressSanitizer, pkg-config example).
 #
 # Included by the top-level Makefile, which defines PREFIX (?= /usr/local) and
-# a `lib` target that runs `cargo build --release`. Targets:
-#
-#   header         regenerate include/thumbnail.h (installs cbindgen if needed)
-#   header-check   fail if include/thumbnail.h differs from what cbindgen makes
-#   install        header, libthumbnail.a, libthumbnail.so.$(CAPI_ABI) (+ the
-#                  libthumbnail.so link) and thumbnail.pc into $(DESTDIR)$(PREFIX)
-#   capi-test      all of the following:
-#   capi-test-native    C tests linked statically, then against the shared library
-#   capi-test-valgrind  the static tests under memcheck (no errors, no definite leaks)
-#   capi-test-asan      the tests built with -fsanitize=address (skipped, with a
-#                       message, if the compiler cannot build ASan programs)
-#   capi-test-pkgconfig install into target/capi-prefix, build bindings/c/example.c
-#                       with pkg-config (shared and static) and run it; check SONAME
+# a `lib` target that runs `cargo build --release`. The targets are described
+# by their `##` lines (`make help`).
 #
 # Needs: cc (gcc or clang), valgrind, pkg-config, readelf (binutils).
 
@@ -51,11 +40,15 @@ CAPI_VALGRIND_FLAGS := --quiet --error-exitcode=1 --leak-check=full \
 
 # --- header --------------------------------------------------------------
 
+## header: regenerate include/thumbnail.h with cbindgen
+## (installs the pinned cbindgen with cargo if needed)
 # cbindgen on src/ffi/mod.rs only (see cbindgen.toml); the same version as the
 # dev-dependency tests/header_drift.rs uses, so both produce the same bytes.
 header: cbindgen-cli
 	$(CBINDGEN) --quiet --config cbindgen.toml --output include/thumbnail.h src/ffi/mod.rs
 
+## header-check: fail if include/thumbnail.h differs from
+## what cbindgen makes (tests/header_drift.rs checks it too)
 header-check: cbindgen-cli
 	@$(CBINDGEN) --quiet --verify --config cbindgen.toml --output include/thumbnail.h src/ffi/mod.rs \
 		|| { echo "include/thumbnail.h is out of date: run 'make header' and commit it" >&2; exit 1; }
@@ -81,6 +74,9 @@ define capi_install
 	chmod 644 $(1)/lib/pkgconfig/thumbnail.pc
 endef
 
+## install: thumbnail.h, libthumbnail.a, libthumbnail.so.1
+## (+ the libthumbnail.so link) and thumbnail.pc into
+## DESTDIR/PREFIX (PREFIX=/usr/local by default)
 # `install` has no recipe of its own here, so the top Makefile may add more
 # prerequisites to it (e.g. the CLI binary).
 install: capi-install
@@ -90,6 +86,7 @@ capi-install: lib
 
 # --- tests ---------------------------------------------------------------
 
+## capi-test: every C test: the four capi-test-* below
 capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig
 	@echo "capi-test: all passed"
 
@@ -108,12 +105,16 @@ capi-build: lib
 			-o $(CAPI_OUT)/$$t-shared || exit 1; \
 	done
 
+## capi-test-native: tests/c linked statically, then against
+## the shared library
 capi-test-native: capi-build
 	@for t in $(CAPI_TESTS); do \
 		$(CAPI_OUT)/$$t $(CAPI_CORPUS) || exit 1; \
 		LD_LIBRARY_PATH=$(CAPI_OUT)/lib $(CAPI_OUT)/$$t-shared $(CAPI_CORPUS) || exit 1; \
 	done
 
+## capi-test-valgrind: the static tests under memcheck (no
+## errors, no definite leaks)
 capi-test-valgrind: capi-build
 	@command -v $(VALGRIND) >/dev/null || { echo "capi-test-valgrind: $(VALGRIND) not found (apt-get install valgrind)" >&2; exit 1; }
 	@for t in $(CAPI_TESTS); do \
@@ -121,6 +122,9 @@ capi-test-valgrind: capi-build
 		$(VALGRIND) $(CAPI_VALGRIND_FLAGS) $(CAPI_OUT)/$$t $(CAPI_CORPUS) || exit 1; \
 	done
 
+## capi-test-asan: the tests built with -fsanitize=address
+## (skipped, with a message, if cc cannot build ASan
+## programs)
 # The Rust staticlib is not instrumented, but ASan still checks every C-side
 # access and, through its malloc, use-after-free and overflows of memory the
 # library hands out. LeakSanitizer needs ptrace; where a sandbox forbids it,
@@ -145,6 +149,9 @@ capi-check-soname: lib
 		echo "$(CAPI_RELEASE)/libthumbnail.so has no SONAME libthumbnail.so.$(CAPI_ABI): build.rs must print" >&2; \
 		echo '  cargo:rustc-cdylib-link-arg=-Wl,-soname,libthumbnail.so.$(CAPI_ABI)' >&2; exit 1; }
 
+## capi-test-pkgconfig: install into target/capi-prefix, build
+## bindings/c/example.c with pkg-config (shared and static),
+## run it; check the SONAME
 # Install into a scratch prefix and build the example as a user would.
 capi-test-pkgconfig: lib capi-check-soname
 	@rm -rf $(CAPI_TEST_PREFIX) && mkdir -p $(CAPI_OUT)

@@ -1,14 +1,8 @@
 # mk/go.mk: the Go bindings (bindings/go, package thumbnail, cgo).
 #
 # Included by the top-level Makefile, which defines a `lib` target that runs
-# `cargo build --release --locked`. Targets:
-#
-#   go-test            go vet + go test -race of bindings/go, linked statically
-#                      against target/release/libthumbnail.a (installs
-#                      golang-go with apt-get if `go` is missing)
-#   go-test-pkgconfig  the tests again with -tags thumbnail_pkgconfig, against
-#                      libthumbnail.so installed into target/go-prefix (needs
-#                      mk/capi.mk's capi_install; not part of go-test)
+# `cargo build --release --locked`. The targets are described by their `##`
+# lines (`make help`); go-test-pkgconfig needs mk/capi.mk's capi_install.
 #
 # The tests read the corpus from $THUMBNAIL_SHARED/corpus (the top Makefile
 # exports THUMBNAIL_SHARED), else from ../shared beside the repository.
@@ -36,10 +30,16 @@ go-tools:
 		apt-get update -qq && apt-get install -y -qq golang-go; }
 	@$(GO) version
 
+## go-test: go vet + go test -race of bindings/go, linked
+## statically against target/release/libthumbnail.a
+## (installs golang-go with apt-get if go is missing)
 go-test: go-tools lib
 	cd $(GO_DIR) && export $(GO_ENV) CGO_CFLAGS='$(GO_CGO_CFLAGS)' && \
 		$(GO) vet ./... && $(GO) test -race -count=1 ./...
 
+## go-test-pkgconfig: the Go tests with -tags
+## thumbnail_pkgconfig, against libthumbnail.so installed
+## into target/go-prefix (not part of go-test)
 go-test-pkgconfig: go-tools lib
 	@rm -rf $(GO_PREFIX)
 	@$(call capi_install,$(GO_PREFIX),$(GO_PREFIX))

@@ -2,16 +2,7 @@
 #
 # Included by the top-level Makefile, which has a `lib` target running
 # `cargo build --release --locked` and defines SHARED (the corpus checkout).
-# Targets:
-#
-#   nginx-module  target/nginx/ngx_http_thumbnail_module.so, built against
-#                 Debian's nginx with the configure tree from nginx-dev
-#                 (installs nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
-#                 with apt-get when missing: nginx-deps), then checked
-#                 with `nginx -t`
-#   nginx-test    the pytest suite in tests/nginx (venv in target/venv)
-#   nginx-demo    nginx in the foreground on 127.0.0.1:$(NGX_DEMO_PORT) serving
-#                 /t/<spec>/<file> thumbnails of samples/ and an index page
+# The targets are described by their `##` lines (`make help`).
 
 # not called NGINX: nginx reads an $$NGINX environment variable as a list of
 # inherited sockets, and make exports command-line variables
@@ -42,7 +33,9 @@ NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean
 
-## nginx-module: target/nginx/ngx_http_thumbnail_module.so
+## nginx-module: target/nginx/ngx_http_thumbnail_module.so,
+## built against Debian's nginx with nginx-dev's configure
+## tree (after nginx-deps), then checked with nginx -t
 # The steps run in one recipe, after `lib`, so that even `make -j` sees the
 # fresh libthumbnail.a: configure once (again when ngx_module/config or
 # nginx-dev change) in a copy of nginx-dev's tree so nothing under /usr is
@@ -76,7 +69,9 @@ nginx-module: lib nginx-deps
 	fi
 	@$(call ngx_check)
 
-## nginx-deps: what building the module needs (apt-get, only what is missing)
+## nginx-deps: what building the module needs: nginx,
+## nginx-dev, libpcre2-dev, zlib1g-dev, libssl-dev, gcc,
+## make (apt-get, only what is missing)
 # Waits up to 10 minutes for another apt/dpkg to release its lock (other
 # worktrees may be installing at the same time); refreshes the package lists
 # only if a package is unknown.
@@ -137,12 +132,15 @@ $(NGX_VENV)/.ok:
 	$(NGX_VENV)/bin/pip install -q pytest requests
 	@touch $@
 
-## nginx-test: the nginx module's tests (starts its own nginx instances)
+## nginx-test: the module's pytest suite in tests/nginx
+## (venv in target/venv; starts its own nginx instances)
 nginx-test: nginx-module nginx-venv
 	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
 		env -u NGINX $(NGX_VENV)/bin/pytest -q tests/nginx
 
-## nginx-demo: nginx on 127.0.0.1:$(NGX_DEMO_PORT) with thumbnails of samples/
+## nginx-demo: nginx in the foreground on 127.0.0.1:8080
+## (NGX_DEMO_PORT=... to change it) serving /t/<spec>/<file>
+## thumbnails of samples/ and an index page
 nginx-demo: nginx-module
 	@rm -rf $(NGX_DEMO)/nginx && mkdir -p $(NGX_DEMO)/nginx/logs $(NGX_DEMO)/nginx/tmp
 	@{ \
@@ -189,5 +187,7 @@ nginx-demo: nginx-module
 	@echo "nginx-demo: http://127.0.0.1:$(NGX_DEMO_PORT)/  (stats: /stats; Ctrl-C stops)"
 	$(NGX_RUN) -p $(NGX_DEMO)/nginx -c $(NGX_DEMO)/nginx/nginx.conf
 
+## nginx-clean: remove target/nginx-src, target/nginx-build,
+## target/nginx and the demo's nginx prefix
 nginx-clean:
 	rm -rf $(NGX_TREE) $(NGX_BUILD) $(NGX_OUT) $(NGX_DEMO)/nginx

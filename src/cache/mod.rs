@@ -26,7 +26,7 @@
 //! live; under an LRU the same burst flushes the whole cache. What it
 //! gives up: eviction order is not recency order (an entry hit once long
 //! ago can outlive one inserted and hit once just now). On Zipf-like
-//! traffic its hit ratio is above an exact LRU's (see the README's table
+//! traffic its hit ratio is above an exact LRU's (see benches/README.md's table
 //! and `benches/cache.rs`). The type and test names that say LRU predate
 //! the policy.
 //!
