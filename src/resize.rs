@@ -146,7 +146,8 @@ fn sum_blocks<const CH: usize>(columns: &[u16], k: usize, rows_n: usize, out_row
 }
 
 /// Rounded division of a block's sum by its sample count through a
-/// multiply: a hardware divide per output sample was 40% of the box step.
+/// multiply: a hardware divide per output sample dominated the box step
+/// (`perf record` on `cargo bench --bench pipeline`).
 #[derive(Clone, Copy)]
 struct Average {
     n: usize,

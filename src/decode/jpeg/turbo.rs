@@ -8,8 +8,7 @@
 //! libjpeg-turbo (vendored, statically linked, through the safe `turbojpeg`
 //! crate) does, and is what Pillow, libvips and most servers decode
 //! untrusted JPEGs with. At full size it is as fast or faster (`cargo bench
-//! --bench codecs`: mid4mp.jpg 14.0–16.1 ms against zune-jpeg's 15.7–16.4
-//! ms over three runs, big20mp.jpg 94 ms against 106 ms).
+//! --bench codecs`; figures in benches/README.md).
 //!
 //! This path is first an accelerator: the caller falls back to the full
 //! zune-jpeg decode when it returns `None` (a warning or an error from
@@ -26,9 +25,9 @@ use crate::pixels::{Layout, Pixels};
 
 /// Scales offered, as M of M/8. 5/8 to 7/8 are left out: libjpeg-turbo has
 /// SIMD inverse DCTs only for 1/8, 1/4, 1/2 and 1, and its C 5×5 to 7×7
-/// ones made those scales slower than a full decode (mid4mp.jpg: 5/8
-/// 16.8 ms, 3/4 19.8 ms, 7/8 28.4 ms, full 16.1 ms in one `cargo bench
-/// --bench codecs` run; 3/8 still pays: 12.9 ms).
+/// ones made those scales slower than a full decode, while 3/8 still pays
+/// (`cargo bench --bench codecs` times every M/8; figures in
+/// benches/README.md).
 const EIGHTHS: [u32; 5] = [1, 2, 3, 4, 8];
 
 /// The smallest offered M/8 scale that keeps at least `min_scale` of the
@@ -136,8 +135,8 @@ mod tests {
     /// The DC scans alone give nearly the 1/8 image the whole file gives:
     /// same size, from far fewer bytes. Not the same pixels: with no AC data
     /// at all, libjpeg-turbo smooths the DC values across neighbouring
-    /// blocks (measured 30 dB against the whole file at 1/8; the final
-    /// thumbnail stays above 40 dB, see tests/quality.rs).
+    /// blocks (this test holds it to its PSNR bar; the final thumbnail is
+    /// held to 40 dB by tests/quality.rs).
     #[test]
     fn progressive_dc_scans_match_the_whole_file_at_one_eighth() {
         let paths = [
