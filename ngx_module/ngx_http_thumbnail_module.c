@@ -230,31 +230,6 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
 }
 
 
-static ngx_int_t
-ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
-    ngx_str_t *spec)
-{
-    ngx_str_t   *s;
-    ngx_uint_t   i;
-
-    if (conf->allowed == NULL) {
-        return 1;
-    }
-
-    s = conf->allowed->elts;
-
-    for (i = 0; i < conf->allowed->nelts; i++) {
-        if (s[i].len == spec->len
-            && ngx_strncmp(s[i].data, spec->data, spec->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 static char *
 ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -333,57 +308,6 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
-}
-
-
-ngx_int_t
-ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
-    u_char *err, size_t err_len)
-{
-    u_char            *p;
-    size_t             size, written;
-    ngx_uint_t         tries;
-    thumbnail_status   st;
-
-    /*
-     * The header promises spec_len + 1 bytes suffice, but e.g. "bg=222"
-     * canonicalises to a longer "bg=222222": retry once with the size
-     * the library reports.
-     */
-
-    size = spec->len + 1;
-
-    for (tries = 0; tries < 2; tries++) {
-        p = ngx_pnalloc(pool, size);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        written = 0;
-
-        st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
-                                      (char *) p, size, &written,
-                                      (char *) err, err_len);
-
-        if (st == THUMBNAIL_STATUS_OK) {
-            out->data = p;
-            out->len = written;
-            return NGX_OK;
-        }
-
-        if (st != THUMBNAIL_STATUS_BUFFER_TOO_SMALL || written + 1 <= size) {
-            break;
-        }
-
-        size = written + 1;
-    }
-
-    if (err_len && st == THUMBNAIL_STATUS_BUFFER_TOO_SMALL) {
-        ngx_cpystrn(err, (u_char *) "internal: canonical spec too long",
-                    err_len);
-    }
-
-    return NGX_DECLINED;
 }
 
 
@@ -697,27 +621,6 @@ ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
                   ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
 
     return 1;
-}
-
-
-/* a 503 of ours is brief by design: say when to come back */
-
-ngx_int_t
-ngx_http_thumbnail_retry_after(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "1");
-    h->lowcase_key = NULL;
-
-    return NGX_OK;
 }
 
 

@@ -184,6 +184,20 @@ thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
 void ngx_http_thumbnail_count_status(ngx_uint_t status);
 ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf);
+
+/* ngx_http_thumbnail_request.c */
+ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
+    ngx_str_t *out, u_char *err, size_t err_len);
+ngx_int_t ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
+    ngx_str_t *spec);
+ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
+    time_t last_modified);
+void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
 ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_cache.c */
@@ -191,18 +205,8 @@ ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
 ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx);
 void ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
     ngx_uint_t status, thumbnail_image *img, time_t last_modified);
-void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx);
-void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
-ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
-    time_t last_modified);
-ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
-    ngx_str_t *out, u_char *err, size_t err_len);
 
 /* ngx_http_thumbnail_filter.c */
 ngx_int_t ngx_http_thumbnail_filter_init(ngx_conf_t *cf);

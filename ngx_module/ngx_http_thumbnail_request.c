@@ -1,0 +1,486 @@
+
+/*
+ * ngx_http_thumbnail_module: request-time helpers shared by the phase
+ * handler, the filter and the render.
+ *
+ *   - the spec: thumbnail_spec evaluated and canonicalised, checked
+ *     against thumbnail_allowed_specs (also used at configuration time);
+ *   - the cache key and the ETag derived from it;
+ *   - the headers of a thumbnail response, If-None-Match;
+ *   - HEAD fetched as GET and restored;
+ *   - Retry-After on a 503.
+ */
+
+
+#include <ngx_md5.h>
+
+#include "ngx_http_thumbnail_module.h"
+
+
+static size_t ngx_http_thumbnail_escape(u_char *dst, ngx_str_t *src);
+static ngx_int_t ngx_http_thumbnail_make_key(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
+static ngx_int_t ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm,
+    ngx_str_t *etag);
+
+
+ngx_int_t
+ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
+    u_char *err, size_t err_len)
+{
+    u_char            *p;
+    size_t             size, written;
+    ngx_uint_t         tries;
+    thumbnail_status   st;
+
+    /*
+     * The header promises spec_len + 1 bytes suffice, but e.g. "bg=222"
+     * canonicalises to a longer "bg=222222": retry once with the size
+     * the library reports.
+     */
+
+    size = spec->len + 1;
+
+    for (tries = 0; tries < 2; tries++) {
+        p = ngx_pnalloc(pool, size);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        written = 0;
+
+        st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
+                                      (char *) p, size, &written,
+                                      (char *) err, err_len);
+
+        if (st == THUMBNAIL_STATUS_OK) {
+            out->data = p;
+            out->len = written;
+            return NGX_OK;
+        }
+
+        if (st != THUMBNAIL_STATUS_BUFFER_TOO_SMALL || written + 1 <= size) {
+            break;
+        }
+
+        size = written + 1;
+    }
+
+    if (err_len && st == THUMBNAIL_STATUS_BUFFER_TOO_SMALL) {
+        ngx_cpystrn(err, (u_char *) "internal: canonical spec too long",
+                    err_len);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
+    ngx_str_t *spec)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (conf->allowed == NULL) {
+        return 1;
+    }
+
+    s = conf->allowed->elts;
+
+    for (i = 0; i < conf->allowed->nelts; i++) {
+        if (s[i].len == spec->len
+            && ngx_strncmp(s[i].data, spec->data, spec->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* spec, allow-list, key, ETag; returns NGX_OK or an HTTP status */
+
+ngx_int_t
+ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
+{
+    u_char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_int_t                       rc;
+    ngx_str_t                       raw, *s;
+    ngx_uint_t                      i;
+    ngx_http_thumbnail_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
+
+    ctx->if_none_match = r->headers_in.if_none_match;
+
+    if (lcf->spec == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (lcf->spec_static.data) {
+        ctx->spec = lcf->spec_static;
+
+    } else {
+        if (ngx_http_complex_value(r, lcf->spec, &raw) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        err[0] = '\0';
+
+        rc = ngx_http_thumbnail_canonical(r->pool, &raw, &ctx->spec, err,
+                                          sizeof(err));
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "thumbnail: bad spec \"%V\": %s", &raw, err);
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    if (lcf->allowed) {
+        s = lcf->allowed->elts;
+
+        for (i = 0; i < lcf->allowed->nelts; i++) {
+            if (s[i].len == ctx->spec.len
+                && ngx_strncmp(s[i].data, ctx->spec.data, s[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == lcf->allowed->nelts) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "thumbnail: spec \"%V\" is not in "
+                          "thumbnail_allowed_specs", &ctx->spec);
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * key  = escape(thumbnail_cache_key) "|" canonical spec
+ * ETag = "t-" hex(md5(key "|" library version))
+ *
+ * The default key is "$host$uri", plus "?$args" in a location with its own
+ * content handler (proxy_pass, fastcgi_pass...): an origin may serve other
+ * images for other arguments (/img?id=1, /img?id=2), a static file never.
+ *
+ * Escaping '%' and every byte >= 0x80 as %XX keeps the key valid UTF-8 (the
+ * cache requires it; $uri is decoded and may hold any byte) and one-to-one.
+ * The spec never contains '|', so the spec is everything after the last '|'.
+ */
+
+static size_t
+ngx_http_thumbnail_escape(u_char *dst, ngx_str_t *src)
+{
+    u_char         c, *p;
+    size_t         i, n;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+    p = dst;
+
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
+
+        if (c >= 0x80 || c == '%' || c < 0x20) {
+            if (dst) {
+                *p++ = '%';
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0xf];
+            }
+
+            n += 3;
+
+        } else {
+            if (dst) {
+                *p++ = c;
+            }
+
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_make_key(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
+{
+    u_char                    *p, digest[16];
+    size_t                     len;
+    ngx_str_t                  base[4], ver;
+    ngx_uint_t                 i, n;
+    ngx_md5_t                  md5;
+    ngx_http_core_srv_conf_t  *cscf;
+    ngx_http_core_loc_conf_t  *clcf;
+    static ngx_str_t           question = ngx_string("?");
+
+    if (lcf->key) {
+        if (ngx_http_complex_value(r, lcf->key, &base[0]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        n = 1;
+
+    } else {
+        base[0] = r->headers_in.server;
+
+        if (base[0].len == 0) {
+            cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+            base[0] = cscf->server_name;
+        }
+
+        base[1] = r->uri;
+        n = 2;
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->handler && r->args.len) {
+            base[2] = question;
+            base[3] = r->args;
+            n = 4;
+        }
+    }
+
+    len = 1 + ctx->spec.len;
+
+    for (i = 0; i < n; i++) {
+        len += ngx_http_thumbnail_escape(NULL, &base[i]);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->key.data = p;
+    ctx->key.len = len;
+
+    for (i = 0; i < n; i++) {
+        p += ngx_http_thumbnail_escape(p, &base[i]);
+    }
+
+    *p++ = '|';
+    ngx_memcpy(p, ctx->spec.data, ctx->spec.len);
+
+    ver.data = (u_char *) thumbnail_version();
+    ver.len = ngx_strlen(ver.data);
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, ctx->key.data, ctx->key.len);
+    ngx_md5_update(&md5, "|", 1);
+    ngx_md5_update(&md5, ver.data, ver.len);
+    ngx_md5_final(digest, &md5);
+
+    p = ngx_pnalloc(r->pool, sizeof("\"t-\"") - 1 + 32);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->etag.data = p;
+
+    p = ngx_cpymem(p, "\"t-", 3);
+    p = ngx_hex_dump(p, digest, 16);
+    *p++ = '"';
+
+    ctx->etag.len = p - ctx->etag.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sets the headers of a thumbnail response: 200 (or 304 if If-None-Match
+ * matches the ETag), Content-Type, Content-Length, ETag; no ranges.
+ * last_modified: -1 none, -2 keep the source's, else the time to send.
+ */
+
+ngx_int_t
+ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified)
+{
+    const char       *type;
+    ngx_table_elt_t  *h;
+
+    type = thumbnail_image_media_type(img);
+    if (type == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status_line.len = 0;
+
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    ngx_http_clear_content_length(r);
+    r->headers_out.content_length_n = thumbnail_image_len(img);
+
+    if (r->headers_out.content_encoding) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    if (last_modified != -2) {
+        ngx_http_clear_last_modified(r);
+        r->headers_out.last_modified_time = last_modified;
+    }
+
+    ngx_http_clear_etag(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "ETag");
+    h->value = ctx->etag;
+    h->lowcase_key = NULL;
+    r->headers_out.etag = h;
+
+    ngx_http_clear_accept_ranges(r);
+
+    if (ngx_http_thumbnail_if_none_match(ctx->if_none_match, &ctx->etag)) {
+        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+        r->headers_out.content_type.len = 0;
+        ngx_http_clear_content_length(r);
+        ngx_http_thumbnail_counters.not_modified++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* If-None-Match: "*" or a list of entity tags, compared weakly */
+
+static ngx_int_t
+ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm, ngx_str_t *etag)
+{
+    u_char  *p, *end;
+
+    if (inm == NULL) {
+        return 0;
+    }
+
+    p = inm->value.data;
+    end = p + inm->value.len;
+
+    while (p < end) {
+
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        if (*p == '*') {
+            return 1;
+        }
+
+        if (end - p > 2 && p[0] == 'W' && p[1] == '/') {
+            p += 2;
+        }
+
+        if ((size_t) (end - p) >= etag->len
+            && ngx_strncmp(p, etag->data, etag->len) == 0)
+        {
+            return 1;
+        }
+
+        /* skip this tag: to its closing quote, then to the next comma */
+
+        if (*p == '"') {
+            p++;
+
+            while (p < end && *p != '"') {
+                p++;
+            }
+
+            if (p < end) {
+                p++;
+            }
+        }
+
+        while (p < end && *p != ',') {
+            p++;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx)
+{
+    if (ctx->head) {
+        ctx->head = 0;
+        r->method = NGX_HTTP_HEAD;
+        r->method_name = ctx->method_name;
+    }
+}
+
+
+/*
+ * A HEAD turned into GET by a leader whose context was then dropped by an
+ * internal redirect (try_files, error_page): recognised by the method name
+ * we set, restored so that the reply has no body.
+ */
+
+void
+ngx_http_thumbnail_restore_head(ngx_http_request_t *r)
+{
+    static ngx_str_t  head = ngx_string("HEAD");
+
+    if (r->method == NGX_HTTP_GET
+        && r->method_name.data == ngx_http_core_get_method.data
+        && r->request_line.len > 5
+        && ngx_strncmp(r->request_line.data, "HEAD ", 5) == 0)
+    {
+        r->method = NGX_HTTP_HEAD;
+        r->method_name = head;
+    }
+}
+
+
+/* a 503 of ours is brief by design: say when to come back */
+
+ngx_int_t
+ngx_http_thumbnail_retry_after(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+    h->lowcase_key = NULL;
+
+    return NGX_OK;
+}
