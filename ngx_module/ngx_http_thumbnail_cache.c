@@ -499,7 +499,6 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     thumbnail_image *img, time_t last_modified)
 {
     ngx_int_t     rc;
-    ngx_buf_t    *b;
     ngx_chain_t   out;
 
     /* the filter passes our own response through */
@@ -526,19 +525,12 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
         return NGX_DONE;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    out.buf = ngx_http_thumbnail_image_buf(r->pool, img);
+    if (out.buf == NULL) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return NGX_DONE;
     }
 
-    b->pos = (u_char *) thumbnail_image_data(img);
-    b->last = b->pos + thumbnail_image_len(img);
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
     out.next = NULL;
 
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));

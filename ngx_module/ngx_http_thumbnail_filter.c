@@ -83,7 +83,6 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 {
     off_t                           len;
     ngx_int_t                       rc;
-    ngx_table_elt_t                *h;
     ngx_http_thumbnail_ctx_t       *ctx;
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thumbnail_loc_conf_t  *lcf;
@@ -137,18 +136,9 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 
         if (r->headers_out.status == NGX_HTTP_NOT_MODIFIED) {
             /* If-Modified-Since matched the source: name our ETag */
-            ngx_http_clear_etag(r);
-
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
+            if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
                 return NGX_ERROR;
             }
-
-            h->hash = 1;
-            ngx_str_set(&h->key, "ETag");
-            h->value = ctx->etag;
-            h->lowcase_key = NULL;
-            r->headers_out.etag = h;
         }
 
         ngx_http_thumbnail_restore_method(r, ctx);
@@ -647,7 +637,6 @@ static ngx_int_t
 ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 {
     ngx_int_t         rc;
-    ngx_buf_t        *b;
     ngx_chain_t       out;
     thumbnail_image  *img;
 
@@ -682,18 +671,11 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
         return rc;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    out.buf = ngx_http_thumbnail_image_buf(r->pool, img);
+    if (out.buf == NULL) {
         return NGX_ERROR;
     }
 
-    b->pos = (u_char *) thumbnail_image_data(img);
-    b->last = b->pos + thumbnail_image_len(img);
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
     out.next = NULL;
 
     return ngx_http_next_body_filter(r, &out);

@@ -195,6 +195,10 @@ ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
 ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
     time_t last_modified);
+ngx_int_t ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_buf_t *ngx_http_thumbnail_image_buf(ngx_pool_t *pool,
+    thumbnail_image *img);
 void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);

@@ -75,6 +75,8 @@ ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
 }
 
 
+/* the allow-list, at configuration time and per request */
+
 ngx_int_t
 ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
     ngx_str_t *spec)
@@ -107,8 +109,7 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 {
     u_char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
     ngx_int_t                       rc;
-    ngx_str_t                       raw, *s;
-    ngx_uint_t                      i;
+    ngx_str_t                       raw;
     ngx_http_thumbnail_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
@@ -142,23 +143,11 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
         }
     }
 
-    if (lcf->allowed) {
-        s = lcf->allowed->elts;
-
-        for (i = 0; i < lcf->allowed->nelts; i++) {
-            if (s[i].len == ctx->spec.len
-                && ngx_strncmp(s[i].data, ctx->spec.data, s[i].len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (i == lcf->allowed->nelts) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "thumbnail: spec \"%V\" is not in "
-                          "thumbnail_allowed_specs", &ctx->spec);
-            return NGX_HTTP_BAD_REQUEST;
-        }
+    if (!ngx_http_thumbnail_spec_allowed(lcf, &ctx->spec)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "thumbnail: spec \"%V\" is not in "
+                      "thumbnail_allowed_specs", &ctx->spec);
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {
@@ -314,8 +303,7 @@ ngx_int_t
 ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified)
 {
-    const char       *type;
-    ngx_table_elt_t  *h;
+    const char  *type;
 
     type = thumbnail_image_media_type(img);
     if (type == NULL) {
@@ -344,6 +332,31 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
         r->headers_out.last_modified_time = last_modified;
     }
 
+    if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_clear_accept_ranges(r);
+
+    if (ngx_http_thumbnail_if_none_match(ctx->if_none_match, &ctx->etag)) {
+        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+        r->headers_out.content_type.len = 0;
+        ngx_http_clear_content_length(r);
+        ngx_http_thumbnail_counters.not_modified++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the thumbnail's ETag in place of the source's */
+
+ngx_int_t
+ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx)
+{
+    ngx_table_elt_t  *h;
+
     ngx_http_clear_etag(r);
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -357,16 +370,29 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     h->lowcase_key = NULL;
     r->headers_out.etag = h;
 
-    ngx_http_clear_accept_ranges(r);
+    return NGX_OK;
+}
 
-    if (ngx_http_thumbnail_if_none_match(ctx->if_none_match, &ctx->etag)) {
-        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
-        r->headers_out.content_type.len = 0;
-        ngx_http_clear_content_length(r);
-        ngx_http_thumbnail_counters.not_modified++;
+
+/* the body of a thumbnail response: the image's own bytes, not copied */
+
+ngx_buf_t *
+ngx_http_thumbnail_image_buf(ngx_pool_t *pool, thumbnail_image *img)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_calloc_buf(pool);
+    if (b == NULL) {
+        return NULL;
     }
 
-    return NGX_OK;
+    b->pos = (u_char *) thumbnail_image_data(img);
+    b->last = b->pos + thumbnail_image_len(img);
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    return b;
 }
 
 
