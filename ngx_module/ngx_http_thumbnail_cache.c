@@ -1,8 +1,7 @@
 
 /*
- * ngx_http_thumbnail_module: the request's spec, cache key and ETag; the
- * per-worker cache; the pre-content phase handler that answers cache hits
- * before the source is read or proxied; and in-worker single-flight.
+ * ngx_http_thumbnail_module: the per-worker cache and the pre-content phase
+ * handler that answers cache hits before the source is read or proxied.
  *
  * The phase handler runs in NGX_HTTP_PRECONTENT_PHASE, i.e. after the
  * access phase (allow/deny, auth_basic, auth_request still apply to cache
@@ -10,12 +9,13 @@
  *
  * For every request in a `thumbnail on` location it
  *   1. evaluates thumbnail_spec, canonicalises it, checks the allow-list
- *      (400 on failure), computes the cache key and the ETag;
+ *      (400 on failure), computes the cache key and the ETag
+ *      (ngx_http_thumbnail_request.c);
  *   2. looks the key up in this worker's cache: on a hit it answers at once
  *      (200, 304 on If-None-Match, HEAD) and the filter never runs;
  *   3. on a miss, if this worker is already fetching and rendering the same
- *      key (a "flight"), parks the request until that render finishes and
- *      then answers with its result;
+ *      key (a "flight", ngx_http_thumbnail_flight.c), parks the request
+ *      until that render finishes and then answers with its result;
  *   4. otherwise makes the request the flight's leader and lets it go on to
  *      the content handler; the filter (ngx_http_thumbnail_filter.c) renders
  *      the source body and finishes the flight.
@@ -32,17 +32,8 @@ static ngx_int_t ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_serve(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified);
-static void ngx_http_thumbnail_wake_handler(ngx_event_t *ev);
-static void ngx_http_thumbnail_cleanup(void *data);
-static ngx_http_thumbnail_flight_t *ngx_http_thumbnail_flight_create(
-    ngx_str_t *key, ngx_uint_t in_table);
-static void ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
-
-
-static ngx_rbtree_t       ngx_http_thumbnail_flights;
-static ngx_rbtree_node_t  ngx_http_thumbnail_flights_sentinel;
 
 
 ngx_int_t
@@ -72,10 +63,6 @@ ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle)
     thumbnail_cache_options          opts;
     ngx_http_conf_ctx_t             *hctx;
     ngx_http_thumbnail_main_conf_t  *mcf;
-
-    ngx_rbtree_init(&ngx_http_thumbnail_flights,
-                    &ngx_http_thumbnail_flights_sentinel,
-                    ngx_str_rbtree_insert_value);
 
     hctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
     if (hctx == NULL) {
@@ -123,38 +110,6 @@ ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_thumbnail_cache = NULL;
-}
-
-
-ngx_http_thumbnail_ctx_t *
-ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_thumbnail_ctx_t  *ctx;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_thumbnail_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_thumbnail_cleanup;
-    cln->data = ctx;
-
-    ctx->request = r;
-    ctx->last_modified = -1;
-
-    ctx->wake.handler = ngx_http_thumbnail_wake_handler;
-    ctx->wake.data = r;
-    ctx->wake.log = r->connection->log;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
-
-    return ctx;
 }
 
 
@@ -216,7 +171,6 @@ static ngx_int_t
 ngx_http_thumbnail_lookup(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
-    uint32_t                      hash;
     thumbnail_status              st;
     thumbnail_image              *img;
     ngx_http_thumbnail_flight_t  *fl;
@@ -246,33 +200,10 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         }
     }
 
-    hash = ngx_crc32_long(ctx->key.data, ctx->key.len);
-
-    fl = (ngx_http_thumbnail_flight_t *)
-             ngx_str_rbtree_lookup(&ngx_http_thumbnail_flights, &ctx->key,
-                                   hash);
+    fl = ngx_http_thumbnail_flight_find(&ctx->key);
 
     if (fl && fl->leader != r) {
-
-        /* the same key is being fetched and rendered: wait for it */
-
-        fl->refs++;
-        ctx->flight = fl;
-        ctx->waiting = 1;
-        ctx->woken = 0;
-        ngx_queue_insert_tail(&fl->waiters, &ctx->wait_link);
-
-        ngx_http_thumbnail_counters.flight_waits++;
-        ngx_http_thumbnail_counters.waiting++;
-        ngx_http_thumbnail_stats_update();
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "thumbnail: waiting for the render of \"%V\"",
-                       &ctx->key);
-
-        r->read_event_handler = ngx_http_test_reading;
-        r->write_event_handler = ngx_http_request_empty_handler;
-
+        ngx_http_thumbnail_flight_wait(r, ctx, fl);
         return NGX_AGAIN;
     }
 
@@ -291,15 +222,9 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
 
     /* lead: fetch the source and render (the filter does it) */
 
-    fl = ngx_http_thumbnail_flight_create(&ctx->key, fl == NULL);
-    if (fl == NULL) {
+    if (ngx_http_thumbnail_flight_lead(r, ctx, fl == NULL) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    fl->leader = r;
-    fl->refs++;
-    ctx->flight = fl;
-    ctx->leader = 1;
 
     if (r->method == NGX_HTTP_HEAD) {
         /* fetch the source with GET; HEAD is restored before replying */
@@ -439,9 +364,7 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
 
     fl = ctx->flight;
 
-    ctx->waiting = 0;
-    ctx->woken = 0;
-    ngx_http_thumbnail_counters.waiting--;
+    ngx_http_thumbnail_flight_unwait(ctx);
 
     if (fl->status == NGX_HTTP_OK && fl->img) {
         /* the flight's reference is dropped by the pool cleanup */
@@ -464,31 +387,9 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
 
     /* the leader gave up (source not 200, client gone...): try again */
 
-    ctx->flight = NULL;
-    ngx_http_thumbnail_flight_release(fl);
+    ngx_http_thumbnail_flight_leave(ctx);
 
     return ngx_http_thumbnail_lookup(r, lcf, ctx);
-}
-
-
-static void
-ngx_http_thumbnail_wake_handler(ngx_event_t *ev)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ev->data;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "thumbnail: woken");
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -536,137 +437,4 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
 
     return NGX_DONE;
-}
-
-
-static ngx_http_thumbnail_flight_t *
-ngx_http_thumbnail_flight_create(ngx_str_t *key, ngx_uint_t in_table)
-{
-    ngx_http_thumbnail_flight_t  *fl;
-
-    fl = ngx_alloc(sizeof(ngx_http_thumbnail_flight_t) + key->len,
-                   ngx_cycle->log);
-    if (fl == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(fl, sizeof(ngx_http_thumbnail_flight_t));
-
-    fl->sn.str.data = (u_char *) (fl + 1);
-    fl->sn.str.len = key->len;
-    ngx_memcpy(fl->sn.str.data, key->data, key->len);
-
-    ngx_queue_init(&fl->waiters);
-    fl->last_modified = -1;
-
-    if (in_table) {
-        fl->sn.node.key = ngx_crc32_long(key->data, key->len);
-        ngx_rbtree_insert(&ngx_http_thumbnail_flights, &fl->sn.node);
-        fl->in_table = 1;
-        fl->refs = 1;
-    }
-
-    return fl;
-}
-
-
-/*
- * The leader's render finished (or it gave up, status 0): take the result
- * out of the table so new requests go to the cache, and wake the waiters.
- */
-
-void
-ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
-    ngx_uint_t status, thumbnail_image *img, time_t last_modified)
-{
-    ngx_queue_t               *q;
-    ngx_http_thumbnail_ctx_t  *ctx;
-
-    if (fl->done) {
-        if (img) {
-            thumbnail_image_free(img);
-        }
-
-        return;
-    }
-
-    fl->done = 1;
-    fl->status = status;
-    fl->img = img;
-    fl->last_modified = last_modified;
-    fl->leader = NULL;
-
-    while (!ngx_queue_empty(&fl->waiters)) {
-        q = ngx_queue_head(&fl->waiters);
-        ngx_queue_remove(q);
-
-        ctx = ngx_queue_data(q, ngx_http_thumbnail_ctx_t, wait_link);
-        ctx->woken = 1;
-
-        ngx_post_event(&ctx->wake, &ngx_posted_events);
-    }
-
-    if (fl->in_table) {
-        fl->in_table = 0;
-        ngx_rbtree_delete(&ngx_http_thumbnail_flights, &fl->sn.node);
-        ngx_http_thumbnail_flight_release(fl);
-    }
-}
-
-
-static void
-ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
-{
-    if (--fl->refs) {
-        return;
-    }
-
-    if (fl->in_table) {
-        ngx_rbtree_delete(&ngx_http_thumbnail_flights, &fl->sn.node);
-    }
-
-    thumbnail_image_free(fl->img);
-    ngx_free(fl);
-}
-
-
-static void
-ngx_http_thumbnail_cleanup(void *data)
-{
-    ngx_http_thumbnail_ctx_t *ctx = data;
-
-    ngx_http_thumbnail_flight_t  *fl;
-
-    if (ctx->waiting) {
-        if (!ctx->woken) {
-            ngx_queue_remove(&ctx->wait_link);
-        }
-
-        ctx->waiting = 0;
-        ngx_http_thumbnail_counters.waiting--;
-    }
-
-    if (ctx->wake.posted) {
-        ngx_delete_posted_event(&ctx->wake);
-    }
-
-    fl = ctx->flight;
-
-    if (fl) {
-        ctx->flight = NULL;
-
-        if (ctx->leader && !fl->done) {
-            /* the leader ends without a result: let a waiter retry */
-            ngx_http_thumbnail_flight_finish(fl, 0, NULL, -1);
-        }
-
-        ngx_http_thumbnail_flight_release(fl);
-    }
-
-    if (ctx->img) {
-        thumbnail_image_free(ctx->img);
-        ctx->img = NULL;
-    }
-
-    ngx_http_thumbnail_stats_update();
 }

@@ -572,6 +572,8 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_thumbnail_flight_init();
+
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -186,6 +186,7 @@ ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_request.c */
+ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
     ngx_str_t *out, u_char *err, size_t err_len);
 ngx_int_t ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
@@ -208,9 +209,18 @@ ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
-ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
+
+/* ngx_http_thumbnail_flight.c */
+void ngx_http_thumbnail_flight_init(void);
+ngx_http_thumbnail_flight_t *ngx_http_thumbnail_flight_find(ngx_str_t *key);
+void ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_flight_t *fl);
+ngx_int_t ngx_http_thumbnail_flight_lead(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t in_table);
 void ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
     ngx_uint_t status, thumbnail_image *img, time_t last_modified);
+void ngx_http_thumbnail_flight_unwait(ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_flight_leave(ngx_http_thumbnail_ctx_t *ctx);
 
 /* ngx_http_thumbnail_filter.c */
 ngx_int_t ngx_http_thumbnail_filter_init(ngx_conf_t *cf);

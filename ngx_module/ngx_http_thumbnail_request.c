@@ -3,6 +3,7 @@
  * ngx_http_thumbnail_module: request-time helpers shared by the phase
  * handler, the filter and the render.
  *
+ *   - the request's context, and its pool cleanup;
  *   - the spec: thumbnail_spec evaluated and canonicalised, checked
  *     against thumbnail_allowed_specs (also used at configuration time);
  *   - the cache key and the ETag derived from it;
@@ -17,11 +18,59 @@
 #include "ngx_http_thumbnail_module.h"
 
 
+static void ngx_http_thumbnail_cleanup(void *data);
 static size_t ngx_http_thumbnail_escape(u_char *dst, ngx_str_t *src);
 static ngx_int_t ngx_http_thumbnail_make_key(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm,
     ngx_str_t *etag);
+
+
+ngx_http_thumbnail_ctx_t *
+ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_thumbnail_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_thumbnail_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_thumbnail_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+    ctx->last_modified = -1;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
+
+    return ctx;
+}
+
+
+/* the request ends: it stops waiting, leaves its flight, frees its image */
+
+static void
+ngx_http_thumbnail_cleanup(void *data)
+{
+    ngx_http_thumbnail_ctx_t *ctx = data;
+
+    ngx_http_thumbnail_flight_unwait(ctx);
+    ngx_http_thumbnail_flight_leave(ctx);
+
+    if (ctx->img) {
+        thumbnail_image_free(ctx->img);
+        ctx->img = NULL;
+    }
+
+    ngx_http_thumbnail_stats_update();
+}
 
 
 ngx_int_t
