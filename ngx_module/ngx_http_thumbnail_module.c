@@ -591,41 +591,6 @@ ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle)
 }
 
 
-thumbnail_limits
-ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    thumbnail_limits  limits;
-
-    limits = thumbnail_limits_default();
-
-    limits.max_source_bytes = lcf->max_source_size;
-    limits.max_source_pixels = lcf->max_pixels;
-    limits.max_output_width = (uint32_t) lcf->max_output;
-    limits.max_output_height = (uint32_t) lcf->max_output;
-
-    return limits;
-}
-
-
-/* the render queue bound: thumbnail_max_queue renders queued or running */
-
-ngx_uint_t
-ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
-        return 0;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "thumbnail: %uL renders in progress "
-                  "(thumbnail_max_queue %ui), refusing",
-                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
-    return 1;
-}
-
-
 void
 ngx_http_thumbnail_count_status(ngx_uint_t status)
 {

@@ -180,10 +180,7 @@ extern ngx_module_t                    ngx_http_thumbnail_module;
 extern thumbnail_cache                *ngx_http_thumbnail_cache;
 extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
 
-thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
 void ngx_http_thumbnail_count_status(ngx_uint_t status);
-ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_request.c */
 ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
@@ -224,6 +221,14 @@ void ngx_http_thumbnail_flight_leave(ngx_http_thumbnail_ctx_t *ctx);
 
 /* ngx_http_thumbnail_filter.c */
 ngx_int_t ngx_http_thumbnail_filter_init(ngx_conf_t *cf);
+void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+
+/* ngx_http_thumbnail_render.c */
+ngx_int_t ngx_http_thumbnail_render_post(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_stats.c */
 ngx_int_t ngx_http_thumbnail_stats_init_conf(ngx_conf_t *cf,
