@@ -152,14 +152,13 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_thumbnail_counters.requests++;
+    ngx_http_thumbnail_stat_inc(requests);
 
     rc = ngx_http_thumbnail_prepare(r, ctx);
 
     if (rc != NGX_OK) {
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(rc);
-        ngx_http_thumbnail_stats_update();
         return rc;
     }
 
@@ -184,8 +183,7 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
 
         if (st == THUMBNAIL_STATUS_OK) {
             ctx->img = img;
-            ngx_http_thumbnail_counters.cache_hits++;
-            ngx_http_thumbnail_stats_update();
+            ngx_http_thumbnail_stat_inc(cache_hits);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "thumbnail: cache hit \"%V\"", &ctx->key);
@@ -211,7 +209,6 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         /* refused before the source is read */
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(NGX_HTTP_SERVICE_UNAVAILABLE);
-        ngx_http_thumbnail_stats_update();
 
         if (ngx_http_thumbnail_retry_after(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -374,7 +371,6 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
     if (fl->status != 0) {
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
         ngx_http_thumbnail_count_status(fl->status);
-        ngx_http_thumbnail_stats_update();
 
         if (fl->status == NGX_HTTP_SERVICE_UNAVAILABLE
             && ngx_http_thumbnail_retry_after(r) != NGX_OK)

@@ -59,6 +59,9 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thumbnail_loc_conf_t  *lcf;
 
+    /* what the request counted goes out before its response does */
+    ngx_http_thumbnail_stats_flush();
+
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
     }
@@ -83,7 +86,7 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        ngx_http_thumbnail_counters.requests++;
+        ngx_http_thumbnail_stat_inc(requests);
 
         rc = ngx_http_thumbnail_prepare(r, ctx);
         if (rc != NGX_OK) {
@@ -370,6 +373,9 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     ngx_http_thumbnail_restore_method(r, ctx);
 
+    /* the render's end (in_flight) goes out before its response does */
+    ngx_http_thumbnail_stats_flush();
+
     rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
@@ -409,7 +415,6 @@ ngx_http_thumbnail_fail(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     }
 
     ngx_http_thumbnail_count_status(status);
-    ngx_http_thumbnail_stats_update();
 
     ngx_http_thumbnail_free_source(r, ctx);
     ngx_http_thumbnail_restore_method(r, ctx);

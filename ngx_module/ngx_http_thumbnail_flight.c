@@ -67,9 +67,8 @@ ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
     ctx->wake.data = r;
     ctx->wake.log = r->connection->log;
 
-    ngx_http_thumbnail_counters.flight_waits++;
-    ngx_http_thumbnail_counters.waiting++;
-    ngx_http_thumbnail_stats_update();
+    ngx_http_thumbnail_stat_inc(flight_waits);
+    ngx_http_thumbnail_stat_inc(waiting);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "thumbnail: waiting for the render of \"%V\"",
@@ -230,7 +229,7 @@ ngx_http_thumbnail_flight_unwait(ngx_http_thumbnail_ctx_t *ctx)
 
         ctx->waiting = 0;
         ctx->woken = 0;
-        ngx_http_thumbnail_counters.waiting--;
+        ngx_http_thumbnail_stat_dec(waiting);
     }
 
     if (ctx->wake.posted) {

@@ -40,8 +40,7 @@ static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
 
 
-thumbnail_cache                *ngx_http_thumbnail_cache;
-ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
+thumbnail_cache  *ngx_http_thumbnail_cache;
 
 
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
@@ -578,9 +577,7 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_http_thumbnail_stats_update();
-
-    return NGX_OK;
+    return ngx_http_thumbnail_stats_init_process(cycle);
 }
 
 
@@ -588,35 +585,4 @@ static void
 ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_thumbnail_cache_exit_process(cycle);
-}
-
-
-void
-ngx_http_thumbnail_count_status(ngx_uint_t status)
-{
-    switch (status) {
-
-    case NGX_HTTP_BAD_REQUEST:
-        ngx_http_thumbnail_counters.status_400++;
-        break;
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        ngx_http_thumbnail_counters.status_413++;
-        break;
-
-    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        ngx_http_thumbnail_counters.status_415++;
-        break;
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        ngx_http_thumbnail_counters.status_503++;
-        break;
-
-    case NGX_HTTP_INTERNAL_SERVER_ERROR:
-        ngx_http_thumbnail_counters.status_500++;
-        break;
-
-    default:
-        break;
-    }
 }

@@ -90,6 +90,18 @@ typedef struct {
 } ngx_http_thumbnail_counters_t;
 
 
+/*
+ * Every change of a counter goes through these: they mark the worker's
+ * stats slot stale, and ngx_http_thumbnail_stats.c rewrites it from the
+ * counters (before the next response header leaves this worker, at the
+ * latest at the end of this event loop iteration).
+ */
+#define ngx_http_thumbnail_stat_inc(name)                                    \
+    (ngx_http_thumbnail_counters.name++, ngx_http_thumbnail_stats_changed())
+#define ngx_http_thumbnail_stat_dec(name)                                    \
+    (ngx_http_thumbnail_counters.name--, ngx_http_thumbnail_stats_changed())
+
+
 typedef struct {
     size_t                        cache_size;    /* 0: no cache */
     ngx_uint_t                    cache_shards;
@@ -178,9 +190,6 @@ typedef struct {
 /* ngx_http_thumbnail_module.c */
 extern ngx_module_t                    ngx_http_thumbnail_module;
 extern thumbnail_cache                *ngx_http_thumbnail_cache;
-extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
-
-void ngx_http_thumbnail_count_status(ngx_uint_t status);
 
 /* ngx_http_thumbnail_request.c */
 ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
@@ -231,9 +240,14 @@ ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_stats.c */
+extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
+
 ngx_int_t ngx_http_thumbnail_stats_init_conf(ngx_conf_t *cf,
     ngx_http_thumbnail_main_conf_t *mcf);
-void ngx_http_thumbnail_stats_update(void);
+ngx_int_t ngx_http_thumbnail_stats_init_process(ngx_cycle_t *cycle);
+void ngx_http_thumbnail_count_status(ngx_uint_t status);
+void ngx_http_thumbnail_stats_changed(void);
+void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -116,14 +116,12 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
 
     ctx->phase = NGX_HTTP_THUMBNAIL_RENDERING;
 
-    ngx_http_thumbnail_counters.in_flight++;
-    ngx_http_thumbnail_counters.renders++;
+    ngx_http_thumbnail_stat_inc(in_flight);
+    ngx_http_thumbnail_stat_inc(renders);
 
     if (ctx->heavy) {
-        ngx_http_thumbnail_counters.heavy++;
+        ngx_http_thumbnail_stat_inc(heavy);
     }
-
-    ngx_http_thumbnail_stats_update();
 
     return NGX_OK;
 }
@@ -176,7 +174,7 @@ ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
     }
 
     ctx->heavy = 0;
-    ngx_http_thumbnail_counters.heavy_refused++;
+    ngx_http_thumbnail_stat_inc(heavy_refused);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "thumbnail: heavy source (%uDx%uD%s), %uL heavy renders "
@@ -233,11 +231,11 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
-    ngx_http_thumbnail_counters.in_flight--;
+    ngx_http_thumbnail_stat_dec(in_flight);
 
     if (ctx->heavy) {
         ctx->heavy = 0;
-        ngx_http_thumbnail_counters.heavy--;
+        ngx_http_thumbnail_stat_dec(heavy);
     }
 
     ngx_http_thumbnail_free_source(r, ctx);
@@ -277,7 +275,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
         ngx_log_error(level, c->log, 0, "thumbnail: cannot render \"%V\": %s",
                       &ctx->key, t->err);
 
-        ngx_http_thumbnail_counters.render_errors++;
+        ngx_http_thumbnail_stat_inc(render_errors);
         ngx_http_thumbnail_count_status(status);
 
         ctx->status = status;
@@ -287,8 +285,6 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
             ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
         }
     }
-
-    ngx_http_thumbnail_stats_update();
 
     if (status == NGX_HTTP_OK || c->error || r->done) {
 

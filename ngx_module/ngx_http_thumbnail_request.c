@@ -68,8 +68,6 @@ ngx_http_thumbnail_cleanup(void *data)
         thumbnail_image_free(ctx->img);
         ctx->img = NULL;
     }
-
-    ngx_http_thumbnail_stats_update();
 }
 
 
@@ -391,7 +389,7 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
         r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
         r->headers_out.content_type.len = 0;
         ngx_http_clear_content_length(r);
-        ngx_http_thumbnail_counters.not_modified++;
+        ngx_http_thumbnail_stat_inc(not_modified);
     }
 
     return NGX_OK;
