@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_serve(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified);
+static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
 
@@ -152,14 +154,10 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_thumbnail_stat_inc(requests);
-
     rc = ngx_http_thumbnail_prepare(r, ctx);
 
     if (rc != NGX_OK) {
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-        ngx_http_thumbnail_count_status(rc);
-        return rc;
+        return ngx_http_thumbnail_refuse(r, ctx, rc);
     }
 
     return ngx_http_thumbnail_lookup(r, lcf, ctx);
@@ -207,14 +205,7 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
 
     if (ngx_http_thumbnail_queue_full(r, lcf)) {
         /* refused before the source is read */
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-        ngx_http_thumbnail_count_status(NGX_HTTP_SERVICE_UNAVAILABLE);
-
-        if (ngx_http_thumbnail_retry_after(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_thumbnail_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 
     /* lead: fetch the source and render (the filter does it) */
@@ -369,16 +360,8 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
     }
 
     if (fl->status != 0) {
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-        ngx_http_thumbnail_count_status(fl->status);
-
-        if (fl->status == NGX_HTTP_SERVICE_UNAVAILABLE
-            && ngx_http_thumbnail_retry_after(r) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return fl->status;
+        /* the leader's error */
+        return ngx_http_thumbnail_refuse(r, ctx, fl->status);
     }
 
     /* the leader gave up (source not 200, client gone...): try again */
@@ -433,4 +416,26 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
 
     return NGX_DONE;
+}
+
+
+/*
+ * Answers with an error status of ours from the phase handler (a bad spec,
+ * a full queue, the leader's error): the status to return, and
+ * Retry-After on a 503.
+ */
+
+static ngx_int_t
+ngx_http_thumbnail_refuse(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_http_thumbnail_failed(ctx, status);
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_thumbnail_retry_after(r) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return status;
 }

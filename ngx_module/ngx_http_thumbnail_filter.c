@@ -28,8 +28,6 @@ static ngx_int_t ngx_http_thumbnail_send(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_fail(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
-static ngx_int_t ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static void ngx_http_thumbnail_consume(ngx_chain_t *in);
 
 
@@ -85,8 +83,6 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
         if (ctx == NULL) {
             return NGX_ERROR;
         }
-
-        ngx_http_thumbnail_stat_inc(requests);
 
         rc = ngx_http_thumbnail_prepare(r, ctx);
         if (rc != NGX_OK) {
@@ -407,41 +403,16 @@ static ngx_int_t
 ngx_http_thumbnail_fail(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     ngx_uint_t status)
 {
-    ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-    ctx->status = status;
-
-    if (ctx->flight && ctx->leader) {
-        ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
-    }
-
-    ngx_http_thumbnail_count_status(status);
-
-    ngx_http_thumbnail_free_source(r, ctx);
-    ngx_http_thumbnail_restore_method(r, ctx);
-
-    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
-
-    return ngx_http_thumbnail_filter_finalize(r, ctx, status);
-}
-
-
-/*
- * ngx_http_filter_finalize_request(), plus Retry-After on a 503: the header
- * goes in after the source's headers are cleaned, before the error response
- * is made.
- */
-
-static ngx_int_t
-ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
-{
     ngx_int_t  rc;
 
-    ngx_http_clean_header(r);
+    ngx_http_thumbnail_failed(ctx, status);
+    ngx_http_thumbnail_filter_reset(r, ctx);
 
-    /* other filters start afresh; ours keeps its context */
-    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
-    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
+    /*
+     * ngx_http_filter_finalize_request(), plus Retry-After on a 503: the
+     * header goes in after the source's headers are cleaned, before the
+     * error response is made
+     */
 
     r->filter_finalize = 1;
 
@@ -464,6 +435,28 @@ ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
     default:
         return rc;
     }
+}
+
+
+/*
+ * The source's response gives way to an error response of ours: its body,
+ * its header and the other filters' state go (as in
+ * ngx_http_filter_finalize_request()); ours keeps its context.
+ */
+
+void
+ngx_http_thumbnail_filter_reset(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx)
+{
+    ngx_http_thumbnail_free_source(r, ctx);
+    ngx_http_thumbnail_restore_method(r, ctx);
+
+    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
+
+    ngx_http_clean_header(r);
+
+    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
+    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
 }
 
 

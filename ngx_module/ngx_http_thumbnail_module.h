@@ -209,6 +209,8 @@ ngx_buf_t *ngx_http_thumbnail_image_buf(ngx_pool_t *pool,
 void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
+void ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx,
+    ngx_uint_t status);
 ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_cache.c */
@@ -230,6 +232,8 @@ void ngx_http_thumbnail_flight_leave(ngx_http_thumbnail_ctx_t *ctx);
 
 /* ngx_http_thumbnail_filter.c */
 ngx_int_t ngx_http_thumbnail_filter_init(ngx_conf_t *cf);
+void ngx_http_thumbnail_filter_reset(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
 void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 

@@ -276,14 +276,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
                       &ctx->key, t->err);
 
         ngx_http_thumbnail_stat_inc(render_errors);
-        ngx_http_thumbnail_count_status(status);
-
-        ctx->status = status;
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-
-        if (ctx->flight && ctx->leader) {
-            ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
-        }
+        ngx_http_thumbnail_failed(ctx, status);
     }
 
     if (status == NGX_HTTP_OK || c->error || r->done) {
@@ -308,16 +301,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
      * ngx_http_writer waiting for us; finalizing takes its place.
      */
 
-    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
-
-    ngx_http_thumbnail_restore_method(r, ctx);
-    ngx_http_clean_header(r);
-
-    /* as ngx_http_filter_finalize_request(): other filters start afresh */
-
-    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
-    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
-
+    ngx_http_thumbnail_filter_reset(r, ctx);
     ngx_http_finalize_request(r, status);
     ngx_http_run_posted_requests(c);
 }

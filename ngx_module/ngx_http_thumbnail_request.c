@@ -50,6 +50,8 @@ ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
 
+    ngx_http_thumbnail_stat_inc(requests);
+
     return ctx;
 }
 
@@ -535,6 +537,26 @@ ngx_http_thumbnail_restore_head(ngx_http_request_t *r)
         r->method = NGX_HTTP_HEAD;
         r->method_name = head;
     }
+}
+
+
+/*
+ * The request fails with a status of ours (400, 413, 415, 500, 503): the
+ * filter lets the error response through, the status is counted, and a
+ * leader hands it to the requests waiting for its render.
+ */
+
+void
+ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
+{
+    ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
+    ctx->status = status;
+
+    if (ctx->flight && ctx->leader) {
+        ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
+    }
+
+    ngx_http_thumbnail_count_status(status);
 }
 
 
