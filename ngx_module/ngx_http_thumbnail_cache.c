@@ -38,6 +38,9 @@ static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
 
 
+thumbnail_cache  *ngx_http_thumbnail_cache;
+
+
 ngx_int_t
 ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf)
 {

@@ -1,18 +1,23 @@
 
 /*
- * ngx_http_thumbnail_module: directives, configuration and process hooks.
+ * ngx_http_thumbnail_module: configuration only. The directives, the main
+ * and location configurations, postconfiguration and the process hooks,
+ * which hand over to the files that do the work (listed in
+ * ngx_http_thumbnail_module.h).
  *
  *   thumbnail on | off;                          location
  *   thumbnail_spec SPEC;                         location (variables allowed)
  *   thumbnail_allowed_specs SPEC ...;            location
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
- *   thumbnail_max_pixels N;                      http, server, location (50000000)
+ *   thumbnail_max_pixels N;                      http, server, location
+ *                                                (50000000)
  *   thumbnail_max_output N;                      http, server, location (4096)
  *   thumbnail_max_queue N;                       http, server, location (64)
  *   thumbnail_heavy_pixels N;                    http, server, location
  *                                                (30000000)
  *   thumbnail_max_heavy N;                       http, server, location (1)
- *   thumbnail_thread_pool NAME;                  http, server, location (default)
+ *   thumbnail_thread_pool NAME;                  http, server, location
+ *                                                (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
@@ -32,15 +37,14 @@ static char *ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf,
+    ngx_str_t *spec, ngx_str_t *out, const char *fmt);
 static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
-
-
-thumbnail_cache  *ngx_http_thumbnail_cache;
 
 
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
@@ -315,9 +319,7 @@ ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thumbnail_loc_conf_t *tlcf = conf;
 
-    u_char                             err[NGX_HTTP_THUMBNAIL_ERR_LEN];
     ngx_str_t                         *value;
-    ngx_int_t                          rc;
     ngx_http_compile_complex_value_t   ccv;
 
     if (tlcf->spec != NGX_CONF_UNSET_PTR) {
@@ -347,21 +349,9 @@ ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* a constant spec: check it now */
 
-    err[0] = '\0';
-
-    rc = ngx_http_thumbnail_canonical(cf->pool, &value[1], &tlcf->spec_static,
-                                      err, sizeof(err));
-    if (rc == NGX_ERROR) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid thumbnail_spec \"%V\": %s", &value[1], err);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_thumbnail_conf_canonical(cf, &value[1], &tlcf->spec_static,
+                                             "invalid thumbnail_spec \"%V\": "
+                                             "%s");
 }
 
 
@@ -371,8 +361,7 @@ ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_thumbnail_loc_conf_t *tlcf = conf;
 
-    u_char       err[NGX_HTTP_THUMBNAIL_ERR_LEN];
-    ngx_int_t    rc;
+    char        *rv;
     ngx_str_t   *value, *s;
     ngx_uint_t   i;
 
@@ -394,20 +383,40 @@ ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        err[0] = '\0';
-
-        rc = ngx_http_thumbnail_canonical(cf->pool, &value[i], s, err,
-                                          sizeof(err));
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
+        rv = ngx_http_thumbnail_conf_canonical(cf, &value[i], s,
+                                               "invalid spec \"%V\" in "
+                                               "thumbnail_allowed_specs: %s");
+        if (rv != NGX_CONF_OK) {
+            return rv;
         }
+    }
 
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid spec \"%V\" in "
-                               "thumbnail_allowed_specs: %s", &value[i], err);
-            return NGX_CONF_ERROR;
-        }
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A spec of the configuration in canonical form; an invalid one is logged
+ * with fmt, which takes the spec (%V) and the library's reason (%s).
+ */
+
+static char *
+ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf, ngx_str_t *spec,
+    ngx_str_t *out, const char *fmt)
+{
+    u_char     err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_int_t  rc;
+
+    err[0] = '\0';
+
+    rc = ngx_http_thumbnail_canonical(cf->pool, spec, out, err, sizeof(err));
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, fmt, spec, err);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
