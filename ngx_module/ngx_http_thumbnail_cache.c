@@ -36,6 +36,8 @@ static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h,
+    ngx_uint_t drop_ims);
 
 
 thumbnail_cache  *ngx_http_thumbnail_cache;
@@ -217,13 +219,7 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->method == NGX_HTTP_HEAD) {
-        /* fetch the source with GET; HEAD is restored before replying */
-        ctx->head = 1;
-        ctx->method_name = r->method_name;
-        r->method = NGX_HTTP_GET;
-        r->method_name = ngx_http_core_get_method;
-    }
+    ngx_http_thumbnail_head_as_get(r, ctx);
 
     if (ngx_http_thumbnail_plain_source_request(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

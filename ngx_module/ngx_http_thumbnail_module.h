@@ -2,16 +2,28 @@
 /*
  * ngx_http_thumbnail_module: thumbnails in the request path.
  *
- * Shared declarations of the module's four files:
+ * Shared declarations of the module's files, one job each:
  *
- *   ngx_http_thumbnail_module.c  directives, configuration, process init
- *   ngx_http_thumbnail_cache.c   spec/key/ETag, the per-worker cache, the
- *                                pre-content phase handler (cache hits) and
- *                                the in-worker single-flight table
- *   ngx_http_thumbnail_filter.c  header/body filter, the thread task that
- *                                renders, sending the result
- *   ngx_http_thumbnail_stats.c   per-worker stats slots in shared memory and
- *                                the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_module.c   configuration only: directives, conf
+ *                                 create/merge, postconfiguration, process
+ *                                 init/exit
+ *   ngx_http_thumbnail_request.c  request-time helpers: the request's
+ *                                 context, spec -> canonical form and the
+ *                                 allow-list, cache key and ETag, response
+ *                                 headers and If-None-Match, HEAD fetched
+ *                                 as GET, a failure's status, Retry-After
+ *   ngx_http_thumbnail_cache.c    the per-worker cache and the pre-content
+ *                                 phase handler: answers cache hits, waits
+ *                                 for or starts a render
+ *   ngx_http_thumbnail_flight.c   the in-worker single-flight table
+ *   ngx_http_thumbnail_filter.c   header and body filter: holds the
+ *                                 source's header back, buffers its body,
+ *                                 sends the thumbnail or an error
+ *   ngx_http_thumbnail_render.c   render admission (queue and heavy-source
+ *                                 limits), the thread task that renders and
+ *                                 its completion on the event loop
+ *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
+ *                                 memory, the `thumbnail_stats` JSON handler
  */
 
 
@@ -189,7 +201,6 @@ typedef struct {
 
 /* ngx_http_thumbnail_module.c */
 extern ngx_module_t                    ngx_http_thumbnail_module;
-extern thumbnail_cache                *ngx_http_thumbnail_cache;
 
 /* ngx_http_thumbnail_request.c */
 ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
@@ -206,6 +217,8 @@ ngx_int_t ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 ngx_buf_t *ngx_http_thumbnail_image_buf(ngx_pool_t *pool,
     thumbnail_image *img);
+void ngx_http_thumbnail_head_as_get(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
 void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
@@ -214,6 +227,8 @@ void ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx,
 ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_cache.c */
+extern thumbnail_cache                *ngx_http_thumbnail_cache;
+
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);

@@ -41,12 +41,12 @@ typedef struct {
 } ngx_http_thumbnail_task_ctx_t;
 
 
-static thumbnail_limits ngx_http_thumbnail_limits(
-    ngx_http_thumbnail_loc_conf_t *lcf);
 static ngx_uint_t ngx_http_thumbnail_is_heavy(ngx_http_thumbnail_ctx_t *ctx,
     ngx_http_thumbnail_loc_conf_t *lcf, thumbnail_info *info);
 static ngx_uint_t ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
+static thumbnail_limits ngx_http_thumbnail_limits(
+    ngx_http_thumbnail_loc_conf_t *lcf);
 static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
 static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
 
@@ -127,16 +127,35 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
 }
 
 
+/* the render queue bound: thumbnail_max_queue renders queued or running */
+
+ngx_uint_t
+ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf)
+{
+    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "thumbnail: %uL renders in progress "
+                  "(thumbnail_max_queue %ui), refusing",
+                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
+
+    return 1;
+}
+
+
 /*
  * Heavy-render admission. A progressive JPEG of more than a tenth of
  * thumbnail_heavy_pixels (every scan is decoded whatever the output size,
  * ~700 ms for 18 MP: about ten times a baseline JPEG decoded at reduced
  * size) or any source of more than thumbnail_heavy_pixels holds a pool
- * thread for long; at most
- * thumbnail_max_heavy of them may be queued or running in this worker, so
- * that the other threads stay free for ordinary thumbnails. The probe reads
- * only the header, cheap enough for the event loop. A source it cannot read
- * is not heavy: its render fails quickly and reports why.
+ * thread for long; at most thumbnail_max_heavy of them may be queued or
+ * running in this worker, so that the other threads stay free for ordinary
+ * thumbnails. The probe reads only the header, cheap enough for the event
+ * loop. A source it cannot read is not heavy: its render fails quickly and
+ * reports why.
  */
 
 static ngx_uint_t
@@ -184,6 +203,24 @@ ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
                   ngx_http_thumbnail_counters.heavy, lcf->max_heavy);
 
     return 1;
+}
+
+
+/* the location's limits, as the library takes them */
+
+static thumbnail_limits
+ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
+{
+    thumbnail_limits  limits;
+
+    limits = thumbnail_limits_default();
+
+    limits.max_source_bytes = lcf->max_source_size;
+    limits.max_source_pixels = lcf->max_pixels;
+    limits.max_output_width = (uint32_t) lcf->max_output;
+    limits.max_output_height = (uint32_t) lcf->max_output;
+
+    return limits;
 }
 
 
@@ -304,39 +341,4 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     ngx_http_thumbnail_filter_reset(r, ctx);
     ngx_http_finalize_request(r, status);
     ngx_http_run_posted_requests(c);
-}
-
-
-/* the render queue bound: thumbnail_max_queue renders queued or running */
-
-ngx_uint_t
-ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
-        return 0;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "thumbnail: %uL renders in progress "
-                  "(thumbnail_max_queue %ui), refusing",
-                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
-    return 1;
-}
-
-
-static thumbnail_limits
-ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    thumbnail_limits  limits;
-
-    limits = thumbnail_limits_default();
-
-    limits.max_source_bytes = lcf->max_source_size;
-    limits.max_source_pixels = lcf->max_pixels;
-    limits.max_output_width = (uint32_t) lcf->max_output;
-    limits.max_output_height = (uint32_t) lcf->max_output;
-
-    return limits;
 }

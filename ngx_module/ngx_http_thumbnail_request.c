@@ -5,11 +5,11 @@
  *
  *   - the request's context, and its pool cleanup;
  *   - the spec: thumbnail_spec evaluated and canonicalised, checked
- *     against thumbnail_allowed_specs (also used at configuration time);
+ *     against thumbnail_allowed_specs (both also at configuration time);
  *   - the cache key and the ETag derived from it;
- *   - the headers of a thumbnail response, If-None-Match;
+ *   - the headers and body of a thumbnail response, If-None-Match;
  *   - HEAD fetched as GET and restored;
- *   - Retry-After on a 503.
+ *   - a failure: its status counted and handed to waiters; Retry-After.
  */
 
 
@@ -505,6 +505,23 @@ ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm, ngx_str_t *etag)
     return 0;
 }
 
+
+/* a HEAD that renders fetches the source with GET; HEAD is restored later */
+
+void
+ngx_http_thumbnail_head_as_get(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx)
+{
+    if (r->method == NGX_HTTP_HEAD) {
+        ctx->head = 1;
+        ctx->method_name = r->method_name;
+        r->method = NGX_HTTP_GET;
+        r->method_name = ngx_http_core_get_method;
+    }
+}
+
+
+/* before our response (the thumbnail or an error) goes out */
 
 void
 ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
