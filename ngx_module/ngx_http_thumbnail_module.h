@@ -2,16 +2,28 @@
 /*
  * ngx_http_thumbnail_module: thumbnails in the request path.
  *
- * Shared declarations of the module's four files:
+ * Shared declarations of the module's files, one job each:
  *
- *   ngx_http_thumbnail_module.c  directives, configuration, process init
- *   ngx_http_thumbnail_cache.c   spec/key/ETag, the per-worker cache, the
- *                                pre-content phase handler (cache hits) and
- *                                the in-worker single-flight table
- *   ngx_http_thumbnail_filter.c  header/body filter, the thread task that
- *                                renders, sending the result
- *   ngx_http_thumbnail_stats.c   per-worker stats slots in shared memory and
- *                                the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_module.c   configuration only: directives, conf
+ *                                 create/merge, postconfiguration, process
+ *                                 init/exit
+ *   ngx_http_thumbnail_request.c  request-time helpers: the request's
+ *                                 context, spec -> canonical form and the
+ *                                 allow-list, cache key and ETag, response
+ *                                 headers and If-None-Match, HEAD fetched
+ *                                 as GET, a failure's status, Retry-After
+ *   ngx_http_thumbnail_cache.c    the per-worker cache and the pre-content
+ *                                 phase handler: answers cache hits, waits
+ *                                 for or starts a render
+ *   ngx_http_thumbnail_flight.c   the in-worker single-flight table
+ *   ngx_http_thumbnail_filter.c   header and body filter: holds the
+ *                                 source's header back, buffers its body,
+ *                                 sends the thumbnail or an error
+ *   ngx_http_thumbnail_render.c   render admission (queue and heavy-source
+ *                                 limits), the thread task that renders and
+ *                                 its completion on the event loop
+ *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
+ *                                 memory, the `thumbnail_stats` JSON handler
  */
 
 
@@ -88,6 +100,18 @@ typedef struct {
     NGX_HTTP_THUMBNAIL_COUNTERS(NGX_HTTP_THUMBNAIL_FIELD)
 #undef NGX_HTTP_THUMBNAIL_FIELD
 } ngx_http_thumbnail_counters_t;
+
+
+/*
+ * Every change of a counter goes through these: they mark the worker's
+ * stats slot stale, and ngx_http_thumbnail_stats.c rewrites it from the
+ * counters (before the next response header leaves this worker, at the
+ * latest at the end of this event loop iteration).
+ */
+#define ngx_http_thumbnail_stat_inc(name)                                    \
+    (ngx_http_thumbnail_counters.name++, ngx_http_thumbnail_stats_changed())
+#define ngx_http_thumbnail_stat_dec(name)                                    \
+    (ngx_http_thumbnail_counters.name--, ngx_http_thumbnail_stats_changed())
 
 
 typedef struct {
@@ -177,40 +201,72 @@ typedef struct {
 
 /* ngx_http_thumbnail_module.c */
 extern ngx_module_t                    ngx_http_thumbnail_module;
-extern thumbnail_cache                *ngx_http_thumbnail_cache;
-extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
 
-thumbnail_limits ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf);
-void ngx_http_thumbnail_count_status(ngx_uint_t status);
-ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf);
-ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
-
-/* ngx_http_thumbnail_cache.c */
-ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
-ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
-void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
+/* ngx_http_thumbnail_request.c */
 ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
+    ngx_str_t *out, u_char *err, size_t err_len);
+ngx_int_t ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
+    ngx_str_t *spec);
 ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
-void ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
-    ngx_uint_t status, thumbnail_image *img, time_t last_modified);
-void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx);
-void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
 ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
     time_t last_modified);
-ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
-    ngx_str_t *out, u_char *err, size_t err_len);
+ngx_int_t ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_buf_t *ngx_http_thumbnail_image_buf(ngx_pool_t *pool,
+    thumbnail_image *img);
+void ngx_http_thumbnail_head_as_get(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_restore_head(ngx_http_request_t *r);
+void ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx,
+    ngx_uint_t status);
+ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
+
+/* ngx_http_thumbnail_cache.c */
+extern thumbnail_cache                *ngx_http_thumbnail_cache;
+
+ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
+void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
+
+/* ngx_http_thumbnail_flight.c */
+void ngx_http_thumbnail_flight_init(void);
+ngx_http_thumbnail_flight_t *ngx_http_thumbnail_flight_find(ngx_str_t *key);
+void ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_flight_t *fl);
+ngx_int_t ngx_http_thumbnail_flight_lead(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t in_table);
+void ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
+    ngx_uint_t status, thumbnail_image *img, time_t last_modified);
+void ngx_http_thumbnail_flight_unwait(ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_flight_leave(ngx_http_thumbnail_ctx_t *ctx);
 
 /* ngx_http_thumbnail_filter.c */
 ngx_int_t ngx_http_thumbnail_filter_init(ngx_conf_t *cf);
+void ngx_http_thumbnail_filter_reset(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+
+/* ngx_http_thumbnail_render.c */
+ngx_int_t ngx_http_thumbnail_render_post(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_stats.c */
+extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
+
 ngx_int_t ngx_http_thumbnail_stats_init_conf(ngx_conf_t *cf,
     ngx_http_thumbnail_main_conf_t *mcf);
-void ngx_http_thumbnail_stats_update(void);
+ngx_int_t ngx_http_thumbnail_stats_init_process(ngx_cycle_t *cycle);
+void ngx_http_thumbnail_count_status(ngx_uint_t status);
+void ngx_http_thumbnail_stats_changed(void);
+void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
