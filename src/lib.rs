@@ -24,6 +24,7 @@ mod exif;
 pub mod ffi;
 
 mod geometry;
+mod icc;
 mod image;
 mod limits;
 mod orient;
@@ -40,5 +41,5 @@ pub use decode::Info;
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Format, Thumbnail};
 pub use limits::Limits;
-pub use pipeline::{probe, render};
+pub use pipeline::{probe, render, render_with_warnings};
 pub use spec::{Fit, Gravity, Rgb, Spec};

@@ -8,6 +8,7 @@ use crate::decode::{Info, Source};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::geometry::{self, Rect};
+use crate::icc;
 use crate::image::Thumbnail;
 use crate::limits::Limits;
 use crate::orient;
@@ -20,6 +21,13 @@ use crate::spec::Spec;
 /// Never panics: a panic inside a decoder is caught and returned as an
 /// `internal` error.
 pub fn render(source: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbnail> {
+    guard(|| render_unguarded(source, spec, limits)).map(|(thumbnail, _)| thumbnail)
+}
+
+/// [`render`], also returning what it overlooked: damage in the source that
+/// was served anyway (never in `strict` mode) and colour profiles that could
+/// not be used (the image is then treated as sRGB). Empty for a sound source.
+pub fn render_with_warnings(source: &[u8], spec: &Spec, limits: &Limits) -> Result<(Thumbnail, Vec<String>)> {
     guard(|| render_unguarded(source, spec, limits))
 }
 
@@ -32,7 +40,7 @@ fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::internal("decoder panicked")))
 }
 
-fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbnail> {
+fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<(Thumbnail, Vec<String>)> {
     let source = Source::open(bytes, limits)?;
     let info = source.info();
     let orientation = if spec.orient { info.orientation } else { 1 };
@@ -45,18 +53,23 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     // crop keeps the headroom Lanczos3 needs for the final step.
     let min_scale = resize::LANCZOS_HEADROOM
         * (f64::from(plan.scaled.0) / plan.crop.width).max(f64::from(plan.scaled.1) / plan.crop.height);
-    let pixels = source.decode(min_scale.min(1.0))?;
+    let decoded = source.decode(min_scale.min(1.0))?;
+    let (pixels, mut warnings) = (decoded.pixels, decoded.warnings);
     // Work in the stored frame; only the thumbnail-sized result is rotated.
     let (sw, sh) = (f64::from(pixels.width), f64::from(pixels.height));
     let crop = scale_rect(plan.crop, sw / f64::from(info.width), sh / f64::from(info.height), orientation);
     let crop = orient::rect_to_stored(orientation, crop, sw, sh);
     // The stored frame's size of the displayed target: the same swap.
     let (w, h) = orient::displayed(orientation, plan.scaled);
-    let resized = resize::resize(pixels, crop, w, h)?;
+    let mut resized = resize::resize(pixels, crop, w, h)?;
+    // Colour to sRGB on the thumbnail, not the source: far fewer pixels.
+    if let Some(profile) = &decoded.profile {
+        warnings.extend(icc::apply(profile, &mut resized));
+    }
     let upright = orient::apply(resized, orientation);
     let finished = compose::finish(upright, plan.canvas, plan.offset, spec.background, format);
     let data = encode::encode(&finished, format, spec)?;
-    Ok(Thumbnail::new(data, format, finished.width, finished.height))
+    Ok((Thumbnail::new(data, format, finished.width, finished.height), warnings))
 }
 
 /// Rescales a displayed-frame rect when the decoded size differs from the

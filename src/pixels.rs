@@ -48,3 +48,13 @@ pub(crate) fn gray_alpha_to_rgba(ga: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Gray or RGB widened to RGBA, opaque (RGBA is returned as it is).
+pub(crate) fn to_rgba(px: Pixels) -> Pixels {
+    let data = match px.layout {
+        Layout::Rgba => return px,
+        Layout::Gray => px.data.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        Layout::Rgb => px.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+    };
+    Pixels::new(px.width, px.height, Layout::Rgba, data)
+}

@@ -38,7 +38,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded> {
 /// Decode keeping at least `min_scale` of each side, as `render` does for
 /// a target that needs no more (JPEG shrink-on-load).
 pub fn decode_reduced(bytes: &[u8], min_scale: f64) -> Result<Decoded> {
-    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode(min_scale)?))
+    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode(min_scale)?.pixels))
 }
 
 /// The whole image resized to `width` × `height` (box pre-reduction +

@@ -1,14 +1,15 @@
 //! Header reading and decoding. Opening a source reads only its header, so
 //! limits are checked before [`Source::decode`] allocates pixel memory.
 
-// Each format is an authority (it alone decides what is accepted and how
-// errors are classified) plus an accelerator that takes the common case:
-// jpeg/ (zune-jpeg; turbo.rs libjpeg-turbo, dc.rs DC-only progressive)
-// and png/ (the png crate; fast.rs libdeflate).
+// jpeg/: libjpeg-turbo decides (turbo.rs through tj.rs; dc.rs DC-only
+// progressive). png/: the png crate is the authority (it alone decides what
+// is accepted and how errors are classified); fast.rs (libdeflate) is an
+// accelerator for the common case.
 mod jpeg;
 mod png;
 
 use crate::error::Result;
+use crate::icc::Profile;
 use crate::image::Format;
 use crate::limits::Limits;
 use crate::pixels::Pixels;
@@ -40,6 +41,15 @@ impl Info {
     }
 }
 
+/// Decoded pixels, the source's colour profile (applied by the pipeline
+/// after resizing; `None` for sRGB) and what the decoder had to overlook.
+pub(crate) struct Decoded {
+    pub pixels: Pixels,
+    pub profile: Option<Profile>,
+    /// Damage served anyway (lenient mode) and unusable colour profiles.
+    pub warnings: Vec<String>,
+}
+
 /// An image whose header has been read and checked, ready to decode.
 /// One lives on the stack per render, so the JPEG variant's size is not
 /// worth a heap allocation.
@@ -55,7 +65,7 @@ impl<'a> Source<'a> {
     pub(crate) fn open(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
         limits.check_source_bytes(bytes.len())?;
         let source = match sniff(bytes)? {
-            Format::Jpeg => Source::Jpeg(jpeg::JpegSource::open(bytes)?),
+            Format::Jpeg => Source::Jpeg(jpeg::JpegSource::open(bytes, limits)?),
             Format::Png => Source::Png(png::PngSource::open(bytes, limits)?),
         };
         let info = source.info();
@@ -72,8 +82,9 @@ impl<'a> Source<'a> {
 
     /// Decodes into 8-bit pixels (gray, RGB or RGBA), at full size or, where
     /// the format allows it cheaply, smaller but keeping at least
-    /// `min_scale` (0 < min_scale ≤ 1) of each side.
-    pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
+    /// `min_scale` (0 < min_scale ≤ 1) of each side. Damage is served or
+    /// refused as the `limits` given to [`Source::open`] say (`strict`).
+    pub(crate) fn decode(self, min_scale: f64) -> Result<Decoded> {
         match self {
             Source::Jpeg(s) => s.decode(min_scale),
             Source::Png(s) => s.decode(),

@@ -293,7 +293,7 @@ mod tests {
             let info = source.info();
             let Some(fast) = decode(&bytes, info.width, info.height) else { continue };
             taken += 1;
-            let reference = source.decode_with_png_crate();
+            let reference = source.decode_with_png_crate(&mut Vec::new());
             assert_eq!(reference.as_ref().ok(), Some(&fast), "{path} ({expected})");
         }
         println!("fast path took {taken} of {total} corpus PNGs");
