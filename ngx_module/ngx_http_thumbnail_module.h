@@ -142,6 +142,8 @@ typedef struct {
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
+
+    ngx_flag_t                    strict;        /* refuse damaged sources */
 } ngx_http_thumbnail_loc_conf_t;
 
 

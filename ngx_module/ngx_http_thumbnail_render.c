@@ -219,6 +219,7 @@ ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
     limits.max_source_pixels = lcf->max_pixels;
     limits.max_output_width = (uint32_t) lcf->max_output;
     limits.max_output_height = (uint32_t) lcf->max_output;
+    limits.strict = lcf->strict ? 1 : 0;
 
     return limits;
 }

@@ -412,6 +412,13 @@ MAIN_SERVER = r"""
             thumbnail_spec $spec;
             thumbnail_max_source_size 20k;
         }}
+        # damaged sources refused (thumbnail_strict)
+        location ~ ^/strict/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_strict on;
+        }}
         location ~ ^/fewpixels/(?<spec>[^/]+)/(?<file>.+)$ {{
             alias {CORPUS}/$file;
             thumbnail on;

@@ -54,6 +54,18 @@ def test_pixel_limit_413(ngx):
     assert ngx.get("/fewpixels/50x50/conformance/jpeg/libjpeg-turbo/testorig.jpg").status_code == 200
 
 
+@pytest.mark.parametrize("path", [
+    "corrupt/truncated/peacock.default.truncated.jpeg",
+    "corrupt/truncated/hippopotamus.regular.truncated.png",
+    "edge/jpeg-misc/small-img-8x8192.jpg",
+])
+def test_strict_refuses_damaged_sources_415(ngx, path):
+    # served as browsers show them by default; thumbnail_strict on refuses
+    assert ngx.get(f"/t/64x64/{path}").status_code == 200
+    assert ngx.get(f"/strict/64x64/{path}").status_code == 415
+    assert ngx.get("/strict/64x64/photos/rocket.jpg").status_code == 200
+
+
 def test_output_limit_413(ngx):
     assert ngx.get("/smallout/300x300/photos/rocket.jpg").status_code == 413
     assert ngx.get("/smallout/200x200/photos/rocket.jpg").status_code == 200
