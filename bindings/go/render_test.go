@@ -132,7 +132,7 @@ func TestRenderErrors(t *testing.T) {
 		{"nil input", nil, "100x100", nil, thumbnail.ErrUnsupported, "unsupported: ", thumbnail.StatusUnsupported},
 		{"empty input", []byte{}, "100x100", nil, thumbnail.ErrUnsupported, "unsupported: ", thumbnail.StatusUnsupported},
 		{"corrupt png", corpus(t, "corrupt/png/x_ihdr_missing.png"), "100x100", nil, thumbnail.ErrCorrupt, "corrupt: ", thumbnail.StatusCorrupt},
-		{"truncated png", kodim[:len(kodim)/2], "100x100", nil, thumbnail.ErrCorrupt, "corrupt: ", thumbnail.StatusCorrupt},
+		{"truncated png, strict", kodim[:len(kodim)/2], "100x100", []thumbnail.Option{thumbnail.WithLimits(thumbnail.Limits{Strict: true})}, thumbnail.ErrCorrupt, "corrupt: ", thumbnail.StatusCorrupt},
 		{"pixel bomb", corpus(t, "corrupt/bombs/giant-image.jpg"), "100x100", nil, thumbnail.ErrTooLarge, "too-large: ", thumbnail.StatusTooLarge},
 		{"source bytes limit", kodim, "100x100", []thumbnail.Option{thumbnail.WithLimits(thumbnail.Limits{MaxSourceBytes: 1000})}, thumbnail.ErrTooLarge, "too-large: ", thumbnail.StatusTooLarge},
 		{"source pixels limit", kodim, "100x100", []thumbnail.Option{thumbnail.WithLimits(thumbnail.Limits{MaxSourcePixels: 768*512 - 1})}, thumbnail.ErrTooLarge, "too-large: ", thumbnail.StatusTooLarge},
@@ -180,6 +180,21 @@ func TestRenderWithLimits(t *testing.T) {
 	}
 	if _, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200", thumbnail.WithLimits(thumbnail.Limits{})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A truncated source is served as far as it decodes, as browsers show it;
+// Strict refuses it (the README's damage policy).
+func TestStrictRefusesWhatTheDefaultServes(t *testing.T) {
+	for _, path := range []string{"corrupt/truncated/peacock.default.truncated.jpeg", "corrupt/truncated/hippopotamus.regular.truncated.png"} {
+		src := corpus(t, path)
+		if _, err := thumbnail.Render(src, "64x64"); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		_, err := thumbnail.Render(src, "64x64", thumbnail.WithLimits(thumbnail.Limits{Strict: true}))
+		if !errors.Is(err, thumbnail.ErrCorrupt) {
+			t.Fatalf("%s strict: %v", path, err)
+		}
 	}
 }
 
