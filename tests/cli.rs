@@ -65,3 +65,18 @@ fn exit_codes_and_error_lines() {
     assert_eq!(cli(&[]).0, 1);
     assert_eq!(cli(&[photo, "--bogus"]).0, 1);
 }
+
+/// A damaged source is served with a warning on stderr, and refused with
+/// --strict (exit 2, `corrupt: ...`).
+#[test]
+fn strict_refuses_what_the_default_serves_with_a_warning() {
+    let src = common::corpus("corrupt/truncated/peacock.default.truncated.jpeg");
+    let src = src.to_str().unwrap();
+    let out = tmp("damaged.jpg");
+    let (code, _, stderr) = cli(&[src, "-s", "100x100", "-o", &out]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.starts_with("warning: JPEG: Premature end of JPEG file"), "{stderr}");
+    let (code, _, stderr) = cli(&[src, "-s", "100x100", "-o", &out, "--strict"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.starts_with("corrupt: "), "{stderr}");
+}

@@ -6,7 +6,8 @@
 //! thumbnail --probe INPUT
 //! ```
 //! Exit status: 0 success; 2 image or spec error (stderr: `kind: reason`);
-//! 1 usage or I/O error.
+//! 1 usage or I/O error. Damage served anyway and unusable colour profiles
+//! are printed to stderr as `warning: ...` lines (exit 0).
 
 use std::process::ExitCode;
 
@@ -75,7 +76,10 @@ fn run(argv: Vec<String>) -> Result<(), Failure> {
     if spec.format.is_none() {
         spec.format = Some(format_from_extension(output)?);
     }
-    let thumb = thumbnail::render(&bytes, &spec, &args.limits)?;
+    let (thumb, warnings) = thumbnail::render_with_warnings(&bytes, &spec, &args.limits)?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
     let written = if output == "-" {
         use std::io::Write;
         std::io::stdout().write_all(thumb.data())
