@@ -60,7 +60,7 @@ lint: rust-deps go-tools
 	  echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
 ## test-rust: the Rust tests only (cargo test --release)
-test-rust: rust-deps
+test-rust: rust-deps fidelity-deps
 	$(CARGO) test --release --locked
 
 ## demo: nginx on 127.0.0.1:8080 with the module, serving
@@ -109,3 +109,4 @@ include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
 include mk/bench.mk
+include mk/fidelity.mk

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: the corpus lives beside the project.
 #![allow(dead_code)]
 
+pub mod refs;
+
 use std::path::PathBuf;
 
 /// `../shared` relative to the project root (overridable with THUMBNAIL_SHARED).

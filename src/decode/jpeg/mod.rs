@@ -298,4 +298,34 @@ mod tests {
         }
         assert!(matches!(walk(&jpeg(&[])).icc_profile(), icc::Found::None));
     }
+
+    /// The measurement that dropped zune-jpeg (benches/README.md): each
+    /// corpus JPEG through libjpeg-turbo (clean / warning / fatal) and
+    /// zune-jpeg (ok / error). Ignored: it reads the whole corpus and only
+    /// prints.
+    #[test]
+    #[ignore]
+    fn tally_corpus_jpegs() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        let text = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap();
+        let mut tally = std::collections::BTreeMap::<(String, &str), u32>::new();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let bytes = std::fs::read(root.join(cols[0])).unwrap();
+            if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+                continue;
+            }
+            let ours = match tj::decode(&bytes, 1, 8, 50_000_000) {
+                Ok(d) if d.warning.is_none() => "clean".to_string(),
+                Ok(d) => format!("warning ({})", d.warning.unwrap_or_default()),
+                Err(e) => format!("FATAL ({})", e.0),
+            };
+            let mut zune = zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(&bytes[..]));
+            let theirs = if zune.decode().is_ok() { "ok" } else { "error" };
+            println!("{}\t{}\tlibjpeg-turbo {ours}\tzune-jpeg {theirs}", cols[0], cols[9]);
+            let kind = ours.split(' ').next().unwrap_or_default().to_string();
+            *tally.entry((kind, theirs)).or_default() += 1;
+        }
+        println!("{tally:?}");
+    }
 }
