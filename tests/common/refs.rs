@@ -227,7 +227,7 @@ impl Pillow {
         let (w, h) = (field("WIDTH "), field("HEIGHT "));
         let mut body = vec![0u8; w * h * 4];
         self.stdout.read_exact(&mut body).ok()?;
-        (w > 0 && h > 0).then(|| Rgba { width: w as u32, height: h as u32, data: body })
+        (w > 0 && h > 0).then_some(Rgba { width: w as u32, height: h as u32, data: body })
     }
 }
 
