@@ -12,7 +12,8 @@
 //! assert!(thumb.width() <= 200 && thumb.height() <= 200);
 //! ```
 
-// `unsafe` lives only in src/ffi (the C ABI), which allows it by name.
+// `unsafe` lives only in src/ffi (the C ABI) and src/webp_sys.rs (the
+// libwebp glue), which allow it by name.
 #![deny(unsafe_code)]
 
 pub mod cache;
@@ -26,6 +27,7 @@ pub mod ffi;
 mod geometry;
 mod image;
 mod limits;
+pub mod negotiate;
 mod orient;
 mod pipeline;
 mod pixels;
@@ -34,11 +36,13 @@ mod sniff;
 pub mod spec;
 #[doc(hidden)]
 pub mod stages;
+mod webp_sys;
 
 pub use cache::{Cache, CacheOptions, CacheSource, CacheStats};
 pub use decode::Info;
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Format, Thumbnail};
 pub use limits::Limits;
+pub use negotiate::Bucket;
 pub use pipeline::{probe, render};
 pub use spec::{Fit, Gravity, Rgb, Spec};

@@ -4,17 +4,19 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::compose;
-use crate::decode::{Info, Source};
+use crate::decode::{Frames, Info, Source};
 use crate::encode;
 use crate::error::{Error, Result};
-use crate::geometry::{self, Rect};
-use crate::image::Thumbnail;
+use crate::geometry::{self, Plan, Rect};
+use crate::image::{Format, Thumbnail};
 use crate::limits::Limits;
+use crate::negotiate::Bucket;
 use crate::orient;
+use crate::pixels::Pixels;
 use crate::resize;
 use crate::spec::Spec;
 
-/// Renders a thumbnail of `source` (JPEG or PNG bytes) as `spec` says,
+/// Renders a thumbnail of `source` (JPEG, PNG, GIF or WebP bytes) as `spec` says,
 /// refusing anything over `limits` before decoding.
 ///
 /// Never panics: a panic inside a decoder is caught and returned as an
@@ -39,13 +41,44 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let (shown_w, shown_h) = orient::displayed(orientation, (info.width, info.height));
     let plan = geometry::plan(spec, shown_w, shown_h);
     limits.check_output(plan.canvas.0, plan.canvas.1)?;
-    let format = spec.format.unwrap_or(info.format);
+    let animate = spec.animate && source.frames() > 1;
+    let format = output_format(spec, &info, animate, plan.canvas, limits);
+    if format == Format::Webp {
+        // Before decoding: a spec whose box fits may still ask for more
+        // (a missing side following the aspect ratio).
+        encode::webp::check_side(plan.canvas.0, plan.canvas.1)?;
+    }
+    if animate && format == Format::Webp {
+        limits.check_animation(info.width, info.height, source.frames())?;
+        if let Some(frames) = source.into_frames(bytes)? {
+            return render_animation(frames, spec, &info, &plan, orientation);
+        }
+        return Err(Error::internal("animated source without a frame decoder"));
+    }
 
-    // The decoder may shrink the image (JPEG DCT scaling) as long as the
-    // crop keeps the headroom Lanczos3 needs for the final step.
+    // The decoder may shrink the image (JPEG DCT scaling, WebP's
+    // rescaler) as long as the crop keeps the headroom Lanczos3 needs for
+    // the final step.
     let min_scale = resize::LANCZOS_HEADROOM
         * (f64::from(plan.scaled.0) / plan.crop.width).max(f64::from(plan.scaled.1) / plan.crop.height);
     let pixels = source.decode(min_scale.min(1.0))?;
+    let finished = frame_to_output(pixels, &info, &plan, orientation, spec, format)?;
+    let data = match format {
+        Format::Avif => encode::encode_avif(&finished, spec.quality, limits.avif_speed)?,
+        _ => encode::encode(&finished, format, spec)?,
+    };
+    Ok(Thumbnail::new(data, format, finished.width, finished.height))
+}
+
+/// Crop, resize in the stored frame, orient the small result, compose.
+fn frame_to_output(
+    pixels: Pixels,
+    info: &Info,
+    plan: &Plan,
+    orientation: u8,
+    spec: &Spec,
+    format: Format,
+) -> Result<Pixels> {
     // Work in the stored frame; only the thumbnail-sized result is rotated.
     let (sw, sh) = (f64::from(pixels.width), f64::from(pixels.height));
     let crop = scale_rect(plan.crop, sw / f64::from(info.width), sh / f64::from(info.height), orientation);
@@ -54,9 +87,49 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let (w, h) = orient::displayed(orientation, plan.scaled);
     let resized = resize::resize(pixels, crop, w, h)?;
     let upright = orient::apply(resized, orientation);
-    let finished = compose::finish(upright, plan.canvas, plan.offset, spec.background, format);
-    let data = encode::encode(&finished, format, spec)?;
-    Ok(Thumbnail::new(data, format, finished.width, finished.height))
+    Ok(compose::finish(upright, plan.canvas, plan.offset, spec.background, format))
+}
+
+/// Every frame through the same steps as a still, into an animated WebP
+/// (one frame in memory at a time, besides the decoder's canvas).
+fn render_animation(mut frames: Frames<'_>, spec: &Spec, info: &Info, plan: &Plan, orientation: u8) -> Result<Thumbnail> {
+    let (w, h) = plan.canvas;
+    let mut out = encode::webp::Animation::new(w, h, frames.loop_count(), spec.quality)?;
+    while let Some(frame) = frames.next_frame() {
+        let (pixels, ms) = frame?;
+        let finished = frame_to_output(pixels, info, plan, orientation, spec, Format::Webp)?;
+        out.add(&finished, ms)?;
+    }
+    if out.frames() == 0 {
+        return Err(Error::corrupt("animation has no frame"));
+    }
+    Ok(Thumbnail::new(out.finish()?, Format::Webp, w, h))
+}
+
+/// The format to write: the spec's; for `auto`, the negotiated bucket's
+/// (AVIF only for stills of at most `avif_max_pixels`, else WebP); with
+/// no format, the source's where it can be written (a GIF becomes PNG, or
+/// WebP when animated output is asked for).
+fn output_format(spec: &Spec, info: &Info, animate: bool, canvas: (u32, u32), limits: &Limits) -> Format {
+    let pixels = u64::from(canvas.0) * u64::from(canvas.1);
+    match (spec.auto, spec.format) {
+        (Some(Bucket::Avif), _) if !animate && cfg!(feature = "avif") && pixels <= limits.avif_max_pixels => {
+            Format::Avif
+        }
+        (Some(Bucket::Avif | Bucket::Webp), _) => Format::Webp,
+        // The client reads neither WebP nor AVIF: JPEG or PNG.
+        (Some(Bucket::Source), _) => match info.format {
+            Format::Jpeg => Format::Jpeg,
+            Format::Webp if !info.has_alpha => Format::Jpeg,
+            _ => Format::Png,
+        },
+        (None, Some(format)) => format,
+        (None, None) => match info.format {
+            Format::Gif if animate => Format::Webp,
+            Format::Gif | Format::Avif => Format::Png,
+            other => other,
+        },
+    }
 }
 
 /// Rescales a displayed-frame rect when the decoded size differs from the

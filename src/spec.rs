@@ -12,7 +12,15 @@
 //!         | "bg=" RRGGBB | "bg=" RGB                          (background, default ffffff)
 //!         | "progressive"                                      (progressive JPEG)
 //!         | "noorient"                                         (ignore EXIF orientation)
+//!         | "webp" | "avif"                                   (output formats; avif: with the `avif` feature)
+//!         | "auto" | "auto=webp" | "auto=avif"                (format from the client's Accept; see below)
+//!         | "anim"                                             (keep animation: animated WebP out)
 //! ```
+//!
+//! `webp`, `avif` and `auto` are output formats (one format per spec) and
+//! print where `jpeg` does; `anim` prints last. `auto` is negotiated by the
+//! caller ([`Spec::negotiate`]) into `auto=webp`, `auto=avif` or plain
+//! `auto` (the client takes neither: the source's format, JPEG or PNG).
 //!
 //! Every spec has one canonical string ([`Spec::canonical`]): size first, then
 //! options in the order above, defaults left out. Equal options give equal
@@ -23,13 +31,16 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::image::Format;
+use crate::negotiate::{self, Bucket};
 
 /// Longest spec string accepted; specs arrive from URLs.
 pub const MAX_SPEC_LEN: usize = 256;
 /// Largest width or height a spec may name (limits may lower it further).
 pub const MAX_SPEC_DIMENSION: u32 = 65535;
-/// JPEG quality when the spec names none.
+/// JPEG, WebP and AVIF quality when the spec names none.
 pub const DEFAULT_QUALITY: u8 = 80;
+/// WebP's largest side (14-bit fields in the bitstream).
+pub const MAX_WEBP_SIDE: u32 = 16383;
 
 /// How the image is fitted into the requested box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -126,6 +137,13 @@ pub struct Spec {
     pub progressive: bool,
     /// Apply EXIF orientation (default true; `noorient` turns it off).
     pub orient: bool,
+    /// `auto`: the output format is negotiated; the bucket is what
+    /// [`Spec::negotiate`] found (`Bucket::Source` until then). `format`
+    /// is `None` when this is set.
+    pub auto: Option<Bucket>,
+    /// `anim`: an animated source (GIF, WebP) stays animated (WebP out);
+    /// without it the first frame is the image.
+    pub animate: bool,
 }
 
 impl Spec {
@@ -142,6 +160,8 @@ impl Spec {
             background: Rgb::WHITE,
             progressive: false,
             orient: true,
+            auto: None,
+            animate: false,
         }
     }
 
@@ -168,7 +188,39 @@ impl Spec {
             let fit = name_of(&FITS, spec.fit);
             return Err(Error::invalid_spec(format!("{fit} needs both width and height")));
         }
+        if spec.animate && matches!(spec.format, Some(Format::Jpeg | Format::Png | Format::Avif)) {
+            let format = spec.format.map_or("", Format::as_str);
+            return Err(Error::invalid_spec(format!("anim needs animated output: webp or auto, not {format}")));
+        }
+        if spec.format == Some(Format::Webp) {
+            for side in [width, height].into_iter().flatten() {
+                if side > MAX_WEBP_SIDE {
+                    return Err(Error::invalid_spec(format!(
+                        "webp output is at most {MAX_WEBP_SIDE} pixels a side; the spec asks for {side}"
+                    )));
+                }
+            }
+        }
         Ok(spec)
+    }
+
+    /// Resolves `auto` for a client whose `Accept` header is `accept`
+    /// (`avif`: whether AVIF may be chosen). A spec without `auto` comes
+    /// back unchanged. The result's canonical string names the bucket
+    /// (`auto=webp`, `auto=avif`, `auto`), never the header, so it is the
+    /// cache key's spec.
+    pub fn negotiate(&self, accept: &str, avif: bool) -> Spec {
+        let mut spec = self.clone();
+        if spec.auto.is_some() {
+            spec.auto = Some(negotiate::negotiate(accept, avif));
+        }
+        spec
+    }
+
+    /// Whether the output format depends on the client's `Accept` header
+    /// (the spec says `auto`): such a response needs `Vary: Accept`.
+    pub fn varies_on_accept(&self) -> bool {
+        self.auto.is_some()
     }
 
     fn apply_option(&mut self, option: &str, seen: &mut Seen) -> Result<()> {
@@ -184,6 +236,9 @@ impl Spec {
         } else if let Some(format) = parse_format(option) {
             seen.once(Slot::Format)?;
             self.format = Some(format);
+        } else if let Some(bucket) = parse_auto(option) {
+            seen.once(Slot::Format)?;
+            self.auto = Some(bucket);
         } else if let Some(q) = option.strip_prefix('q') {
             seen.once(Slot::Quality)?;
             self.quality = parse_quality(q)?;
@@ -203,6 +258,10 @@ impl Spec {
                 "noorient" => {
                     seen.once(Slot::NoOrient)?;
                     self.orient = false;
+                }
+                "anim" => {
+                    seen.once(Slot::Anim)?;
+                    self.animate = true;
                 }
                 _ => return Err(Error::invalid_spec(format!("unknown option '{}'", printable(option)))),
             }
@@ -242,6 +301,11 @@ impl fmt::Display for Spec {
         if let Some(format) = self.format {
             write!(f, ",{}", format.as_str())?;
         }
+        match self.auto {
+            None => {}
+            Some(Bucket::Source) => f.write_str(",auto")?,
+            Some(bucket) => write!(f, ",auto={}", bucket.as_str())?,
+        }
         if self.quality != DEFAULT_QUALITY {
             write!(f, ",q{}", self.quality)?;
         }
@@ -258,6 +322,9 @@ impl fmt::Display for Spec {
         if !self.orient {
             f.write_str(",noorient")?;
         }
+        if self.animate {
+            f.write_str(",anim")?;
+        }
         Ok(())
     }
 }
@@ -272,6 +339,7 @@ enum Slot {
     Enlarge,
     Progressive,
     NoOrient,
+    Anim,
 }
 
 impl Slot {
@@ -285,6 +353,7 @@ impl Slot {
             Slot::Enlarge => "enlarge",
             Slot::Progressive => "progressive",
             Slot::NoOrient => "noorient",
+            Slot::Anim => "anim",
         }
     }
 }
@@ -353,6 +422,17 @@ fn parse_format(text: &str) -> Option<Format> {
     match text {
         "jpeg" | "jpg" => Some(Format::Jpeg),
         "png" => Some(Format::Png),
+        "webp" => Some(Format::Webp),
+        "avif" => Some(Format::Avif),
+        _ => None,
+    }
+}
+
+fn parse_auto(text: &str) -> Option<Bucket> {
+    match text {
+        "auto" => Some(Bucket::Source),
+        "auto=webp" => Some(Bucket::Webp),
+        "auto=avif" => Some(Bucket::Avif),
         _ => None,
     }
 }

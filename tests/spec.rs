@@ -112,6 +112,38 @@ fn longest_canonical_spec_fits_the_c_buffer_size() {
     let longest = canonical("65535x65535,contain,northwest,jpg,q100,enlarge,bg=123,progressive,noorient");
     assert_eq!(longest.len(), 78, "{longest}");
     assert!(longest.len() < thumbnail::ffi::THUMBNAIL_SPEC_CANONICAL_MAX);
+    // The formats of issue 16: `auto=webp` is the longest format token.
+    let longest = canonical("65535x65535,contain,northwest,auto=webp,q100,enlarge,bg=123,progressive,noorient,anim");
+    assert_eq!(longest.len(), 88, "{longest}");
+    assert!(longest.len() < thumbnail::ffi::THUMBNAIL_SPEC_CANONICAL_MAX);
+}
+
+#[test]
+fn formats_auto_and_anim() {
+    assert_eq!(Spec::parse("1x1,webp").unwrap().format, Some(Format::Webp));
+    assert_eq!(Spec::parse("1x1,avif").unwrap().format, Some(Format::Avif));
+    let s = Spec::parse("1x1,auto").unwrap();
+    assert_eq!((s.format, s.auto), (None, Some(thumbnail::Bucket::Source)));
+    assert!(s.varies_on_accept() && !Spec::parse("1x1,webp").unwrap().varies_on_accept());
+    assert!(Spec::parse("1x1,anim").unwrap().animate);
+    // Canonical: formats where jpeg prints, anim last; old strings unchanged.
+    assert_eq!(canonical("200x200,anim,q90,webp,cover"), "200x200,cover,webp,q90,anim");
+    assert_eq!(canonical("200x200,noorient,anim,auto"), "200x200,auto,noorient,anim");
+    assert_eq!(canonical("200x200,auto=avif,q70"), "200x200,auto=avif,q70");
+    // Negotiation names the bucket, never the header.
+    let auto = Spec::parse("200x200,auto").unwrap();
+    assert_eq!(auto.negotiate("image/webp,*/*", false).canonical(), "200x200,auto=webp");
+    assert_eq!(auto.negotiate("*/*", true).canonical(), "200x200,auto");
+    let fixed = Spec::parse("200x200,png").unwrap();
+    assert_eq!(fixed.negotiate("image/webp", true), fixed);
+    // WebP's side limit is a spec error when the spec names the box.
+    assert_eq!(error("16384x10,webp"), "webp output is at most 16383 pixels a side; the spec asks for 16384");
+    assert_eq!(canonical("16383x16383,webp"), "16383x16383,webp");
+    assert_eq!(error("10x10,webp,auto"), "format given more than once");
+    assert_eq!(error("10x10,anim,anim"), "anim given more than once");
+    assert_eq!(error("10x10,anim,jpeg"), "anim needs animated output: webp or auto, not jpeg");
+    assert_eq!(error("10x10,avif,anim"), "anim needs animated output: webp or auto, not avif");
+    assert_eq!(error("10x10,auto=jpeg"), "unknown option 'auto=jpeg'");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N] [--strict]
+//!           [--max-frames N] [--accept ACCEPT [--avif]]
 //! thumbnail --probe INPUT
 //! ```
 //! Exit status: 0 success; 2 image or spec error (stderr: `kind: reason`);
@@ -14,8 +15,10 @@ use thumbnail::{Format, Limits, Spec};
 
 const USAGE: &str =
     "usage: thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N] [--strict]
+                 [--max-frames N] [--accept ACCEPT [--avif]]
        thumbnail --probe INPUT
-OUTPUT '-' writes to stdout; its extension (.jpg, .jpeg, .png) picks the format unless SPEC names one.";
+OUTPUT '-' writes to stdout; its extension (.jpg, .jpeg, .png, .webp, .avif) picks the format unless SPEC
+names one. --accept negotiates a SPEC's `auto` for that Accept header (--avif: AVIF may be chosen).";
 
 enum Failure {
     /// Usage or I/O (exit 1).
@@ -37,6 +40,8 @@ struct Args {
     output: Option<String>,
     probe: bool,
     limits: Limits,
+    accept: Option<String>,
+    avif: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,7 +77,10 @@ fn run(argv: Vec<String>) -> Result<(), Failure> {
         return Err(Failure::Usage(USAGE.into()));
     };
     let mut spec = Spec::parse(spec_text)?;
-    if spec.format.is_none() {
+    if let Some(accept) = args.accept.as_deref() {
+        spec = spec.negotiate(accept, args.avif);
+    }
+    if spec.format.is_none() && spec.auto.is_none() {
         spec.format = Some(format_from_extension(output)?);
     }
     let thumb = thumbnail::render(&bytes, &spec, &args.limits)?;
@@ -90,8 +98,10 @@ fn format_from_extension(output: &str) -> Result<Format, Failure> {
     match ext.as_deref() {
         Some("jpg" | "jpeg") => Ok(Format::Jpeg),
         Some("png") => Ok(Format::Png),
+        Some("webp") => Ok(Format::Webp),
+        Some("avif") => Ok(Format::Avif),
         _ => Err(Failure::Usage(format!(
-            "cannot tell the output format from '{output}': use .jpg, .jpeg or .png, or name jpeg/png in the spec"
+            "cannot tell the output format from '{output}': use .jpg, .jpeg, .png, .webp or .avif, or name the format in the spec"
         ))),
     }
 }
@@ -106,6 +116,12 @@ fn parse_args(argv: Vec<String>) -> Result<Args, Failure> {
             "-o" | "--output" => args.output = Some(value("-o")?),
             "--probe" => args.probe = true,
             "--strict" => args.limits.strict = true,
+            "--accept" => args.accept = Some(value("--accept")?),
+            "--avif" => args.avif = true,
+            "--max-frames" => {
+                args.limits.max_frames = u32::try_from(number(&value("--max-frames")?)?)
+                    .map_err(|_| Failure::Usage("--max-frames is too big".into()))?;
+            }
             "--max-bytes" => args.limits.max_source_bytes = number(&value("--max-bytes")?)?,
             "--max-pixels" => args.limits.max_source_pixels = number(&value("--max-pixels")?)?,
             "--max-output" => {

@@ -19,7 +19,7 @@
 //! - outputs come last, before the error buffer.
 //!
 //! The module is split by object: [`status`], [`version`], [`spec`],
-//! [`image`], [`render`], [`cache`]; [`panic`] and [`args`] hold the
+//! [`image`], [`render`], [`cache`], [`negotiate`]; [`panic`] and [`args`] hold the
 //! boundary helpers shared by all of them.
 
 // The one module allowed `unsafe` (the crate root denies it elsewhere).
@@ -40,6 +40,7 @@ pub mod spec;
 pub mod image;
 pub mod render;
 pub mod cache;
+pub mod negotiate;
 mod args;
 mod panic;
 

@@ -7,8 +7,8 @@ use super::panic::boundary;
 use super::status::{Failure, thumbnail_status};
 
 /// A buffer this size holds every canonical spec and its NUL: the longest
-/// is `65535x65535,contain,northwest,jpeg,q100,enlarge,bg=112233,progressive,noorient`
-/// (78 bytes).
+/// is `65535x65535,contain,northwest,auto=webp,q100,enlarge,bg=112233,progressive,noorient,anim`
+/// (88 bytes).
 pub const THUMBNAIL_SPEC_CANONICAL_MAX: usize = 128;
 
 /// Parses and validates a spec (e.g. `"200x200,cover"`) and writes its
