@@ -92,7 +92,13 @@ fn frame_to_output(
 
 /// Every frame through the same steps as a still, into an animated WebP
 /// (one frame in memory at a time, besides the decoder's canvas).
-fn render_animation(mut frames: Frames<'_>, spec: &Spec, info: &Info, plan: &Plan, orientation: u8) -> Result<Thumbnail> {
+fn render_animation(
+    mut frames: Frames<'_>,
+    spec: &Spec,
+    info: &Info,
+    plan: &Plan,
+    orientation: u8,
+) -> Result<Thumbnail> {
     let (w, h) = plan.canvas;
     let mut out = encode::webp::Animation::new(w, h, frames.loop_count(), spec.quality)?;
     while let Some(frame) = frames.next_frame() {

@@ -52,7 +52,8 @@ fn status_failure(status: sys::VP8StatusCode) -> Failure {
 
 /// Reads the header only (no pixel memory).
 pub(crate) fn features(bytes: &[u8]) -> Result<Features, Failure> {
-    let mut f = sys::WebPBitstreamFeatures { width: 0, height: 0, has_alpha: 0, has_animation: 0, format: 0, pad: [0; 5] };
+    let mut f =
+        sys::WebPBitstreamFeatures { width: 0, height: 0, has_alpha: 0, has_animation: 0, format: 0, pad: [0; 5] };
     // SAFETY: `bytes` is valid for `bytes.len()` reads; `f` is a valid,
     // writable struct of the type libwebp expects.
     let status = unsafe { sys::WebPGetFeatures(bytes.as_ptr(), bytes.len(), &mut f) };
@@ -154,11 +155,8 @@ impl<'a> AnimDecoder<'a> {
     /// Parses the container (no frame is decoded yet). The caller has
     /// checked the canvas and frame count against its limits.
     pub(crate) fn new(bytes: &'a [u8]) -> Result<AnimDecoder<'a>, Failure> {
-        let mut options = sys::WebPAnimDecoderOptions {
-            color_mode: sys::WEBP_CSP_MODE::MODE_RGBA,
-            use_threads: 0,
-            padding: [0; 7],
-        };
+        let mut options =
+            sys::WebPAnimDecoderOptions { color_mode: sys::WEBP_CSP_MODE::MODE_RGBA, use_threads: 0, padding: [0; 7] };
         // SAFETY: `options` is a valid, writable struct.
         if unsafe { sys::WebPAnimDecoderOptionsInit(&mut options) } == 0 {
             return Err(Failure::Other("animation decoder options".into()));
@@ -278,7 +276,13 @@ impl Drop for Picture {
 }
 
 /// Encodes one still image (lossy; alpha kept if any pixel is not opaque).
-pub(crate) fn encode(data: &[u8], width: u32, height: u32, channels: usize, o: EncodeOptions) -> Result<Vec<u8>, Failure> {
+pub(crate) fn encode(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    channels: usize,
+    o: EncodeOptions,
+) -> Result<Vec<u8>, Failure> {
     let config = config(o)?;
     let mut pic = Picture::import(data, width, height, channels, false)?;
     let mut writer = MemoryWriter::new();

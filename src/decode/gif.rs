@@ -69,7 +69,8 @@ impl<'a> GifSource<'a> {
 
     /// The first frame on the logical screen.
     pub(crate) fn decode(self) -> Result<Pixels> {
-        let mut frames = Frames::new(self.bytes, self.info.width, self.info.height, self.max_frame_pixels, self.strict)?;
+        let mut frames =
+            Frames::new(self.bytes, self.info.width, self.info.height, self.max_frame_pixels, self.strict)?;
         let (pixels, _) = match frames.next_frame() {
             Some(frame) => frame?,
             None => return Err(Error::corrupt("GIF has no image")),
@@ -98,7 +99,9 @@ fn to_rgb(px: Pixels) -> Pixels {
 
 fn classify(e: DecodingError) -> Error {
     match e {
-        DecodingError::OutOfMemory | DecodingError::MemoryLimit => Error::too_large("GIF frame exceeds the memory limit"),
+        DecodingError::OutOfMemory | DecodingError::MemoryLimit => {
+            Error::too_large("GIF frame exceeds the memory limit")
+        }
         DecodingError::UnexpectedEof => Error::corrupt("GIF is truncated"),
         other => Error::corrupt(format!("GIF: {other}")),
     }

@@ -68,8 +68,8 @@ impl<'a> WebpSource<'a> {
         let (w, h) = (self.features.width, self.features.height);
         let scaled = |side: u32| ((f64::from(side) * min_scale).ceil() as u32).clamp(1, side);
         let (sw, sh) = if min_scale < 1.0 { (scaled(w), scaled(h)) } else { (w, h) };
-        let still = webp_sys::decode_still(self.bytes, &self.features, sw, sh, self.features.has_alpha)
-            .map_err(classify)?;
+        let still =
+            webp_sys::decode_still(self.bytes, &self.features, sw, sh, self.features.has_alpha).map_err(classify)?;
         if still.rows < still.height && (self.strict || still.rows == 0) {
             return Err(Error::corrupt(format!("WebP is truncated ({} of {} rows decode)", still.rows, still.height)));
         }

@@ -55,7 +55,11 @@ pub(crate) struct Animation {
 impl Animation {
     pub(crate) fn new(width: u32, height: u32, loop_count: u32, quality: u8) -> Result<Animation> {
         check_side(width, height)?;
-        Ok(Animation { enc: AnimEncoder::new(width, height, loop_count, options(quality)).map_err(fail)?, at_ms: 0, frames: 0 })
+        Ok(Animation {
+            enc: AnimEncoder::new(width, height, loop_count, options(quality)).map_err(fail)?,
+            at_ms: 0,
+            frames: 0,
+        })
     }
 
     /// Adds a frame (the animation's size, RGB or RGBA) shown for `ms`.
