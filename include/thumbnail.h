@@ -1,6 +1,7 @@
 /*
- * thumbnail.h: the C API of the thumbnail library (JPEG/PNG thumbnails with
- * limits, and a shared in-memory cache with single-flight).
+ * thumbnail.h: the C API of the thumbnail library (JPEG, PNG, GIF and WebP
+ * in; JPEG, PNG, WebP and AVIF out; limits, Accept negotiation, and a
+ * shared in-memory cache with single-flight).
  *
  * Link with `pkg-config --cflags --libs thumbnail` (shared) or see
  * bindings/c/README.md for static linking.
@@ -69,8 +70,9 @@ enum thumbnail_status
      */
     THUMBNAIL_STATUS_INVALID_SPEC = 1,
     /**
-     * The bytes are not an image format this library decodes (JPEG, PNG),
-     * or are empty (HTTP 415).
+     * The bytes are not an image format this library decodes (JPEG, PNG,
+     * GIF, WebP), or are empty, or the output format is not built in
+     * (AVIF without the `avif` feature) (HTTP 415).
      */
     THUMBNAIL_STATUS_UNSUPPORTED = 2,
     /**
@@ -139,6 +141,18 @@ enum thumbnail_format
      * PNG (`image/png`).
      */
     THUMBNAIL_FORMAT_PNG = 2,
+    /**
+     * WebP (`image/webp`), read and written.
+     */
+    THUMBNAIL_FORMAT_WEBP = 3,
+    /**
+     * GIF (`image/gif`), read only.
+     */
+    THUMBNAIL_FORMAT_GIF = 4,
+    /**
+     * AVIF (`image/avif`), written only (the `avif` build feature).
+     */
+    THUMBNAIL_FORMAT_AVIF = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -237,6 +251,25 @@ typedef struct thumbnail_limits {
      * (default 0). A byte, not a bool, so that every bit pattern is valid.
      */
     uint8_t strict;
+    /**
+     * Most frames of a source rendered animated (spec `anim`) (default
+     * 100); a still render reads only the first frame.
+     */
+    uint32_t max_frames;
+    /**
+     * Most pixels of an animation in all, canvas width times height times
+     * frames (default 50,000,000).
+     */
+    uint64_t max_animation_pixels;
+    /**
+     * `auto` chooses AVIF only for outputs of at most this many pixels,
+     * WebP above (default 1,000,000).
+     */
+    uint64_t avif_max_pixels;
+    /**
+     * rav1e speed for AVIF output, 0 (slowest) to 10 (default 9).
+     */
+    uint8_t avif_speed;
 } thumbnail_limits;
 
 /**
@@ -245,7 +278,7 @@ typedef struct thumbnail_limits {
  */
 typedef struct thumbnail_info {
     /**
-     * THUMBNAIL_FORMAT_JPEG or THUMBNAIL_FORMAT_PNG
+     * THUMBNAIL_FORMAT_JPEG, _PNG, _WEBP or _GIF
      * (THUMBNAIL_FORMAT_UNKNOWN only in the zeroed struct of a failed call).
      */
     thumbnail_format format;
@@ -486,8 +519,8 @@ thumbnail_status thumbnail_spec_canonical(const char *spec,
                                           size_t err_len);
 
 /**
- * Returns a pointer to the image's encoded bytes (a complete JPEG or PNG
- * file), `thumbnail_image_len(img)` bytes long; NULL if `img` is NULL.
+ * Returns a pointer to the image's encoded bytes (a complete JPEG, PNG,
+ * WebP or AVIF file), `thumbnail_image_len(img)` bytes long; NULL if `img` is NULL.
  *
  * Ownership: the bytes belong to `img`; they stay valid and unchanged until
  * thumbnail_image_free(img). Do not free or modify them.
@@ -525,8 +558,8 @@ uint32_t thumbnail_image_height(const struct thumbnail_image *img);
 thumbnail_format thumbnail_image_format(const struct thumbnail_image *img);
 
 /**
- * Returns the image's media type for `Content-Type`: `"image/jpeg"` or
- * `"image/png"`; NULL if `img` is NULL.
+ * Returns the image's media type for `Content-Type`: `"image/jpeg"`,
+ * `"image/png"`, `"image/webp"` or `"image/avif"`; NULL if `img` is NULL.
  *
  * Ownership: the string is static (it outlives `img`); never free it.
  * Thread safety: callable from any thread.
@@ -553,7 +586,8 @@ void thumbnail_image_free(struct thumbnail_image *img);
 struct thumbnail_limits thumbnail_limits_default(void);
 
 /**
- * Renders a thumbnail of the JPEG or PNG image in `src` as `spec` says.
+ * Renders a thumbnail of the JPEG, PNG, GIF or WebP image in `src` as
+ * `spec` says.
  * Limits are enforced from the header before decoding.
  *
  * - `src`, `src_len`: the encoded source image. NULL with length 0 is an
@@ -582,7 +616,7 @@ thumbnail_status thumbnail_render(const uint8_t *src,
                                   size_t err_len);
 
 /**
- * Reads the header of the JPEG or PNG image in `src` (format, stored size,
+ * Reads the header of the JPEG, PNG, GIF or WebP image in `src` (format, stored size,
  * EXIF orientation, alpha) without decoding pixels; applies no limits, as
  * it allocates nothing proportional to the image.
  *
@@ -812,6 +846,72 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             char *out,
                                             size_t out_len,
                                             size_t *written);
+
+/**
+ * Reduces a client's `Accept` header to the format `auto` writes for it:
+ * THUMBNAIL_FORMAT_AVIF (only if `avif` is true and the library was built
+ * with the `avif` feature), THUMBNAIL_FORMAT_WEBP, or `source` (the client
+ * takes neither; the render then writes the source's format, or JPEG/PNG
+ * for a WebP or GIF source). q-values count (`image/webp;q=0` is a no);
+ * `*/*` and `image/*` imply neither WebP nor AVIF.
+ *
+ * Use the result, never the raw header, in a cache key; or let
+ * thumbnail_spec_negotiate() put it into the spec.
+ *
+ * - `accept`, `accept_len`: the header value, not NUL-terminated; NULL
+ *   with length 0 (no header) is allowed; NULL with a nonzero length
+ *   counts as no header. Bytes that are not UTF-8 never match.
+ * - `source`: returned for the fallback (THUMBNAIL_FORMAT_UNKNOWN if the
+ *   caller does not know the source yet).
+ *
+ * Thread safety: callable from any thread.
+ */
+thumbnail_format thumbnail_negotiate(const char *accept,
+                                     size_t accept_len,
+                                     thumbnail_format source,
+                                     bool avif);
+
+/**
+ * Resolves a spec's `auto` format for a client: writes the spec's
+ * canonical form with `auto` replaced by the bucket (`auto=avif`,
+ * `auto=webp`, or `auto` when the client takes neither), e.g.
+ * `"200x200,auto"` with `Accept: image/webp,*/*` gives `"200x200,auto=webp"`.
+ * A spec without `auto` is only canonicalised. The result is both the spec
+ * to render and the spec part of a cache key: it names the bucket, never
+ * the header.
+ *
+ * - `spec`, `spec_len`, `out`, `out_len`, `written`, `err`, `err_len`: as
+ *   for thumbnail_spec_canonical() (a THUMBNAIL_SPEC_CANONICAL_MAX buffer
+ *   always suffices).
+ * - `accept`, `accept_len`, `avif`: as for thumbnail_negotiate().
+ * - `varies`: may be NULL; set to true when the spec says `auto`, i.e. the
+ *   response depends on `Accept` and needs `Vary: Accept`.
+ *
+ * Returns OK, INVALID_SPEC, BUFFER_TOO_SMALL or INVALID_ARGUMENT.
+ *
+ * Ownership: all buffers belong to the caller.
+ * Thread safety: callable from any thread.
+ */
+thumbnail_status thumbnail_spec_negotiate(const char *spec,
+                                          size_t spec_len,
+                                          const char *accept,
+                                          size_t accept_len,
+                                          bool avif,
+                                          char *out,
+                                          size_t out_len,
+                                          size_t *written,
+                                          bool *varies,
+                                          char *err,
+                                          size_t err_len);
+
+/**
+ * Whether this library was built with AVIF output (the `avif` cargo
+ * feature). Without it a spec naming `avif` fails as UNSUPPORTED and
+ * negotiation never picks AVIF.
+ *
+ * Thread safety: callable from any thread.
+ */
+bool thumbnail_avif_available(void);
 
 #ifdef __cplusplus
 }  // extern "C"

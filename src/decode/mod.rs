@@ -116,7 +116,7 @@ impl<'a> Source<'a> {
 /// Every frame of an animated source, composited on its canvas (straight
 /// RGBA), with how long each shows (ms): for `anim` renders.
 pub(crate) enum Frames<'a> {
-    Gif(gif::Frames<'a>, u32),
+    Gif(Box<gif::Frames<'a>>, u32),
     Webp(webp::Frames<'a>),
 }
 
@@ -127,7 +127,7 @@ impl<'a> Source<'a> {
         Ok(match self {
             Source::Gif(s) => {
                 let loops = s.loop_count();
-                Some(Frames::Gif(s.frames_decoder()?, loops))
+                Some(Frames::Gif(Box::new(s.frames_decoder()?), loops))
             }
             Source::Webp(_) => Some(Frames::Webp(webp::Frames::new(bytes)?)),
             Source::Jpeg(_) | Source::Png(_) => None,

@@ -1,5 +1,6 @@
--- resty.thumbnail: LuaJIT FFI bindings of libthumbnail (JPEG/PNG thumbnails
--- with limits, and a sharded in-memory cache), for OpenResty and plain
+-- resty.thumbnail: LuaJIT FFI bindings of libthumbnail (thumbnails of JPEG,
+-- PNG, GIF and WebP as JPEG, PNG, WebP or AVIF, with limits, Accept
+-- negotiation, and a sharded in-memory cache), for OpenResty and plain
 -- LuaJIT. See bindings/lua/README.md.
 --
 -- Conventions (as in lua-resty-core): functions return their value(s) or
@@ -141,8 +142,18 @@ local STATUS_BUFFER_TOO_SMALL = C.THUMBNAIL_STATUS_BUFFER_TOO_SMALL
 local FORMAT_NAMES = {
     [tonumber(C.THUMBNAIL_FORMAT_JPEG)] = "jpeg",
     [tonumber(C.THUMBNAIL_FORMAT_PNG)] = "png",
+    [tonumber(C.THUMBNAIL_FORMAT_WEBP)] = "webp",
+    [tonumber(C.THUMBNAIL_FORMAT_GIF)] = "gif",
+    [tonumber(C.THUMBNAIL_FORMAT_AVIF)] = "avif",
 }
-local MEDIA_TYPES = { jpeg = "image/jpeg", png = "image/png" }
+local FORMAT_NUMBERS = {}
+for n, name in pairs(FORMAT_NAMES) do
+    FORMAT_NUMBERS[name] = n
+end
+local MEDIA_TYPES = {
+    jpeg = "image/jpeg", png = "image/png", webp = "image/webp", gif = "image/gif", avif = "image/avif",
+}
+local varies_out = ffi_new("bool[1]")
 local CACHE_SOURCES = {
     [tonumber(C.THUMBNAIL_CACHE_SOURCE_HIT)] = "hit",
     [tonumber(C.THUMBNAIL_CACHE_SOURCE_RENDERED)] = "rendered",
@@ -209,6 +220,10 @@ local LIMITS = {
     max_source_pixels = 2 ^ 53,
     max_output_width = 2 ^ 32 - 1,
     max_output_height = 2 ^ 32 - 1,
+    max_frames = 2 ^ 32 - 1,
+    max_animation_pixels = 2 ^ 53,
+    avif_max_pixels = 2 ^ 53,
+    avif_speed = 10,
 }
 
 -- Fills limits_buf from a Lua table (defaults for absent fields); returns
@@ -226,6 +241,10 @@ local function make_limits(t)
     l.max_output_width = DEFAULT_LIMITS.max_output_width
     l.max_output_height = DEFAULT_LIMITS.max_output_height
     l.strict = DEFAULT_LIMITS.strict
+    l.max_frames = DEFAULT_LIMITS.max_frames
+    l.max_animation_pixels = DEFAULT_LIMITS.max_animation_pixels
+    l.avif_max_pixels = DEFAULT_LIMITS.avif_max_pixels
+    l.avif_speed = DEFAULT_LIMITS.avif_speed
     for k, v in pairs(t) do
         local max = LIMITS[k]
         if k == "strict" then
@@ -256,6 +275,10 @@ function _M.limits_default()
         max_output_width = tonumber(DEFAULT_LIMITS.max_output_width),
         max_output_height = tonumber(DEFAULT_LIMITS.max_output_height),
         strict = DEFAULT_LIMITS.strict ~= 0,
+        max_frames = tonumber(DEFAULT_LIMITS.max_frames),
+        max_animation_pixels = tonumber(DEFAULT_LIMITS.max_animation_pixels),
+        avif_max_pixels = tonumber(DEFAULT_LIMITS.avif_max_pixels),
+        avif_speed = tonumber(DEFAULT_LIMITS.avif_speed),
     }
 end
 
@@ -263,7 +286,7 @@ end
 -- Rendering ---------------------------------------------------------------
 
 -- render(source, spec [, limits]) -> data, info | nil, err
--- info = { width, height, media_type, format ("jpeg"/"png") }.
+-- info = { width, height, media_type, format ("jpeg"/"png"/"webp"/"avif") }.
 -- Blocks the calling thread for the whole decode/resize/encode (tens to
 -- hundreds of ms for large photos); see render_in_thread().
 function _M.render(src, spec, limits)
@@ -315,17 +338,56 @@ function _M.canonical(spec)
     if type(spec) ~= "string" then
         return nil, bad_arg("spec must be a string")
     end
-    local need = #spec + 1 -- a canonical spec is never longer than the input
-    local buf = spec_buf
-    if need > SPEC_LEN then
-        buf = ffi_new("char[?]", need)
-    end
+    -- SPEC_LEN >= THUMBNAIL_SPEC_CANONICAL_MAX: every canonical spec fits
+    -- (it can be longer than the input: bg=fff gives bg=ffffff).
     err_buf[0] = 0
-    local rc = C.thumbnail_spec_canonical(spec, #spec, buf, need, size_out, err_buf, ERR_LEN)
+    local rc = C.thumbnail_spec_canonical(spec, #spec, spec_buf, SPEC_LEN, size_out, err_buf, ERR_LEN)
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
-    return ffi_str(buf, size_out[0])
+    return ffi_str(spec_buf, size_out[0])
+end
+
+-- negotiate(accept [, source_format [, avif]]) -> "avif" | "webp" | source_format
+-- Reduces an Accept header to the format the spec's `auto` writes for it
+-- (see thumbnail_negotiate in thumbnail.h): "avif" only when avif is true
+-- (and the library has AVIF), "webp", else source_format (default
+-- "source"). Put the result, never the raw header, in a cache key.
+function _M.negotiate(accept, source, avif)
+    if accept ~= nil and type(accept) ~= "string" then
+        return nil, bad_arg("accept must be a string or nil")
+    end
+    source = source or "source"
+    accept = accept or ""
+    local n = C.thumbnail_negotiate(accept, #accept, C.THUMBNAIL_FORMAT_UNKNOWN, avif and true or false)
+    return FORMAT_NAMES[tonumber(n)] or source
+end
+
+-- negotiate_spec(spec, accept [, avif]) -> canonical, varies | nil, err
+-- The spec with `auto` resolved for this Accept header ("200x200,auto"
+-- becomes "200x200,auto=webp", "...,auto=avif" or stays "...,auto"): the
+-- spec to render and to put in the cache key. varies is true when the spec
+-- says auto, i.e. the response needs `Vary: Accept`.
+function _M.negotiate_spec(spec, accept, avif)
+    if type(spec) ~= "string" then
+        return nil, bad_arg("spec must be a string")
+    end
+    if accept ~= nil and type(accept) ~= "string" then
+        return nil, bad_arg("accept must be a string or nil")
+    end
+    accept = accept or ""
+    err_buf[0] = 0
+    local rc = C.thumbnail_spec_negotiate(spec, #spec, accept, #accept, avif and true or false,
+        spec_buf, SPEC_LEN, size_out, varies_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    return ffi_str(spec_buf, size_out[0]), varies_out[0]
+end
+
+-- Whether the library was built with AVIF output (the `avif` feature).
+function _M.avif_available()
+    return C.thumbnail_avif_available()
 end
 
 -- Maps an error message to an HTTP status by its `name:` prefix, through the

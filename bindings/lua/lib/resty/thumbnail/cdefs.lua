@@ -26,6 +26,9 @@ enum thumbnail_format {
     THUMBNAIL_FORMAT_UNKNOWN = 0,
     THUMBNAIL_FORMAT_JPEG = 1,
     THUMBNAIL_FORMAT_PNG = 2,
+    THUMBNAIL_FORMAT_WEBP = 3,
+    THUMBNAIL_FORMAT_GIF = 4,
+    THUMBNAIL_FORMAT_AVIF = 5,
 };
 
 typedef int32_t thumbnail_format;
@@ -49,6 +52,10 @@ typedef struct thumbnail_limits {
     uint32_t max_output_width;
     uint32_t max_output_height;
     uint8_t strict;
+    uint32_t max_frames;
+    uint64_t max_animation_pixels;
+    uint64_t avif_max_pixels;
+    uint8_t avif_speed;
 } thumbnail_limits;
 
 typedef struct thumbnail_info {
@@ -192,6 +199,43 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             char *out,
                                             size_t out_len,
                                             size_t *written);
+
+*` and `image
+thumbnail_format thumbnail_negotiate(const char *accept,
+                                     size_t accept_len,
+                                     thumbnail_format source,
+                                     bool avif);
+
+*` gives `"200x200,auto=webp"`.
+ * A spec without `auto` is only canonicalised. The result is both the spec
+ * to render and the spec part of a cache key: it names the bucket, never
+ * the header.
+ *
+ * - `spec`, `spec_len`, `out`, `out_len`, `written`, `err`, `err_len`: as
+ *   for thumbnail_spec_canonical() (a THUMBNAIL_SPEC_CANONICAL_MAX buffer
+ *   always suffices).
+ * - `accept`, `accept_len`, `avif`: as for thumbnail_negotiate().
+ * - `varies`: may be NULL; set to true when the spec says `auto`, i.e. the
+ *   response depends on `Accept` and needs `Vary: Accept`.
+ *
+ * Returns OK, INVALID_SPEC, BUFFER_TOO_SMALL or INVALID_ARGUMENT.
+ *
+ * Ownership: all buffers belong to the caller.
+ * Thread safety: callable from any thread.
+ */
+thumbnail_status thumbnail_spec_negotiate(const char *spec,
+                                          size_t spec_len,
+                                          const char *accept,
+                                          size_t accept_len,
+                                          bool avif,
+                                          char *out,
+                                          size_t out_len,
+                                          size_t *written,
+                                          bool *varies,
+                                          char *err,
+                                          size_t err_len);
+
+bool thumbnail_avif_available(void);
 ]]
 
 return _M
