@@ -52,7 +52,7 @@ func TestNegotiate(t *testing.T) {
 	if _, _, err := thumbnail.NegotiateSpec("200x200,auto,png", "", false); !errors.Is(err, thumbnail.ErrInvalidSpec) {
 		t.Fatalf("bad spec: %v", err)
 	}
-	if got, err := thumbnail.Canonical("1x1,bg=fff"); err != nil || got != "1x1,bg=ffffff" {
+	if got, err := thumbnail.Canonical("1x1,bg=000"); err != nil || got != "1x1,bg=000000" {
 		t.Fatalf("canonical longer than its input: %q %v", got, err)
 	}
 	_ = thumbnail.AVIFAvailable()

@@ -13,7 +13,7 @@ use crate::negotiate::{self, Bucket};
 /// with the `avif` feature), THUMBNAIL_FORMAT_WEBP, or `source` (the client
 /// takes neither; the render then writes the source's format, or JPEG/PNG
 /// for a WebP or GIF source). q-values count (`image/webp;q=0` is a no);
-/// `*/*` and `image/*` imply neither WebP nor AVIF.
+/// the wildcard ranges (any type, any image type) imply neither WebP nor AVIF.
 ///
 /// Use the result, never the raw header, in a cache key; or let
 /// thumbnail_spec_negotiate() put it into the spec.
@@ -46,7 +46,7 @@ pub unsafe extern "C" fn thumbnail_negotiate(
 /// Resolves a spec's `auto` format for a client: writes the spec's
 /// canonical form with `auto` replaced by the bucket (`auto=avif`,
 /// `auto=webp`, or `auto` when the client takes neither), e.g.
-/// `"200x200,auto"` with `Accept: image/webp,*/*` gives `"200x200,auto=webp"`.
+/// `"200x200,auto"` with `Accept: image/webp` gives `"200x200,auto=webp"`.
 /// A spec without `auto` is only canonicalised. The result is both the spec
 /// to render and the spec part of a cache key: it names the bucket, never
 /// the header.

@@ -189,7 +189,7 @@ def test_single_flight(ngx1):
 
 def test_single_flight_leader_fails(ngx1):
     """Waiters of a render that fails get the same error status."""
-    uri = "/p/322x322/corpus/edge/gif/" + "2x2.gif"
+    uri = "/p/322x322/corpus/MANIFEST.tsv"  # not an image: 415
     n = 6
     barrier = threading.Barrier(n)
 

@@ -72,9 +72,8 @@ def test_bombs_413(ngx, path):
 
 @pytest.mark.parametrize("prefix", ["/t", "/p"], ids=["static", "proxied"])
 @pytest.mark.parametrize("path", [
-    first("edge/gif"),
-    first("edge/webp"),
     "MANIFEST.tsv",
+    "README.md",
     first("corrupt/truncated"),
 ])
 def test_not_an_image_415(ngx, prefix, path):
@@ -83,7 +82,7 @@ def test_not_an_image_415(ngx, prefix, path):
 
 
 def test_415_logged_once(ngx):
-    path = first("edge/animated")
+    path = "README.md"  # not an image (GIF and WebP render since issue 16)
     assert ngx.get(f"/t/77x77/{quote(path)}").status_code == 415
     lines = [line for line in ngx.log().splitlines()
              if "thumbnail:" in line and "77x77" in line]
@@ -107,7 +106,7 @@ def test_413_logged_once(ngx, uri, reason):
 
 def test_error_page_415_fallback(ngx):
     fallback = ngx.get("/static/corpus/conformance/png/pngsuite/basn2c08.png").content
-    r = ngx.get(f"/fb/100x100/{quote(first('edge/gif'))}")
+    r = ngx.get("/fb/100x100/MANIFEST.tsv")
     assert r.status_code == 200
     assert r.content == fallback
     # and an image is still a thumbnail there
@@ -117,7 +116,7 @@ def test_error_page_415_fallback(ngx):
 
 def test_errors_keep_the_connection(ngx):
     with requests.Session() as s:
-        assert ngx.get(f"/t/100x100/{quote(first('edge/gif'))}", session=s).status_code == 415
+        assert ngx.get("/t/100x100/MANIFEST.tsv", session=s).status_code == 415
         assert ngx.get("/t/55x55/photos/rocket.jpg", session=s).status_code == 200
 
 

@@ -200,29 +200,11 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             size_t out_len,
                                             size_t *written);
 
-*` and `image
 thumbnail_format thumbnail_negotiate(const char *accept,
                                      size_t accept_len,
                                      thumbnail_format source,
                                      bool avif);
 
-*` gives `"200x200,auto=webp"`.
- * A spec without `auto` is only canonicalised. The result is both the spec
- * to render and the spec part of a cache key: it names the bucket, never
- * the header.
- *
- * - `spec`, `spec_len`, `out`, `out_len`, `written`, `err`, `err_len`: as
- *   for thumbnail_spec_canonical() (a THUMBNAIL_SPEC_CANONICAL_MAX buffer
- *   always suffices).
- * - `accept`, `accept_len`, `avif`: as for thumbnail_negotiate().
- * - `varies`: may be NULL; set to true when the spec says `auto`, i.e. the
- *   response depends on `Accept` and needs `Vary: Accept`.
- *
- * Returns OK, INVALID_SPEC, BUFFER_TOO_SMALL or INVALID_ARGUMENT.
- *
- * Ownership: all buffers belong to the caller.
- * Thread safety: callable from any thread.
- */
 thumbnail_status thumbnail_spec_negotiate(const char *spec,
                                           size_t spec_len,
                                           const char *accept,
