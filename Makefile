@@ -3,9 +3,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
 SHARED ?= $(CURDIR)/../shared
+# Cargo features of the library build (`lib`, hence the nginx module, Go,
+# Lua and C tests), e.g. CARGO_FEATURES=avif for AVIF output.
+CARGO_FEATURES ?=
+CARGO_FEATURE_FLAGS := $(if $(CARGO_FEATURES),--features $(CARGO_FEATURES))
 export THUMBNAIL_SHARED := $(SHARED)
 
-.PHONY: all help rust-deps lib lint test test-rust capi-deps demo demo-cli bench clean
+.PHONY: all help rust-deps lib lint test test-rust formats-deps capi-deps demo demo-cli bench clean
 
 all: lib
 
@@ -41,7 +45,7 @@ rust-deps:
 ## lib: target/release/libthumbnail.{a,so} and the
 ## `thumbnail` CLI (cargo build --release)
 lib: rust-deps
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked $(CARGO_FEATURE_FLAGS)
 
 ## test: every test suite; installs what it needs: lint
 ## (rustfmt, clippy, gofmt), Rust (core, cache, CLI, corpus,
@@ -59,9 +63,15 @@ lint: rust-deps go-tools
 	@out=$$(gofmt -l bindings/go); if [ -n "$$out" ]; then \
 	  echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
-## test-rust: the Rust tests only (cargo test --release)
-test-rust: rust-deps
-	$(CARGO) test --release --locked
+## test-rust: the Rust tests only (cargo test --release);
+## tests/formats.rs compares with Debian's dwebp, webpmux and
+## ImageMagick (apt-get, only when missing)
+test-rust: rust-deps formats-deps
+	$(CARGO) test --release --locked $(CARGO_FEATURE_FLAGS)
+
+# Reference decoders of tests/formats.rs (ngx_apt: mk/nginx.mk).
+formats-deps:
+	@$(call ngx_apt,webp imagemagick)
 
 ## demo: nginx on 127.0.0.1:8080 with the module, serving
 ## thumbnails of samples/ (same as nginx-demo)

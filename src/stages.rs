@@ -53,3 +53,19 @@ pub fn resize(img: Decoded, width: u32, height: u32) -> Result<Decoded> {
 pub fn encode(img: &Decoded, format: Format, spec: &Spec) -> Result<Vec<u8>> {
     encode::encode(&img.0, format, spec)
 }
+
+/// Every frame of an animated GIF or WebP, composited (for WebP by
+/// libwebp's own `WebPAnimDecoder`), with its duration in ms; tests use it
+/// to check animated output.
+pub fn decode_frames(bytes: &[u8]) -> Result<Vec<(Decoded, u32)>> {
+    let source = decode::Source::open(bytes, &Limits::default())?;
+    let Some(mut frames) = source.into_frames(bytes)? else {
+        return Err(crate::error::Error::unsupported("not an animated format"));
+    };
+    let mut out = Vec::new();
+    while let Some(frame) = frames.next_frame() {
+        let (pixels, ms) = frame?;
+        out.push((Decoded(pixels), ms));
+    }
+    Ok(out)
+}

@@ -350,7 +350,11 @@ impl AnimEncoder {
             return Err(Failure::Other("animation encoder options".into()));
         }
         options.anim_params.loop_count = c_int::try_from(loop_count).unwrap_or(0);
-        options.allow_mixed = 0;
+        // Each frame lossy or lossless, whichever is smaller: GIF frames
+        // are flat palette art, where lossless is smaller and exact, and
+        // lossy sub-frames blended on lossy canvases accumulate error
+        // (any-disposal.gif's 5th frame: 22 dB lossy-only, exact mixed).
+        options.allow_mixed = 1;
         let (w, h) = (c_int::try_from(width), c_int::try_from(height));
         let (Ok(w), Ok(h)) = (w, h) else { return Err(Failure::Other("size".into())) };
         // SAFETY: `options` is initialised.

@@ -228,11 +228,6 @@ static void test_limits(void) {
     free(src);
 }
 
-static int has_suffix(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 /* Renders and probes every file of a corrupt folder: each call must give a
  * clean status, NULL output on error and a well-formed message. */
 static int sweep(const char *folder) {
