@@ -117,6 +117,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'      thumbnail_max_source_size 32m; thumbnail_max_pixels 40000000;' \
 		'      thumbnail_max_output 2048; thumbnail_thread_pool default;' \
 		'      thumbnail_cache_key $$host$$uri;' \
+		'      thumbnail_avif on;' \
 		'    }' \
 		'    location /stats { thumbnail_stats; }' \
 		'  }' \

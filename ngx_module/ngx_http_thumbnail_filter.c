@@ -107,7 +107,9 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 
         if (r->headers_out.status == NGX_HTTP_NOT_MODIFIED) {
             /* If-Modified-Since matched the source: name our ETag */
-            if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
+            if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK
+                || ngx_http_thumbnail_add_vary(r, ctx) != NGX_OK)
+            {
                 return NGX_ERROR;
             }
         }

@@ -21,6 +21,8 @@
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
+ *   thumbnail_avif on | off;                     http, server, location (off):
+ *                                                `auto` may choose AVIF
  */
 
 
@@ -140,12 +142,19 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       0,
       NULL },
 
+    { ngx_string("thumbnail_avif"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, avif),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_thumbnail_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_thumbnail_negotiate_add_variables, /* preconfiguration */
     ngx_http_thumbnail_init,               /* postconfiguration */
 
     ngx_http_thumbnail_create_main_conf,   /* create main configuration */
@@ -228,6 +237,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_queue = NGX_CONF_UNSET_UINT;
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
+    conf->avif = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -273,6 +283,7 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->heavy_pixels, prev->heavy_pixels,
                               30000000);
     ngx_conf_merge_uint_value(conf->max_heavy, prev->max_heavy, 1);
+    ngx_conf_merge_value(conf->avif, prev->avif, 0);
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");

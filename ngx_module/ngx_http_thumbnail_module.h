@@ -24,6 +24,9 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_negotiate.c  the spec's `auto` format: Accept ->
+ *                                 bucket in the spec (key, ETag), `Vary:
+ *                                 Accept`, $thumbnail_format
  */
 
 
@@ -142,6 +145,8 @@ typedef struct {
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
+
+    ngx_flag_t                    avif;          /* thumbnail_avif */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -196,6 +201,9 @@ typedef struct {
     unsigned                      waiting:1;
     unsigned                      woken:1;
     unsigned                      heavy:1;     /* in counters.heavy */
+
+    ngx_str_t                     bucket;      /* `auto`: avif, webp, source */
+    unsigned                      vary:1;      /* the format was negotiated */
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -269,6 +277,13 @@ void ngx_http_thumbnail_stats_changed(void);
 void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thumbnail_negotiate.c */
+ngx_int_t ngx_http_thumbnail_negotiate_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_thumbnail_negotiate(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
+ngx_int_t ngx_http_thumbnail_add_vary(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

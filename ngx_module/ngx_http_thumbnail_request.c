@@ -199,6 +199,12 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
         return NGX_HTTP_BAD_REQUEST;
     }
 
+    /* `auto`: the bucket goes into the spec, hence the key and ETag */
+    rc = ngx_http_thumbnail_negotiate(r, lcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -382,6 +388,10 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     }
 
     if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thumbnail_add_vary(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 

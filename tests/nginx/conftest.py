@@ -153,7 +153,7 @@ events {{ worker_connections 1024; }}
 http {{
     access_log off;
     default_type application/octet-stream;
-    types {{ image/jpeg jpg jpeg; image/png png; image/gif gif; text/plain txt tsv md; }}
+    types {{ image/jpeg jpg jpeg; image/png png; image/gif gif; image/webp webp; text/plain txt tsv md; }}
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -383,6 +383,22 @@ MAIN_SERVER = r"""
             proxy_pass http://127.0.0.1:{ORIGIN};
             thumbnail on;
             thumbnail_spec $spec;
+        }}
+
+        # `auto` (tests/test_formats.py): the bucket in a header, without
+        # and with AVIF allowed
+        location ~ ^/tv/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            add_header X-Thumbnail-Format $thumbnail_format always;
+        }}
+        location ~ ^/ta/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_avif on;
+            add_header X-Thumbnail-Format $thumbnail_format always;
         }}
 
         # a fixed spec and an allow-list
