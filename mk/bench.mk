@@ -20,6 +20,7 @@ BENCH_SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_APT_NEEDS := \
 	vipsthumbnail:libvips-tools \
 	/usr/bin/convert:imagemagick \
+	cwebp:webp \
 	gm:graphicsmagick \
 	wrk:wrk \
 	/usr/lib/nginx/modules/ngx_http_image_filter_module.so:libnginx-mod-http-image-filter \
@@ -37,7 +38,7 @@ BENCH_APT_NEEDS := \
 # Sub-makes, in order, so even `make -j` installs before it builds.
 bench-compare: bench-deps
 	@$(MAKE) --no-print-directory bench-venv nginx-module
-	CARGO_TARGET_DIR=$(BENCH_CARGO_TARGET) $(CARGO) bench --locked --bench compare_inprocess --no-run
+	CARGO_TARGET_DIR=$(BENCH_CARGO_TARGET) $(CARGO) bench --locked $(CARGO_FEATURE_FLAGS) --bench compare_inprocess --no-run
 	$(BENCH_PYTHON) benches/compare/compare.py $(if $(filter 1,$(BENCH_QUICK)),--quick) $(BENCH_ARGS) \
 		--command "make bench-compare$(if $(filter 1,$(BENCH_QUICK)), BENCH_QUICK=1)$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')"
 

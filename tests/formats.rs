@@ -317,3 +317,39 @@ fn mux_durations(path: &Path) -> Vec<u32> {
     }
     durations
 }
+
+/// A truncated GIF or WebP serves what decoded (the rows before the cut,
+/// the rest transparent or black, as browsers show it) unless
+/// `Limits::strict`, which makes it `corrupt`; a file cut before any pixel
+/// data is `corrupt` either way.
+#[test]
+fn truncated_gif_and_webp_lenient_unless_strict() {
+    let strict = Limits { strict: true, ..Limits::default() };
+    for (path, keep) in
+        [("edge/webp/harvesters.lossy.webp", 0.6), ("edge/gif/hat.gif", 0.6), ("edge/gif/bricks-dither.gif", 0.5)]
+    {
+        let full = common::read_corpus(path);
+        let cut = &full[..(full.len() as f64 * keep) as usize];
+        let spec = Spec::parse("100x100,png").unwrap();
+        let lenient = render(cut, &spec, &Limits::default()).unwrap_or_else(|e| panic!("{path} lenient: {e}"));
+        let whole = render(&full, &spec, &Limits::default()).unwrap();
+        assert_eq!((lenient.width(), lenient.height()), (whole.width(), whole.height()), "{path}");
+        let e = render(cut, &spec, &strict).expect_err(path);
+        assert_eq!(e.kind(), thumbnail::ErrorKind::Corrupt, "{path} strict: {e}");
+        // The top rows decoded: the first output row matches the whole file's.
+        let (w, _, a) = common::decode_rgb(lenient.data());
+        let (_, _, b) = common::decode_rgb(whole.data());
+        let row = w as usize * 3;
+        let psnr = common::psnr(&a[..row * 5], &b[..row * 5]);
+        println!(
+            "{path} cut to {:.0} %: lenient {}x{}, top rows PSNR {psnr:.1} dB against the whole file; strict: {e}",
+            keep * 100.0,
+            lenient.width(),
+            lenient.height()
+        );
+        assert!(psnr > 30.0, "{path}: top rows {psnr:.1} dB");
+        let header_only = &full[..40.min(full.len())];
+        let e = render(header_only, &spec, &Limits::default()).expect_err(path);
+        assert!(matches!(e.kind(), thumbnail::ErrorKind::Corrupt), "{path} header only: {e}");
+    }
+}
