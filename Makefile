@@ -69,9 +69,10 @@ lint: rust-deps go-tools
 test-rust: rust-deps formats-deps
 	$(CARGO) test --release --locked $(CARGO_FEATURE_FLAGS)
 
-# Reference decoders of tests/formats.rs (ngx_apt: mk/nginx.mk).
+# Reference decoders of tests/formats.rs: dwebp, webpmux, ImageMagick, and
+# libvips (vips) for AVIF with --features avif (ngx_apt: mk/nginx.mk).
 formats-deps:
-	@$(call ngx_apt,webp imagemagick)
+	@$(call ngx_apt,webp imagemagick libvips-tools)
 
 ## demo: nginx on 127.0.0.1:8080 with the module, serving
 ## thumbnails of samples/ (same as nginx-demo)

@@ -353,3 +353,54 @@ fn truncated_gif_and_webp_lenient_unless_strict() {
         assert!(matches!(e.kind(), thumbnail::ErrorKind::Corrupt), "{path} header only: {e}");
     }
 }
+
+/// AVIF output (`--features avif`), decoded by Debian's libvips (libheif
+/// with libaom/dav1d): size, alpha, pixels against the PNG output, and
+/// orientation baked in; `auto` picks AVIF only up to `avif_max_pixels`
+/// and never for animations.
+#[cfg(feature = "avif")]
+#[test]
+fn avif_output_decodes_in_libvips() {
+    let decode_avif = |data: &[u8]| -> (u32, u32, Vec<u8>) {
+        let file = write_temp("out.avif", data);
+        let png = file.with_extension("png");
+        tool("vips", &["copy", file.to_str().unwrap(), png.to_str().unwrap()]);
+        let d = thumbnail::stages::decode(&std::fs::read(&png).unwrap()).unwrap();
+        (d.width(), d.height(), to_rgba(&d))
+    };
+    for (path, spec) in [("photos/kodak/kodim03.png", "300x"), ("conformance/png/pngsuite/basn6a08.png", "32x32")] {
+        let src = common::read_corpus(path);
+        let avif = render(&src, &Spec::parse(&format!("{spec},avif")).unwrap(), &Limits::default()).unwrap();
+        let png = render(&src, &Spec::parse(&format!("{spec},png")).unwrap(), &Limits::default()).unwrap();
+        assert_eq!(avif.media_type(), "image/avif");
+        let (w, h, pixels) = decode_avif(avif.data());
+        assert_eq!((w, h), (png.width(), png.height()), "{path}");
+        let reference = to_rgba(&thumbnail::stages::decode(png.data()).unwrap());
+        let psnr = common::psnr(&over_white(&pixels), &over_white(&reference));
+        println!("{path} {spec}: AVIF {} bytes, against the PNG output PSNR {psnr:.1} dB", avif.data().len());
+        assert!(psnr > 30.0, "{path}: {psnr:.1} dB");
+    }
+    let spec = Spec::parse("120x120,avif").unwrap();
+    let upright =
+        render(&common::read_corpus("edge/exif-orientation/Landscape_1.jpg"), &spec, &Limits::default()).unwrap();
+    let reference = decode_avif(upright.data()).2;
+    for n in [3, 6, 8] {
+        let out = render(
+            &common::read_corpus(&format!("edge/exif-orientation/Landscape_{n}.jpg")),
+            &spec,
+            &Limits::default(),
+        )
+        .unwrap();
+        let psnr = common::psnr(&decode_avif(out.data()).2, &reference);
+        println!("Landscape_{n} as AVIF: PSNR {psnr:.1} dB against orientation 1");
+        assert!(psnr > 25.0, "orientation {n}: {psnr:.1} dB");
+    }
+    let auto = Spec::parse("1200x,auto").unwrap().negotiate("image/avif,image/webp", true);
+    let src = common::read_corpus("photos/kodak/kodim03.png"); // 768x512: 0.39 MP
+    assert_eq!(render(&src, &auto, &Limits::default()).unwrap().media_type(), "image/avif");
+    let small_cap = Limits { avif_max_pixels: 100_000, ..Limits::default() };
+    assert_eq!(render(&src, &auto, &small_cap).unwrap().media_type(), "image/webp");
+    let anim = Spec::parse("64x,auto,anim").unwrap().negotiate("image/avif", true);
+    let gif = common::read_corpus("edge/animated/chi.gif");
+    assert_eq!(render(&gif, &anim, &Limits::default()).unwrap().media_type(), "image/webp");
+}

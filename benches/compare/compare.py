@@ -1148,7 +1148,8 @@ def collect_errors(results):
         elif isinstance(node, list):
             for value in node:
                 case = value.get("case") if isinstance(value, dict) else None
-                walk(value, f"{where} {case['image']} → {case['box']} {case['out']}" if case else where)
+                label = f"{case['image']} → {case.get('box', case.get('spec'))} {case.get('out', '')}" if case else where
+                walk(value, f"{where} {label}" if case else where)
 
     for section in ("inprocess", "process", "nginx_miss", "nginx_hit", "formats"):
         if section in results:
