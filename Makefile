@@ -28,8 +28,9 @@ lib: rust-deps
 
 ## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
 ## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT,
-## nginx + lua-nginx-module), the nginx module (real nginx, pytest)
-test: test-rust capi-test go-test lua-test nginx-test
+## nginx + lua-nginx-module), the nginx module (real nginx, pytest), the
+## cluster (etcd, 3 nodes + router, groupcache example)
+test: test-rust capi-test go-test lua-test nginx-test cluster-test
 
 test-rust: rust-deps
 	$(CARGO) test --release --locked
@@ -72,4 +73,5 @@ include mk/capi.mk
 include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
+include mk/cluster.mk
 include mk/bench.mk
