@@ -273,9 +273,9 @@ class Node(Nginx):
 
 
 class Router(Nginx):
-    def __init__(self, prefix, workers=2):
+    def __init__(self, prefix, workers=2, port=None):
         self.workers = workers
-        port = free_port()
+        port = port or free_port()
         super().__init__(prefix, fill("router.conf.in", PORT=port, PREFIX=pathlib.Path(prefix), USER=USER,
                                       WORKERS=workers), port)
         self.upstream = self.prefix / "upstream.conf"
@@ -315,11 +315,13 @@ class Cluster:
     """etcd (shared or own) + N nodes (each with its register) + routers
     (each with its watcher), all members under `prefix`."""
 
-    def __init__(self, base, etcd, prefix, nodes=3, workers=2, routers=1, ttl=3, router_workers=2):
+    def __init__(self, base, etcd, prefix, nodes=3, workers=2, routers=1, ttl=3, router_workers=2,
+                 router_port=None):
         self.base = pathlib.Path(base)
         self.etcd, self.prefix, self.ttl = etcd, prefix, ttl
         self.nodes = [Node(self.base / f"node{i + 1}", f"node{i + 1}", workers) for i in range(nodes)]
-        self.routers = [Router(self.base / f"router{i + 1}", router_workers) for i in range(routers)]
+        self.routers = [Router(self.base / f"router{i + 1}", router_workers, router_port if i == 0 else None)
+                        for i in range(routers)]
         self.registers = {}
         self.watchers = []
 
