@@ -1,7 +1,8 @@
 """Fixtures of the cluster tests: one etcd for the session, and clusters of
 3 nodes + 1 router under their own key prefixes (see cluster.py).
 
-* ``cluster2``: 3 nodes x 2 workers (reuseport), as issue 15 asks.
+* ``cluster2``: 3 nodes x 2 workers (reuseport), as issue 15 asks, and two
+  routers (each with its watcher).
 * ``exact``: the cluster where a node renders each key once whatever the
   worker that receives it: ``cluster2`` once node.conf.in uses the
   node-wide shared-memory cache (``zone=``), until then 3 nodes x 1 worker.
@@ -32,8 +33,9 @@ def etcd(tmp_path_factory):
     e.stop()
 
 
-def _cluster(tmp_path_factory, etcd, name, workers):
-    cl = c.Cluster(tmp_path_factory.mktemp(name), etcd, f"/thumbnail/{name}/", nodes=3, workers=workers)
+def _cluster(tmp_path_factory, etcd, name, workers, routers=1):
+    cl = c.Cluster(tmp_path_factory.mktemp(name), etcd, f"/thumbnail/{name}/", nodes=3, workers=workers,
+                   routers=routers)
     try:
         cl.start()
     except BaseException:
@@ -47,7 +49,7 @@ def _cluster(tmp_path_factory, etcd, name, workers):
 
 @pytest.fixture(scope="session")
 def cluster2(tmp_path_factory, etcd):
-    yield from _cluster(tmp_path_factory, etcd, "w2", 2)
+    yield from _cluster(tmp_path_factory, etcd, "w2", 2, routers=2)
 
 
 @pytest.fixture(scope="session")

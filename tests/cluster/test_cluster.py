@@ -130,6 +130,11 @@ def test_two_workers_per_node(cluster2, capsys):
             assert delta[n.name] == len(seen[n.name])
         else:
             assert len(seen[n.name]) <= delta[n.name] <= 2 * len(seen[n.name])
+    # the second router rendered the same file and routes every key the same way
+    r1, r2 = cl.routers
+    assert r1.upstream.read_bytes() == r2.upstream.read_bytes()
+    first = {p: h["x-upstream"] for p, _, h in results}
+    assert owners(r2.port, paths) == first
 
 
 def test_hash_key_is_the_cache_key(exact):
@@ -171,13 +176,14 @@ def test_membership_change_under_load(cluster2, capsys):
         old = set(router.worker_pids())
         cl.leave(victim)  # revokes the lease: the etcd change
         leave_s = new_config_active(router, old, mine[0], away=victim.addr)
-        c.wait_for(lambda: len(router.servers()) == 2, 5, what="upstream with 2 servers")
+        c.wait_for(lambda: all(len(r.servers()) == 2 for r in cl.routers), 5, what="upstreams with 2 servers")
         after = owners(router.port, paths)
+        assert owners(cl.routers[1].port, paths) == after
         time.sleep(0.5)
         old = set(router.worker_pids())
         cl.join(victim)  # starts a register: the etcd change is a few ms later
         join_s = new_config_active(router, old, mine[0], to=victim.addr)
-        c.wait_for(lambda: len(router.servers()) == 3, 5, what="upstream with 3 servers")
+        c.wait_for(lambda: all(len(r.servers()) == 3 for r in cl.routers), 5, what="upstreams with 3 servers")
         back = owners(router.port, paths)
         time.sleep(0.5)
     finally:
@@ -236,6 +242,28 @@ def test_sigkill_of_a_node_under_load(cluster2, capsys):
     c.wait_for(lambda: len(router.servers()) == 3, 5, what="the node back")
     assert load.failures == 0, load.errors
     assert load.requests > 100
+
+
+def test_register_leaves_when_its_nginx_dies(cluster2, capsys):
+    """register --health: the node's nginx dies while its register lives;
+    the register revokes its lease (two failed health checks), and
+    registers again once nginx is back."""
+    cl = cluster2
+    router = cl.routers[0]
+    victim = cl.nodes[0]
+    t0 = time.monotonic()
+    victim.kill()
+    c.wait_for(lambda: victim.addr not in router.servers(), 10, 0.02, "the node without nginx dropped")
+    gone = time.monotonic() - t0
+    assert cl.registers[victim.name].alive()
+    victim.start()
+    t1 = time.monotonic()
+    c.wait_for(lambda: victim.addr in router.servers(), 10, 0.02, "the node back")
+    back = time.monotonic() - t1
+    with capsys.disabled():
+        print(f"\n  nginx of a node killed: dropped {gone:.2f} s later; back {back:.2f} s after its restart")
+    text = cl.registers[victim.name].text()
+    assert "node not healthy" in text and text.count("registered ") >= 2
 
 
 def test_etcd_down_routers_keep_serving(cluster2, etcd, capsys):
