@@ -290,6 +290,16 @@ class Router(Nginx):
         """The server addresses of the upstream file in force."""
         return [l.split()[1] for l in self.upstream.read_text().splitlines() if l.strip().startswith("server ")]
 
+    def ring(self):
+        """nginx's ketama ring of the upstream file in force."""
+        return ketama_points(self.servers(), template_weight())
+
+
+def template_weight():
+    """The weight= of the server line of upstream.conf.in (1 if none)."""
+    line = next(l for l in (CONF / "upstream.conf.in").read_text().splitlines() if "{{addr}}" in l)
+    return next((int(w[7:]) for w in line.split() if w.startswith("weight=")), 1)
+
 
 def register_proc(etcd, prefix, node, log, ttl=3, health=True):
     args = [CLUSTER_BIN, "register", "--etcd", etcd.url, "--prefix", prefix,
