@@ -60,6 +60,14 @@ def exact(tmp_path_factory, etcd, request):
         yield from _cluster(tmp_path_factory, etcd, "w1", 1)
 
 
+def pytest_configure(config):
+    # A directory of our own: under /tmp/pytest-of-USER, pytest keeps only
+    # the 3 newest sessions' directories, so other pytest runs on the
+    # machine could remove etcd's data and the logs of a running session.
+    if not config.option.basetemp:
+        config.option.basetemp = str(c.ROOT / "target" / "cluster-tests")
+
+
 def pytest_report_header(config):
     return [f"nginx: {c.NGINX}, module: {c.MODULE}", f"thumbnail-cluster: {c.CLUSTER_BIN}",
             f"etcd: {c.ETCD} ({shutil.which('etcd')})",
