@@ -230,6 +230,13 @@ class Nginx:
     def alive(self):
         return self.proc is not None and self.proc.alive()
 
+    def settled(self):
+        """The master has its workers and no old worker is shutting down."""
+        out = subprocess.run(["ps", "--ppid", str(self.proc.proc.pid), "-o", "args="],
+                             capture_output=True, text=True, timeout=10).stdout
+        return (sum("worker process" in l for l in out.splitlines()) == self.workers
+                and "shutting down" not in out)
+
     def stop(self):
         if self.proc:
             self.proc.stop(signal.SIGQUIT, timeout=15)
