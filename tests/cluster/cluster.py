@@ -256,12 +256,22 @@ class Nginx:
 
 
 class Node(Nginx):
-    def __init__(self, prefix, name, workers, images=SAMPLES):
+    """A node; with peer=True also its own router (peer-router.conf.in on
+    public_port, upstream.conf in its prefix)."""
+
+    def __init__(self, prefix, name, workers, images=SAMPLES, peer=False):
         self.name, self.workers = name, workers
         port = free_port()
-        super().__init__(prefix, fill("node.conf.in", NAME=name, PORT=port, PREFIX=pathlib.Path(prefix),
-                                      IMAGES=images, MODULE=MODULE, WORKERS=workers, USER=USER), port)
+        prefix = pathlib.Path(prefix)
+        self.public_port = free_port() if peer else None
+        peer_router = fill("peer-router.conf.in", PREFIX=prefix, PUBLIC_PORT=self.public_port) if peer else ""
+        super().__init__(prefix, fill("node.conf.in", NAME=name, PORT=port, PREFIX=prefix, IMAGES=images,
+                                      MODULE=MODULE, WORKERS=workers, USER=USER, PEER_ROUTER=peer_router), port)
         self.addr = f"127.0.0.1:{port}"
+        self.upstream = self.prefix / "upstream.conf"
+
+    def reload_cmd(self):
+        return f"kill -HUP $(cat {self.prefix}/nginx.pid)"
 
     def start(self):
         return super().start(self.workers)
@@ -379,6 +389,35 @@ class Cluster:
 
     def renders(self):
         return {n.name: n.stats()["renders"] for n in self.nodes if n.alive()}
+
+
+class PeerCluster(Cluster):
+    """Every node its own router: each node registers its thumbnail server
+    and runs a watcher that writes its own upstream.conf and reloads it.
+    The registers run without --health: a node's nginx needs the upstream
+    file (so the members) before it can start and answer a health check."""
+
+    def __init__(self, base, etcd, prefix, nodes=3, workers=1, ttl=3):
+        self.base = pathlib.Path(base)
+        self.etcd, self.prefix, self.ttl = etcd, prefix, ttl
+        self.nodes = [Node(self.base / f"peer{i + 1}", f"peer{i + 1}", workers, peer=True) for i in range(nodes)]
+        self.routers = []
+        self.registers = {}
+        self.watchers = []
+
+    def start(self):
+        for n in self.nodes:
+            self.registers[n.name] = register_proc(self.etcd, self.prefix, n,
+                                                   self.base / f"register-{n.name}.log", self.ttl, health=False)
+        names = {n.name for n in self.nodes}
+        wait_for(lambda: {k[len(self.prefix):] for k in self.etcd.get_prefix(self.prefix)} >= names,
+                 15, 0.05, "members registered")
+        for n in self.nodes:
+            out = watch_proc(self.etcd, self.prefix, n, None, once=True)
+            assert out.returncode == 0, out.stderr
+            n.start()
+            self.watchers.append(watch_proc(self.etcd, self.prefix, n, self.base / f"watch-{n.name}.log"))
+        return self
 
 
 # --- nginx's ketama (ngx_http_upstream_hash_module.c, `hash ... consistent`) ---
