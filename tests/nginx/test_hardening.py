@@ -1,0 +1,345 @@
+"""Issue 20, weaknesses a hostile probe found, one test (or more) each:
+
+1. a burst of misses must not stall the event loop: admission (the render
+   queue) is decided before the source is read, and static files are read
+   on the thread pool;
+2. rendered output held for slow clients is bounded per worker;
+3. 304 only for a thumbnail that exists (a cache hit, or after rendering),
+   never from a lone If-Modified-Since;
+4. request data is escaped in error.log.
+
+The instance here has no cache (so that the memory a worker holds for its
+clients is the rendered output alone) and one worker (so that the burst and
+the static file share an event loop).
+"""
+
+import concurrent.futures
+import os
+import re
+import socket
+import socketserver
+import threading
+import time
+
+import pytest
+import requests
+
+from burst import Probe, burst
+from conftest import BENCH, CORPUS, TIMEOUT, Nginx, image_info, quote
+
+STATIC = "/static/bench-images/static10k.jpg"
+
+HARDENING_SERVER = r"""
+    thumbnail_max_heavy 8;
+
+    server {{
+        listen 127.0.0.1:{PORT};
+        access_log off;
+
+        # a burst of misses: 32 renders at a time, the rest refused
+        location ~ ^/bq/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_queue 32;
+        }}
+        # a source that trickles in from a slow origin; one render at a time
+        location ~ ^/slow/(?<spec>[^/]+)/ {{
+            rewrite ^/slow/[^/]+/(.*)$ /$1 break;
+            proxy_pass http://127.0.0.1:SLOW_ORIGIN;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_queue 1;
+        }}
+        # big outputs (the held-output bound keeps its default)
+        location ~ ^/big/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {BENCH}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_output 4096;
+        }}
+        location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/tmpsrc/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {PREFIX}/src/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location /static/ {{ alias {SHARED}/; }}
+        location = /stats {{ thumbnail_stats; }}
+        location = /status {{ stub_status; }}
+    }}
+"""
+
+
+class _Origin(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _TrickleHandler(socketserver.BaseRequestHandler):
+    """Serves a corpus photo with its Content-Length, in 30 pieces 50 ms
+    apart (~1.5 s); records each request's path."""
+
+    def handle(self):
+        sock = self.request
+        sock.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = sock.recv(4096)
+            if not data:
+                return
+            head += data
+        path = head.split(b" ")[1].decode()
+        self.server.paths.append(path)
+        body = (CORPUS / "photos" / path.lstrip("/")).read_bytes()
+        try:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body))
+            step = len(body) // 30 + 1
+            for i in range(0, len(body), step):
+                sock.sendall(body[i:i + step])
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory):
+    origin = _Origin(("127.0.0.1", 0), _TrickleHandler)
+    origin.paths = []
+    thread = threading.Thread(target=origin.serve_forever, daemon=True)
+    thread.start()
+    prefix = tmp_path_factory.mktemp("hardening")
+    (prefix / "src").mkdir()
+    n = Nginx(prefix, 1, HARDENING_SERVER.replace("SLOW_ORIGIN", str(origin.server_address[1])),
+              "hardening")
+    n.start()
+    n.origin = origin
+    yield n
+    n.stop()
+    origin.shutdown()
+    origin.server_close()
+    assert not n.crashes(), n.crashes()
+
+
+def totals(n):
+    return n.stats()["totals"]
+
+
+def fetch(n, path):
+    """(status, headers, body) of a GET. The connection lives as long as the
+    response object does (requests keeps it open until then): none is left
+    behind to keep the worker from settling, even by a failed test."""
+    r = n.get(path)
+    return r.status_code, dict(r.headers), r.content
+
+
+# --- 1. a burst of misses ------------------------------------------------------
+
+def test_burst_of_misses_keeps_the_event_loop_free(hard):
+    """100 distinct thumbnails of a 4.4 MB photo at once, 32 renders
+    allowed: the rest are refused at once, and a small static file on the
+    same worker stays fast meanwhile. When each leader read its source on
+    the event loop before the queue counted it, the refusals and the static
+    file waited for all 32 reads (1-3 s on a loaded 2-core machine: figures
+    from `make nginx-burst-bench` in ngx_module/README.md)."""
+    n = hard
+    n.get("/static/bench-images/big20mp.jpg")  # in the page cache
+    for _ in range(5):
+        assert n.get(STATIC).status_code == 200
+    paths = [f"/bq/{16 + i}x{16 + i}/big20mp.jpg" for i in range(100)]
+    with Probe(n.port, STATIC) as probe:
+        time.sleep(0.3)
+        start, end, results = burst(n.port, paths)
+    codes = [s for s, _ in results]
+    assert set(codes) <= {200, 503}, codes
+    refused = [t for s, t in results if s == 503]
+    assert codes.count(200) >= 32 and len(refused) >= 50, codes
+    during = probe.between(start, end)
+    assert len(during) >= 5, (during, end - start)
+    assert max(refused) < 0.75, sorted(refused)[-5:]
+    assert max(during) < 0.5, sorted(during)[-5:]
+    assert n.settled(30), (totals(n), n.active_connections())
+
+
+def rchar(pid, tid):
+    """Bytes the thread tid of process pid passed to read() and the like."""
+    with open(f"/proc/{pid}/task/{tid}/io") as f:
+        for line in f:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise AssertionError("no rchar")
+
+
+def test_static_source_read_off_the_event_loop(hard):
+    """The worker's main thread (the event loop) reads nothing of a 4.4 MB
+    static source; a pool thread reads it all (per-thread I/O counts)."""
+    n = hard
+    pid = n.worker_pids()[0]
+    tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    before = {t: rchar(pid, t) for t in tids}
+    status, _, content = fetch(n, "/bq/123x123/big20mp.jpg")
+    assert status == 200 and image_info(content)[:2] == ("jpeg", 123)
+    delta = {t: rchar(pid, t) - before[t] for t in tids}
+    size = (BENCH / "big20mp.jpg").stat().st_size
+    assert delta[pid] < 256 << 10, delta
+    assert sum(d for t, d in delta.items() if t != pid) >= size, delta
+
+
+def test_refused_before_the_source_is_fetched(hard):
+    """thumbnail_max_queue 1 and a leader whose source is still arriving
+    (from a slow origin): a second miss is refused with 503 at once, and the
+    origin never sees it."""
+    n = hard
+    n.origin.paths.clear()
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        first = ex.submit(fetch, n, "/slow/101x101/rocket.jpg")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not n.origin.paths:
+            time.sleep(0.01)
+        assert n.origin.paths == ["/rocket.jpg"]
+        t = time.monotonic()
+        status, headers, _ = fetch(n, "/slow/102x102/rocket.jpg")
+        refused_in = time.monotonic() - t
+        still_reading = not first.done()
+        leader, _, content = first.result()
+    assert status == 503 and headers.get("Retry-After") == "1", status
+    assert still_reading and refused_in < 1.0, refused_in
+    assert leader == 200 and image_info(content)[:2] == ("jpeg", 101)
+    assert n.origin.paths == ["/rocket.jpg"]
+    assert n.settled(30), (totals(n), n.active_connections())
+
+
+# --- 2. output held for slow clients ----------------------------------------
+
+def rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_readers_do_not_grow_memory(hard):
+    """16 clients ask for distinct 3000x1875 PNGs (10.8 MB each) and never
+    read. Without a bound the worker held all of them until the clients
+    went away (~170 MB, and ~300 MB more RSS with the allocator's arenas);
+    the default thumbnail_max_output_held (64m) keeps at most that much and
+    refuses the rest with 503. The RSS that counts is the one once every
+    render is over (while they run, the pool threads' working memory comes
+    on top, as without slow clients)."""
+    n = hard
+    pid = n.worker_pids()[0]
+    spec = "{w}x3000,enlarge,png"
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        warm = list(ex.map(lambda i: fetch(n, f"/big/{spec.format(w=2990 + i)}/mid4mp.jpg"),
+                           range(2)))
+    assert [status for status, _, _ in warm] == [200] * 2
+    assert len(warm[0][2]) > 10 << 20
+    del warm
+    assert n.settled(30), (totals(n), n.active_connections())
+    base, requests_before = rss(pid), totals(n)["requests"]
+
+    socks = []
+    try:
+        for i in range(16):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(TIMEOUT)
+            s.connect(("127.0.0.1", n.port))
+            s.sendall(f"GET /big/{spec.format(w=3000 - i)}/mid4mp.jpg HTTP/1.1\r\n"
+                      f"Host: 127.0.0.1\r\n\r\n".encode())
+            socks.append(s)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            t = totals(n)
+            if t["requests"] - requests_before >= 16 and t["in_flight"] == 0:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        held, grown = totals(n).get("output_held", 0), rss(pid) - base
+        statuses = []
+        for s in socks:
+            head = b""
+            while not head.endswith(b"\r\n") and len(head) < 64:
+                head += s.recv(1)
+            statuses.append(int(head.split()[1]))
+    finally:
+        for s in socks:
+            s.close()
+    assert set(statuses) <= {200, 503}, statuses
+    assert grown < (64 << 20) + (32 << 20), (grown >> 20, held >> 20, statuses)
+    assert 503 in statuses, statuses
+    assert 0 < held <= 64 << 20, held
+    assert grown < held + (32 << 20), (grown >> 20, held >> 20, statuses)
+    assert n.settled(30), (totals(n), n.active_connections())
+
+
+# --- 3. 304 only for a thumbnail that exists ---------------------------------
+
+UNRENDERABLE = [
+    ("corrupt/jpeg/empty.jpg", 415),
+    ("conformance/png/pngsuite/xc1n0g08.png", 415),
+    ("corrupt/bombs/max_size.jpg", 413),
+    ("MANIFEST.tsv", 415),
+]
+
+
+@pytest.mark.parametrize("path,status", UNRENDERABLE, ids=[p for p, _ in UNRENDERABLE])
+def test_no_304_for_a_source_that_cannot_render(ngx, path, status):
+    """A lone If-Modified-Since (the source's own date, or one in the
+    future) is answered with the render's error, not with a 304 naming a
+    thumbnail that never existed."""
+    source = ngx.get(f"/static/corpus/{quote(path)}")
+    assert source.status_code == 200
+    for i, ims in enumerate([source.headers["Last-Modified"], "Fri, 01 Jan 2100 00:00:00 GMT"]):
+        r = ngx.get(f"/t/{81 + i}x{81 + i}/{quote(path)}", headers={"If-Modified-Since": ims})
+        assert r.status_code == status, (ims, r.status_code, r.headers)
+        assert not r.headers.get("ETag", "").startswith('"t-'), r.headers
+
+
+def test_if_modified_since_alone_renders(ngx):
+    """A lone If-Modified-Since is not tied to the library version, so it
+    never makes a 304: the thumbnail comes, with the ETag that If-None-Match
+    can revalidate (a render's, then a cache hit's)."""
+    uri = "/t/83x83/photos/rocket.jpg"
+    ims = ngx.get("/static/corpus/photos/rocket.jpg").headers["Last-Modified"]
+    with requests.Session() as s:
+        r = ngx.get(uri, session=s, headers={"If-Modified-Since": ims})
+        assert r.status_code == 200 and image_info(r.content)[:2] == ("jpeg", 83)
+        etag = r.headers["ETag"]
+        r = ngx.get(uri, session=s, headers={"If-Modified-Since": ims})  # a cache hit
+        assert r.status_code == 200 and image_info(r.content)[:2] == ("jpeg", 83)
+        r = ngx.get(uri, session=s, headers={"If-Modified-Since": ims, "If-None-Match": etag})
+        assert r.status_code == 304 and r.headers["ETag"] == etag
+
+
+# --- 4. log injection ---------------------------------------------------------
+
+FORGED = "[emerg] 1#1: forged"
+
+
+def test_request_data_escaped_in_the_log(hard):
+    """A spec with a newline and a forged log line, escape sequences; a
+    file name with DEL, a quote and an escape sequence whose render fails.
+    None of those bytes reaches error.log raw."""
+    n = hard
+    spec = quote(f"100x100,\n{FORGED}\x1b[31mred\x1b[0m")
+    r = n.get(f"/t/{spec}/photos/rocket.jpg")
+    assert r.status_code == 400
+    name = 'bad\x7f" forged\x1b[1m.jpg'
+    (n.prefix / "src" / name).write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")
+    r = n.get(f"/tmpsrc/100x100/{quote(name)}")
+    assert r.status_code == 415
+    log = n.error_log.read_bytes()
+    forged_lines = [line for line in log.splitlines() if line.startswith(FORGED.encode())]
+    assert not forged_lines, forged_lines
+    for byte in (b"\x1b", b"\x7f"):
+        assert byte not in log, [line for line in log.splitlines() if byte in line]
+    ours = [line for line in log.splitlines() if b"thumbnail:" in line and b"forged" in line]
+    assert len(ours) == 2, ours
+    assert any(b"\\x0A" in line for line in ours), ours
