@@ -36,8 +36,7 @@ static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
-static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h,
-    ngx_uint_t drop_ims);
+static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h);
 
 
 thumbnail_cache  *ngx_http_thumbnail_cache;
@@ -237,33 +236,29 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
  * 412, or 304 against the source's ETag. They are dropped from the request
  * (the list an upstream copies, and the parsed fields the static filters
  * read), as proxy_cache drops them; If-None-Match is checked against our
- * own ETag instead (ctx->if_none_match). If-Modified-Since is kept when it
- * is the only validator: the thumbnail's Last-Modified is the source's.
- * Accept-Encoding goes too: the renderer needs the identity encoding
- * (gzip_static, a compressing origin).
+ * own ETag instead (ctx->if_none_match), on a cache hit or after the
+ * render. If-Modified-Since goes too, even alone: answered by the source
+ * (its date is the thumbnail's Last-Modified) it made a 304 for a source
+ * that cannot render (corrupt, a bomb, not an image) and kept thumbnails
+ * of an older library version in caches; only the ETag names the library
+ * version. Accept-Encoding goes too: the renderer needs the identity
+ * encoding (gzip_static, a compressing origin).
  */
 
 static ngx_uint_t
-ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
+ngx_http_thumbnail_drop_header(ngx_table_elt_t *h)
 {
     ngx_str_t         *name;
-    static ngx_str_t   ims = ngx_string("If-Modified-Since");
     static ngx_str_t   names[] = {
         ngx_string("Range"),
         ngx_string("If-Range"),
         ngx_string("If-Match"),
         ngx_string("If-Unmodified-Since"),
         ngx_string("If-None-Match"),
+        ngx_string("If-Modified-Since"),
         ngx_string("Accept-Encoding"),
         ngx_null_string
     };
-
-    if (drop_ims
-        && h->key.len == ims.len
-        && ngx_strncasecmp(h->key.data, ims.data, ims.len) == 0)
-    {
-        return 1;
-    }
 
     for (name = names; name->len; name++) {
         if (h->key.len == name->len
@@ -280,12 +275,10 @@ ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
 static ngx_int_t
 ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, drop_ims;
+    ngx_uint_t        i;
     ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
-
-    drop_ims = (r->headers_in.if_none_match != NULL);
 
     /* rebuild the list without them (a list cannot drop elements) */
 
@@ -313,7 +306,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_thumbnail_drop_header(&h[i], drop_ims)) {
+        if (ngx_http_thumbnail_drop_header(&h[i])) {
             continue;
         }
 
@@ -330,10 +323,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
     r->headers_in.if_match = NULL;
     r->headers_in.if_unmodified_since = NULL;
     r->headers_in.if_none_match = NULL;
-
-    if (drop_ims) {
-        r->headers_in.if_modified_since = NULL;
-    }
+    r->headers_in.if_modified_since = NULL;
 
 #if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
     r->headers_in.accept_encoding = NULL;

@@ -105,12 +105,11 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
             ngx_http_thumbnail_flight_finish(ctx->flight, 0, NULL, -1);
         }
 
-        if (r->headers_out.status == NGX_HTTP_NOT_MODIFIED) {
-            /* If-Modified-Since matched the source: name our ETag */
-            if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
+        /*
+         * no 304 comes from a source asked unconditionally (the phase
+         * handler drops the client's validators); if one does, it is not
+         * about a thumbnail, and it goes out without our ETag
+         */
 
         ngx_http_thumbnail_restore_method(r, ctx);
 
