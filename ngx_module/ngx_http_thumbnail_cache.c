@@ -188,7 +188,9 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
             ngx_http_thumbnail_stat_inc(cache_hits);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "thumbnail: cache hit \"%V\"", &ctx->key);
+                           "thumbnail: cache hit \"%V\"",
+                           ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                                  ctx->key.len));
 
             return ngx_http_thumbnail_serve(r, ctx, img, -1);
         }

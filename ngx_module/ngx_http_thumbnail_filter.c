@@ -318,7 +318,10 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
             if (n != (ssize_t) size) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "thumbnail: read %z of %uz bytes from \"%V\"",
-                              n, size, &b->file->name);
+                              n, size,
+                              ngx_http_thumbnail_esc(r->pool,
+                                                     b->file->name.data,
+                                                     b->file->name.len));
                 return NGX_ERROR;
             }
 

@@ -24,6 +24,7 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_log.c      request data escaped for the error log
  */
 
 
@@ -269,6 +270,10 @@ void ngx_http_thumbnail_stats_changed(void);
 void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thumbnail_log.c: every request-derived value in a log line */
+ngx_str_t *ngx_http_thumbnail_esc(ngx_pool_t *pool, u_char *data, size_t len);
+ngx_str_t *ngx_http_thumbnail_esc_cstr(ngx_pool_t *pool, const char *s);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

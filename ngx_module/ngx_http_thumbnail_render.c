@@ -108,7 +108,9 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "thumbnail: render posted, %uz bytes, \"%V\"",
-                   t->src_len, &ctx->key);
+                   t->src_len,
+                   ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                          ctx->key.len));
 
     r->main->blocked++;
     r->aio = 1;
@@ -309,8 +311,10 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
             level = NGX_LOG_INFO;
         }
 
-        ngx_log_error(level, c->log, 0, "thumbnail: cannot render \"%V\": %s",
-                      &ctx->key, t->err);
+        ngx_log_error(level, c->log, 0, "thumbnail: cannot render \"%V\": %V",
+                      ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                             ctx->key.len),
+                      ngx_http_thumbnail_esc_cstr(r->pool, t->err));
 
         ngx_http_thumbnail_stat_inc(render_errors);
         ngx_http_thumbnail_failed(ctx, status);

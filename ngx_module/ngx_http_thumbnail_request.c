@@ -187,7 +187,10 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "thumbnail: bad spec \"%V\": %s", &raw, err);
+                          "thumbnail: bad spec \"%V\": %V",
+                          ngx_http_thumbnail_esc(r->pool, raw.data, raw.len),
+                          ngx_http_thumbnail_esc_cstr(r->pool,
+                                                      (char *) err));
             return NGX_HTTP_BAD_REQUEST;
         }
     }
@@ -195,7 +198,9 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     if (!ngx_http_thumbnail_spec_allowed(lcf, &ctx->spec)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "thumbnail: spec \"%V\" is not in "
-                      "thumbnail_allowed_specs", &ctx->spec);
+                      "thumbnail_allowed_specs",
+                      ngx_http_thumbnail_esc(r->pool, ctx->spec.data,
+                                             ctx->spec.len));
         return NGX_HTTP_BAD_REQUEST;
     }
 
