@@ -16,9 +16,10 @@
  *   3. on a miss, if this worker is already fetching and rendering the same
  *      key (a "flight", ngx_http_thumbnail_flight.c), parks the request
  *      until that render finishes and then answers with its result;
- *   4. otherwise makes the request the flight's leader and lets it go on to
- *      the content handler; the filter (ngx_http_thumbnail_filter.c) renders
- *      the source body and finishes the flight.
+ *   4. otherwise admits the render (ngx_http_thumbnail_admit.c: 503 when
+ *      the queue is full, before the source is read), makes the request the flight's leader and lets it go
+ *      on to the content handler; the filter (ngx_http_thumbnail_filter.c)
+ *      renders the source body and finishes the flight.
  */
 
 
@@ -172,6 +173,7 @@ static ngx_int_t
 ngx_http_thumbnail_lookup(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
+    ngx_int_t                     rc;
     thumbnail_status              st;
     thumbnail_image              *img;
     ngx_http_thumbnail_flight_t  *fl;
@@ -209,9 +211,11 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (ngx_http_thumbnail_queue_full(r, lcf)) {
+    rc = ngx_http_thumbnail_admit(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
         /* refused before the source is read */
-        return ngx_http_thumbnail_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return ngx_http_thumbnail_refuse(r, ctx, rc);
     }
 
     /* lead: fetch the source and render (the filter does it) */

@@ -193,6 +193,7 @@ ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
     }
 
     thumbnail_image_free(fl->img);
+
     ngx_free(fl);
 }
 

@@ -24,6 +24,8 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_admit.c    admission of a render before its source is
+ *                                 read (the render queue)
  *   ngx_http_thumbnail_log.c      request data escaped for the error log
  */
 
@@ -59,7 +61,10 @@
 #define NGX_HTTP_THUMBNAIL_PASS       5   /* not ours: pass everything */
 
 
-/* per-worker counters, then the gauges in_flight, waiting and heavy */
+/*
+ * per-worker counters, then the gauges in_flight (renders admitted: source
+ * being read, queued or rendering), waiting and heavy
+ */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
     X(cache_hits)                                                           \
@@ -192,12 +197,30 @@ typedef struct {
 
     ngx_str_t                     method_name; /* of a HEAD turned into GET */
 
+    ngx_array_t                  *reads;       /* of ngx_http_thumbnail_read_t:
+                                                  file parts of the source,
+                                                  read on a pool thread */
+
     unsigned                      head:1;
     unsigned                      leader:1;
     unsigned                      waiting:1;
     unsigned                      woken:1;
     unsigned                      heavy:1;     /* in counters.heavy */
+    unsigned                      admitted:1;  /* in counters.in_flight */
+    unsigned                      filter_flags:1; /* the two below saved */
+    unsigned                      need_in_memory:1; /* r->main_filter_... */
+    unsigned                      sendfile:1;  /* c->sendfile */
 } ngx_http_thumbnail_ctx_t;
+
+
+/* a part of the source in a file, to read into ctx->src at pos */
+typedef struct {
+    ngx_fd_t                      fd;
+    ngx_str_t                    *name;
+    off_t                         offset;
+    size_t                        pos;
+    size_t                        size;
+} ngx_http_thumbnail_read_t;
 
 
 /* ngx_http_thumbnail_module.c */
@@ -256,8 +279,6 @@ void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
 /* ngx_http_thumbnail_render.c */
 ngx_int_t ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
-ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_stats.c */
 extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
@@ -270,6 +291,11 @@ void ngx_http_thumbnail_stats_changed(void);
 void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thumbnail_admit.c */
+ngx_int_t ngx_http_thumbnail_admit(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
+void ngx_http_thumbnail_admit_release(ngx_http_thumbnail_ctx_t *ctx);
 
 /* ngx_http_thumbnail_log.c: every request-derived value in a log line */
 ngx_str_t *ngx_http_thumbnail_esc(ngx_pool_t *pool, u_char *data, size_t len);

@@ -56,7 +56,10 @@ ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
 }
 
 
-/* the request ends: it stops waiting, leaves its flight, frees its image */
+/*
+ * The request ends: it stops waiting, leaves its flight and its place in
+ * the render queue, frees its image and its source.
+ */
 
 static void
 ngx_http_thumbnail_cleanup(void *data)
@@ -65,11 +68,14 @@ ngx_http_thumbnail_cleanup(void *data)
 
     ngx_http_thumbnail_flight_unwait(ctx);
     ngx_http_thumbnail_flight_leave(ctx);
+    ngx_http_thumbnail_admit_release(ctx);
 
     if (ctx->img) {
         thumbnail_image_free(ctx->img);
         ctx->img = NULL;
     }
+
+    ngx_http_thumbnail_free_source(ctx->request, ctx);
 }
 
 
@@ -577,6 +583,8 @@ ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
     if (ctx->flight && ctx->leader) {
         ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
     }
+
+    ngx_http_thumbnail_admit_release(ctx);
 
     ngx_http_thumbnail_count_status(status);
 }
