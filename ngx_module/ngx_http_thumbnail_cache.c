@@ -17,7 +17,8 @@
  *      key (a "flight", ngx_http_thumbnail_flight.c), parks the request
  *      until that render finishes and then answers with its result;
  *   4. otherwise admits the render (ngx_http_thumbnail_admit.c: 503 when
- *      the queue is full, before the source is read), makes the request the flight's leader and lets it go
+ *      the queue is full or too much output is held for clients, before the
+ *      source is read), makes the request the flight's leader and lets it go
  *      on to the content handler; the filter (ngx_http_thumbnail_filter.c)
  *      renders the source body and finishes the flight.
  */

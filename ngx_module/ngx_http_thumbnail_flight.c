@@ -194,6 +194,10 @@ ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
 
     thumbnail_image_free(fl->img);
 
+    if (fl->held) {
+        ngx_http_thumbnail_unhold(fl->held);
+    }
+
     ngx_free(fl);
 }
 

@@ -11,7 +11,7 @@
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
  *   thumbnail_max_pixels N;                      http, server, location
  *                                                (50000000)
- *   thumbnail_max_output N;                      http, server, location (4096)
+ *   thumbnail_max_output N;                      http, server, location (2048)
  *   thumbnail_max_queue N;                       http, server, location (64)
  *   thumbnail_heavy_pixels N;                    http, server, location
  *                                                (30000000)
@@ -21,6 +21,10 @@
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
+ *   thumbnail_max_output_size SIZE;              http, server, location
+ *                                                (the cache's largest value,
+ *                                                none without a cache)
+ *   thumbnail_max_output_held SIZE;              http, server, location (64m)
  */
 
 
@@ -140,6 +144,20 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       0,
       NULL },
 
+    { ngx_string("thumbnail_max_output_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_size),
+      NULL },
+
+    { ngx_string("thumbnail_max_output_held"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_held),
+      NULL },
+
       ngx_null_command
 };
 
@@ -228,6 +246,8 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_queue = NGX_CONF_UNSET_UINT;
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
+    conf->max_output_size = NGX_CONF_UNSET_SIZE;
+    conf->max_output_held = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -261,8 +281,13 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               (size_t) def.max_source_bytes);
     ngx_conf_merge_uint_value(conf->max_pixels, prev->max_pixels,
                               (ngx_uint_t) def.max_source_pixels);
-    ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
-                              def.max_output_width);
+    /*
+     * 2048, not the library's 4096: a 1024-pixel slot at 2x or a
+     * 680-pixel one at 3x; past that it is not a thumbnail, and a 4096x4096
+     * output is 64 MB of pixels while rendering (16 MB at 2048) and up to
+     * as many bytes of PNG
+     */
+    ngx_conf_merge_uint_value(conf->max_output, prev->max_output, 2048);
     ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
 
     /*
@@ -276,6 +301,26 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
+
+    /*
+     * Unset, the output byte limit is the largest value the cache holds
+     * (computed per request: the key is charged too), so a thumbnail that
+     * is served can be cached and is not rendered again for every request;
+     * without a cache there is none.
+     */
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = prev->max_output_size;
+        conf->max_output_size_auto = prev->max_output_size_auto;
+    }
+
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = 0;
+        conf->max_output_size_auto = 1;
+    }
+
+    /* per worker: rendered thumbnails held for clients */
+    ngx_conf_merge_size_value(conf->max_output_held, prev->max_output_held,
+                              64 * 1024 * 1024);
 
     if (conf->max_output == 0 || conf->max_output > 0xffffffff) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -581,6 +626,7 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_thumbnail_flight_init();
+    ngx_http_thumbnail_malloc_init(cycle);
 
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;

@@ -25,7 +25,8 @@
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
  *   ngx_http_thumbnail_admit.c    admission of a render before its source is
- *                                 read (the render queue)
+ *                                 read (queue, held output), the bytes of
+ *                                 rendered thumbnails held for clients
  *   ngx_http_thumbnail_log.c      request data escaped for the error log
  */
 
@@ -51,6 +52,11 @@
 
 #define NGX_HTTP_THUMBNAIL_ERR_LEN    256
 
+/* blocks of this size and more are mmap()ed: ngx_http_thumbnail_admit.c */
+#ifndef NGX_HTTP_THUMBNAIL_MMAP_THRESHOLD
+#define NGX_HTTP_THUMBNAIL_MMAP_THRESHOLD  (1024 * 1024)
+#endif
+
 
 /* ctx->phase */
 #define NGX_HTTP_THUMBNAIL_START      0   /* ctx made, source not seen yet */
@@ -63,7 +69,8 @@
 
 /*
  * per-worker counters, then the gauges in_flight (renders admitted: source
- * being read, queued or rendering), waiting and heavy
+ * being read, queued or rendering), waiting and heavy; then held_refused
+ * and the gauge output_held (bytes of rendered thumbnails held for clients)
  */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
@@ -80,7 +87,9 @@
     X(heavy_refused)                                                        \
     X(in_flight)                                                            \
     X(waiting)                                                              \
-    X(heavy)
+    X(heavy)                                                                \
+    X(held_refused)                                                         \
+    X(output_held)
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -148,6 +157,10 @@ typedef struct {
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
+
+    size_t                        max_output_held;
+    size_t                        max_output_size; /* 0: none */
+    ngx_flag_t                    max_output_size_auto; /* the cache's */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -170,6 +183,8 @@ struct ngx_http_thumbnail_flight_s {
     time_t                        last_modified;
     unsigned                      in_table:1;
     unsigned                      done:1;
+    size_t                        held;        /* img's bytes, counted in
+                                                  output_held */
 };
 
 
@@ -200,6 +215,8 @@ typedef struct {
     ngx_array_t                  *reads;       /* of ngx_http_thumbnail_read_t:
                                                   file parts of the source,
                                                   read on a pool thread */
+    size_t                        held;        /* img's bytes, counted in
+                                                  output_held */
 
     unsigned                      head:1;
     unsigned                      leader:1;
@@ -296,6 +313,10 @@ char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_thumbnail_admit(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
 void ngx_http_thumbnail_admit_release(ngx_http_thumbnail_ctx_t *ctx);
+ngx_int_t ngx_http_thumbnail_hold(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, size_t len);
+void ngx_http_thumbnail_unhold(size_t len);
+void ngx_http_thumbnail_malloc_init(ngx_cycle_t *cycle);
 
 /* ngx_http_thumbnail_log.c: every request-derived value in a log line */
 ngx_str_t *ngx_http_thumbnail_esc(ngx_pool_t *pool, u_char *data, size_t len);

@@ -2,8 +2,8 @@
 /*
  * ngx_http_thumbnail_module: the render of a source on a thread pool.
  *
- * The render was admitted before its source was read (thumbnail_max_queue,
- * ngx_http_thumbnail_admit.c). Once the
+ * The render was admitted before its source was read (thumbnail_max_queue
+ * and thumbnail_max_output_held, ngx_http_thumbnail_admit.c). Once the
  * source is complete, a task made by ngx_thread_task_alloc() runs on a pool
  * thread in up to two stages:
  *
@@ -19,7 +19,8 @@
  * when the source is all in memory, header only), else 503. The pool
  * thread reads only the task's source, parts, key and spec and writes only
  * the task context. Its completion handler, back on the event loop,
- * finishes the flight and resumes the request as
+ * finishes the flight, counts the image as held for clients (503 past
+ * thumbnail_max_output_held) and resumes the request as
  * ngx_http_copy_thread_event_handler() does: the writer calls the body
  * filter, which sends the thumbnail (ngx_http_thumbnail_filter.c). A
  * render error is finalized with its status instead, so that error_page
@@ -76,8 +77,8 @@ static ngx_uint_t ngx_http_thumbnail_is_heavy(
 static ngx_uint_t ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf,
     ngx_http_thumbnail_task_ctx_t *t);
-static thumbnail_limits ngx_http_thumbnail_limits(
-    ngx_http_thumbnail_loc_conf_t *lcf);
+static thumbnail_limits ngx_http_thumbnail_limits(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
 static ngx_int_t ngx_http_thumbnail_read_upto(
     ngx_http_thumbnail_task_ctx_t *t, size_t upto);
@@ -128,7 +129,7 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     t->cache = ngx_http_thumbnail_cache;
     t->key = ctx->key;
     t->spec = ctx->spec;
-    t->limits = ngx_http_thumbnail_limits(lcf);
+    t->limits = ngx_http_thumbnail_limits(r, lcf, ctx);
     t->status = THUMBNAIL_STATUS_INTERNAL;
     t->source = THUMBNAIL_CACHE_SOURCE_NONE;
     t->img = NULL;
@@ -303,12 +304,22 @@ ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
 }
 
 
-/* the location's limits, as the library takes them */
+/*
+ * The location's limits, as the library takes them. Without a
+ * thumbnail_max_output_size, the output byte limit is the largest value
+ * the cache holds: a shard's share of its size (shards rounded up to a
+ * power of two, as the library does) less what the entry's key and
+ * bookkeeping are charged.
+ */
 
 static thumbnail_limits
-ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
+ngx_http_thumbnail_limits(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
-    thumbnail_limits  limits;
+    size_t                           shard, charge;
+    ngx_uint_t                       shards;
+    thumbnail_limits                 limits;
+    ngx_http_thumbnail_main_conf_t  *mcf;
 
     limits = thumbnail_limits_default();
 
@@ -316,6 +327,21 @@ ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
     limits.max_source_pixels = lcf->max_pixels;
     limits.max_output_width = (uint32_t) lcf->max_output;
     limits.max_output_height = (uint32_t) lcf->max_output;
+    limits.max_output_bytes = lcf->max_output_size;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_thumbnail_module);
+
+    if (lcf->max_output_size_auto && ngx_http_thumbnail_cache) {
+        for (shards = 1; shards < mcf->cache_shards; shards <<= 1) {
+            /* void */
+        }
+
+        shard = mcf->cache_size / shards;
+        charge = ctx->key.len + 1024;
+
+        /* 1: a cache too small for anything still leaves a limit */
+        limits.max_output_bytes = shard > charge ? shard - charge : 1;
+    }
 
     return limits;
 }
@@ -445,12 +471,14 @@ ngx_http_thumbnail_read_upto(ngx_http_thumbnail_task_ctx_t *t, size_t upto)
 static void
 ngx_http_thumbnail_render_done(ngx_event_t *ev)
 {
+    size_t                          len;
     ngx_uint_t                      status, level;
     ngx_connection_t               *c;
     ngx_thread_task_t              *task;
     ngx_http_request_t             *r;
     ngx_http_thumbnail_ctx_t       *ctx;
     ngx_http_thumbnail_task_ctx_t  *t;
+    ngx_http_thumbnail_loc_conf_t  *lcf;
 
     task = ev->data;
     t = task->ctx;
@@ -483,6 +511,8 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
         t->status = THUMBNAIL_STATUS_INTERNAL;
     }
 
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
+
     if (t->status == THUMBNAIL_STATUS_OK) {
         status = NGX_HTTP_OK;
 
@@ -491,15 +521,26 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
                        thumbnail_image_width(t->img),
                        thumbnail_image_height(t->img), (int) t->source);
 
-        ctx->phase = NGX_HTTP_THUMBNAIL_RENDERED;
+        len = thumbnail_image_len(t->img);
 
-        if (ctx->flight && ctx->leader && !ctx->flight->done) {
+        if (ngx_http_thumbnail_hold(r, lcf, len) != NGX_OK) {
+            /* in the cache, if it fits there: a retry is a hit */
+            thumbnail_image_free(t->img);
+            t->img = NULL;
+            status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            ngx_http_thumbnail_failed(ctx, status);
+
+        } else if (ctx->flight && ctx->leader && !ctx->flight->done) {
             /* the flight owns the image from now on */
+            ctx->phase = NGX_HTTP_THUMBNAIL_RENDERED;
             ngx_http_thumbnail_flight_finish(ctx->flight, NGX_HTTP_OK, t->img,
                                              ctx->last_modified);
+            ctx->flight->held = len;
 
         } else {
+            ctx->phase = NGX_HTTP_THUMBNAIL_RENDERED;
             ctx->img = t->img;
+            ctx->held = len;
         }
 
     } else {

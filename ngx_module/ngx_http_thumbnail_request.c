@@ -75,6 +75,11 @@ ngx_http_thumbnail_cleanup(void *data)
         ctx->img = NULL;
     }
 
+    if (ctx->held) {
+        ngx_http_thumbnail_unhold(ctx->held);
+        ctx->held = 0;
+    }
+
     ngx_http_thumbnail_free_source(ctx->request, ctx);
 }
 

@@ -63,6 +63,13 @@ HARDENING_SERVER = r"""
             thumbnail on;
             thumbnail_spec $spec;
         }}
+        # an operator's cap on a thumbnail's bytes
+        location ~ ^/cap/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_output_size 20k;
+        }}
         location ~ ^/tmpsrc/(?<spec>[^/]+)/(?<file>.+)$ {{
             alias {PREFIX}/src/$file;
             thumbnail on;
@@ -277,6 +284,66 @@ def test_slow_readers_do_not_grow_memory(hard):
     assert 0 < held <= 64 << 20, held
     assert grown < held + (32 << 20), (grown >> 20, held >> 20, statuses)
     assert n.settled(30), (totals(n), n.active_connections())
+
+
+def test_output_limits(hard):
+    """thumbnail_max_output defaults to 2048 (was 4096); an operator's
+    thumbnail_max_output_size refuses a larger thumbnail with 413."""
+    n = hard
+    assert fetch(n, "/t/2049x,enlarge/photos/rocket.jpg")[0] == 413
+    status, _, content = fetch(n, "/t/2048x2048,enlarge/photos/rocket.jpg")
+    assert status == 200 and image_info(content)[:2] == ("jpeg", 2048)
+    assert fetch(n, "/cap/400x400,png/photos/rocket.jpg")[0] == 413
+    status, _, content = fetch(n, "/cap/60x60,png/photos/rocket.jpg")
+    assert status == 200 and len(content) <= 20 << 10
+    assert "output is" in n.log() and "limit 20480" in n.log()
+
+
+SMALL_CACHE_SERVER = r"""
+    thumbnail_cache size=512k shards=1;
+
+    server {{
+        listen 127.0.0.1:{PORT};
+        access_log off;
+        location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location = /stats {{ thumbnail_stats; }}
+        location = /status {{ stub_status; }}
+    }}
+"""
+
+
+@pytest.fixture(scope="module")
+def small_cache(tmp_path_factory):
+    n = Nginx(tmp_path_factory.mktemp("smallcache"), 1, SMALL_CACHE_SERVER, "smallcache")
+    n.start()
+    yield n
+    n.stop()
+    assert not n.crashes(), n.crashes()
+
+
+def test_served_outputs_fit_the_cache(small_cache):
+    """By default a thumbnail is at most what the cache holds (here 512 KB
+    in one shard): whatever is served is cached, and a repeat is a hit, not
+    a render (a 659 KB PNG used to be rendered again for every request, and
+    held by each slow client). A larger one is 413 every time."""
+    n = small_cache
+    with requests.Session() as s:
+        before = totals(n)
+        small = [n.get("/t/500x500,png/photos/rocket.jpg", session=s) for _ in range(3)]
+        big = [n.get("/t/1000x1000,enlarge,png/photos/rocket.jpg", session=s) for _ in range(2)]
+        after = totals(n)
+    assert [r.status_code for r in small] == [200] * 3
+    assert small[0].content == small[2].content and len(small[0].content) > 100 << 10
+    assert [r.status_code for r in big] == [413] * 2
+    assert after["renders"] - before["renders"] == 3  # one small, two big refused
+    assert after["cache_hits"] - before["cache_hits"] == 2
+    assert after["oversize_rejects"] == before["oversize_rejects"]
+    lines = [line for line in n.log().splitlines() if "cannot render" in line]
+    assert len(lines) == 2 and all("[warn]" in line and "bytes, limit" in line for line in lines)
 
 
 # --- 3. 304 only for a thumbnail that exists ---------------------------------
