@@ -25,6 +25,7 @@
  *                                                (the cache's largest value,
  *                                                none without a cache)
  *   thumbnail_max_output_held SIZE;              http, server, location (64m)
+ *   thumbnail_render_nice N;                     http (19)
  */
 
 
@@ -49,6 +50,11 @@ static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_thumbnail_render_nice_bounds = {
+    ngx_conf_check_num_bounds, 0, 19
+};
 
 
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
@@ -158,6 +164,13 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       offsetof(ngx_http_thumbnail_loc_conf_t, max_output_held),
       NULL },
 
+    { ngx_string("thumbnail_render_nice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_main_conf_t, render_nice),
+      &ngx_http_thumbnail_render_nice_bounds },
+
       ngx_null_command
 };
 
@@ -213,6 +226,7 @@ ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->cache_shards = 16;
+    mcf->render_nice = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -561,6 +575,9 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
     }
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
+
+    /* see ngx_http_thumbnail_render.c */
+    ngx_conf_init_value(mcf->render_nice, 19);
 
     ngx_http_thumbnail_pin(cf);
 

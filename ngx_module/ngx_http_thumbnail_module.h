@@ -136,6 +136,8 @@ typedef struct {
     ngx_flag_t                    cache_set;
 
     ngx_shm_zone_t               *stats_zone;
+
+    ngx_int_t                     render_nice;
 } ngx_http_thumbnail_main_conf_t;
 
 

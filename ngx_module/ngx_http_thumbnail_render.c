@@ -30,6 +30,11 @@
 
 #include "ngx_http_thumbnail_module.h"
 
+#if (NGX_LINUX)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#endif
+
 
 /* the header of a file source is probed in its first bytes */
 #define NGX_HTTP_THUMBNAIL_PROBE_PREFIX  (256 * 1024)
@@ -52,6 +57,7 @@ typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     spec;
     thumbnail_limits              limits;
+    ngx_int_t                     nice;
 
     /* written by the pool thread */
     ngx_uint_t                    next_read;   /* parts read so far */
@@ -80,6 +86,7 @@ static ngx_uint_t ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
 static thumbnail_limits ngx_http_thumbnail_limits(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
+static void ngx_http_thumbnail_thread_nice(ngx_int_t nice);
 static ngx_int_t ngx_http_thumbnail_read_upto(
     ngx_http_thumbnail_task_ctx_t *t, size_t upto);
 static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
@@ -130,6 +137,9 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     t->key = ctx->key;
     t->spec = ctx->spec;
     t->limits = ngx_http_thumbnail_limits(r, lcf, ctx);
+    t->nice = ((ngx_http_thumbnail_main_conf_t *)
+               ngx_http_get_module_main_conf(r, ngx_http_thumbnail_module))
+              ->render_nice;
     t->status = THUMBNAIL_STATUS_INTERNAL;
     t->source = THUMBNAIL_CACHE_SOURCE_NONE;
     t->img = NULL;
@@ -360,6 +370,8 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 
     size_t  prefix;
 
+    ngx_http_thumbnail_thread_nice(t->nice);
+
     if (t->stage == NGX_HTTP_THUMBNAIL_STAGE_READ) {
 
         /* enough for the header first: a heavy source may be refused */
@@ -408,6 +420,44 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 
     ngx_free(t->src);
     t->src = NULL;
+}
+
+
+/*
+ * thumbnail_render_nice (default 19): a pool thread that renders lowers
+ * its own CPU priority by N, once (raising it back would need privileges),
+ * so that when renders saturate the CPUs the event loop still runs at
+ * once: static files, cache hits, refusals. make nginx-burst-bench on a
+ * loaded 2-core machine, static p99 during a burst: 43.5 ms at 0, 23.8 ms
+ * at 10, 17.7 ms at 19. Linux keeps a nice value per thread.
+ */
+
+static void
+ngx_http_thumbnail_thread_nice(ngx_int_t nice)
+{
+#if (NGX_LINUX)
+
+    int                  cur;
+    pid_t                tid;
+    static __thread int  done;
+
+    if (done || nice == 0) {
+        return;
+    }
+
+    done = 1;
+    tid = (pid_t) syscall(SYS_gettid);
+
+    errno = 0;
+    cur = getpriority(PRIO_PROCESS, tid);
+
+    if (cur == -1 && errno != 0) {
+        return;
+    }
+
+    (void) setpriority(PRIO_PROCESS, tid, (int) ngx_min(cur + nice, 19));
+
+#endif
 }
 
 

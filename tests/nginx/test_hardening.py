@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import socketserver
+import subprocess
 import threading
 import time
 
@@ -25,7 +26,7 @@ import pytest
 import requests
 
 from burst import Probe, burst
-from conftest import BENCH, CORPUS, TIMEOUT, Nginx, image_info, quote
+from conftest import BENCH, CORPUS, MODULE, NGINX, NGINX_ENV, TIMEOUT, Nginx, image_info, quote
 
 STATIC = "/static/bench-images/static10k.jpg"
 
@@ -195,6 +196,36 @@ def test_static_source_read_off_the_event_loop(hard):
     size = (BENCH / "big20mp.jpg").stat().st_size
     assert delta[pid] < 256 << 10, delta
     assert sum(d for t, d in delta.items() if t != pid) >= size, delta
+
+
+def thread_nice(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def test_render_threads_yield_to_the_event_loop(hard):
+    """thumbnail_render_nice (default 19): a pool thread that rendered runs
+    at nice 19, the event loop stays at the worker's priority."""
+    n = hard
+    assert fetch(n, "/t/71x71/photos/rocket.jpg")[0] == 200
+    pid = n.worker_pids()[0]
+    nice = {int(t): thread_nice(pid, t) for t in os.listdir(f"/proc/{pid}/task")}
+    assert nice.pop(pid) == 0, nice
+    assert 19 in nice.values() and set(nice.values()) <= {0, 19}, nice
+
+
+def test_render_nice_bounds(tmp_path):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+load_module {MODULE};
+error_log stderr;
+pid {tmp_path}/nginx.pid;
+events {{}}
+http {{ thumbnail_render_nice 20; }}
+""")
+    out = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
+                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
+    assert out.returncode != 0 and "must be between 0 and 19" in out.stderr, out.stderr
 
 
 def test_refused_before_the_source_is_fetched(hard):
