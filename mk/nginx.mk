@@ -31,7 +31,7 @@ NGX_LD_OPT      := -Wl,-z,relro -Wl,-z,now -fPIC
 
 NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean nginx-burst-bench
+.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean nginx-burst-bench nginx-slow-readers-bench
 
 ## nginx-module: target/nginx/ngx_http_thumbnail_module.so,
 ## built against Debian's nginx with nginx-dev's configure
@@ -201,3 +201,10 @@ BURST_ARGS ?=
 nginx-burst-bench: nginx-module nginx-venv
 	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
 		env -u NGINX $(NGX_VENV)/bin/python benches/nginx_burst.py $(BURST_ARGS)
+
+## nginx-slow-readers-bench: 16 clients that never read ask
+## for 10.8 MB PNGs; prints the worker's RSS and output_held
+SLOW_ARGS ?=
+nginx-slow-readers-bench: nginx-module nginx-venv
+	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
+		env -u NGINX $(NGX_VENV)/bin/python benches/nginx_slow_readers.py $(SLOW_ARGS)
