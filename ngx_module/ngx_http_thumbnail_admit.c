@@ -14,7 +14,7 @@
  *     are bounded too (N x thumbnail_max_source_size);
  *   - thumbnail_max_output_held: no new render while the rendered
  *     thumbnails this worker still holds for clients (being sent, or
- *     waiting for a slow reader) reach the bound.
+ *     waiting for a slow reader) reach the bound (0: no bound).
  *
  * Heavy sources are admitted later, once their header is known
  * (ngx_http_thumbnail_render.c).
@@ -56,7 +56,7 @@ ngx_http_thumbnail_admit(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    if (c->output_held >= lcf->max_output_held) {
+    if (lcf->max_output_held && c->output_held >= lcf->max_output_held) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "thumbnail: %uL bytes of thumbnails held for clients "
                       "(thumbnail_max_output_held %uz), refusing",
@@ -101,7 +101,10 @@ ngx_http_thumbnail_hold(ngx_http_request_t *r,
 
     c = &ngx_http_thumbnail_counters;
 
-    if (c->output_held && c->output_held + len > lcf->max_output_held) {
+    if (lcf->max_output_held
+        && c->output_held
+        && c->output_held + len > lcf->max_output_held)
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "thumbnail: %uL bytes of thumbnails held for clients, "
                       "%uz more would pass thumbnail_max_output_held %uz, "

@@ -14,6 +14,7 @@ the static file share an event loop).
 """
 
 import concurrent.futures
+import functools
 import os
 import re
 import socket
@@ -24,6 +25,9 @@ import time
 
 import pytest
 import requests
+import urllib3
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 from burst import Probe, burst
 from conftest import BENCH, CORPUS, MODULE, NGINX, NGINX_ENV, TIMEOUT, Nginx, image_info, quote
@@ -226,6 +230,65 @@ http {{ thumbnail_render_nice 20; }}
     out = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
                          capture_output=True, text=True, timeout=30, env=NGINX_ENV)
     assert out.returncode != 0 and "must be between 0 and 19" in out.stderr, out.stderr
+
+
+TLS_SERVER = r"""
+    server {{
+        listen 127.0.0.1:{PORT} ssl;
+        ssl_certificate {PREFIX}/cert.pem;
+        ssl_certificate_key {PREFIX}/key.pem;
+        access_log off;
+        location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
+        location ~ ^/fb/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            error_page 415 = /fallback.png;
+        }}
+        location = /fallback.png {{
+            alias {CORPUS}/photos/camera.png;
+        }}
+    }}
+"""
+
+
+def test_tls_source_read_off_the_event_loop(tmp_path):
+    """On TLS nginx has the copy filter read files into memory (on the event
+    loop, without aio threads); the module takes them as file buffers and
+    reads them on a pool thread, and hands the flags back when an error
+    page serves a file instead (camera.png, 139 KB, whole)."""
+    prefix = tmp_path / "tls"
+    prefix.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(prefix / "key.pem"),
+                    "-out", str(prefix / "cert.pem")], check=True, capture_output=True, timeout=60)
+    n = Nginx(prefix, 1, TLS_SERVER, "tls")
+    n.start()
+    try:
+        url = f"https://127.0.0.1:{n.port}"
+        pid = n.worker_pids()[0]
+        with requests.Session() as s:
+            get = functools.partial(s.get, timeout=TIMEOUT, verify=False)
+            get(url + "/t/10x10/photos/rocket.jpg")  # the TLS session, a warm pool
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            before = {t: rchar(pid, t) for t in tids}
+            r = get(url + "/t/101x101/photos/harbour-9MP-HMD_Nokia_8.3_5G.jpg")
+            delta = {t: rchar(pid, t) - before[t] for t in tids}
+            assert r.status_code == 200 and image_info(r.content)[:2] == ("jpeg", 101)
+            fb = get(url + "/fb/100x100/corrupt/jpeg/empty.jpg")
+            assert fb.status_code == 200
+            assert fb.content == (CORPUS / "photos/camera.png").read_bytes()
+            assert get(url + "/t/102x102/photos/rocket.jpg").status_code == 200
+    finally:
+        n.stop()
+    size = (CORPUS / "photos/harbour-9MP-HMD_Nokia_8.3_5G.jpg").stat().st_size
+    assert delta[pid] < 256 << 10, delta
+    assert sum(d for t, d in delta.items() if t != pid) >= size, delta
+    assert not n.crashes(), n.crashes()
 
 
 def test_refused_before_the_source_is_fetched(hard):
