@@ -136,6 +136,12 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_thumbnail_module);
 
     if (ctx) {
+        if (ctx->zone_waiting) {
+            /* another worker's render ended (ngx_http_thumbnail_zone.c) */
+            ngx_http_thumbnail_zone_cleanup(ctx);
+            return ngx_http_thumbnail_lookup(r, lcf, ctx);
+        }
+
         if (!ctx->waiting) {
             /* decided before (e.g. the phases run again) */
             return NGX_DECLINED;
@@ -146,6 +152,14 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_thumbnail_woken(r, lcf, ctx);
+    }
+
+    if (lcf->purge) {
+        /* thumbnail_cache_purge (ngx_http_thumbnail_zone.c) */
+        rc = ngx_http_thumbnail_zone_purge(r, lcf);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     ngx_http_thumbnail_restore_head(r);
@@ -173,6 +187,7 @@ static ngx_int_t
 ngx_http_thumbnail_lookup(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
+    ngx_int_t                     rc;
     thumbnail_status              st;
     thumbnail_image              *img;
     ngx_http_thumbnail_flight_t  *fl;
@@ -199,6 +214,12 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
                           "thumbnail: cache lookup failed: %s",
                           thumbnail_status_name(st));
         }
+    }
+
+    /* the node-wide zone: a hit, another worker's render to wait for */
+    rc = ngx_http_thumbnail_zone_lookup(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     fl = ngx_http_thumbnail_flight_find(&ctx->key);
@@ -354,6 +375,14 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_flight_unwait(ctx);
 
     if (fl->status == NGX_HTTP_OK && fl->img) {
+        /* the leader's caching headers (ngx_http_thumbnail_zone.c) */
+        if (ngx_http_thumbnail_zone_replay(r, fl->cache_headers,
+                                           fl->cache_headers_len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         /* the flight's reference is dropped by the pool cleanup */
         return ngx_http_thumbnail_serve(r, ctx, fl->img, fl->last_modified);
     }

@@ -19,8 +19,11 @@
  *   thumbnail_thread_pool NAME;                  http, server, location
  *                                                (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
+ *   thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME]
+ *                   [max_item=SIZE] [lock_age=TIME];    http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
+ *   thumbnail_cache_purge CONDITION;             http, server, location
  */
 
 
@@ -140,6 +143,13 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       0,
       NULL },
 
+    { ngx_string("thumbnail_cache_purge"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, purge),
+      NULL },
+
       ngx_null_command
 };
 
@@ -228,6 +238,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_queue = NGX_CONF_UNSET_UINT;
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
+    conf->purge = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -256,6 +267,7 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+    ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
 
     ngx_conf_merge_size_value(conf->max_source_size, prev->max_source_size,
                               (size_t) def.max_source_bytes);
@@ -285,6 +297,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (!conf->enable) {
         return NGX_CONF_OK;
+    }
+
+    if (ngx_http_thumbnail_zone_check_purge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->spec == NULL) {
@@ -429,20 +445,31 @@ ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_thumbnail_main_conf_t *mcf = conf;
 
+    char        *rv;
     ssize_t      size;
     ngx_int_t    n;
     ngx_str_t   *value, s;
     ngx_msec_t   ttl;
     ngx_uint_t   i;
 
-    if (mcf->cache_set) {
+    if (mcf->cache_set || mcf->zone) {
         return "is duplicate";
+    }
+
+    /* zone= and its parameters: ngx_http_thumbnail_zone.c */
+    rv = ngx_http_thumbnail_zone_directive(cf, mcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     value = cf->args->elts;
     size = NGX_ERROR;
 
     for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_thumbnail_zone_arg(&value[i])) {
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
             s.data = value[i].data + 5;
@@ -484,8 +511,13 @@ ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (size == NGX_ERROR) {
+        if (mcf->zone) {
+            return NGX_CONF_OK;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thumbnail_cache\" needs \"size=\"");
+                           "\"thumbnail_cache\" needs \"size=\" "
+                           "or \"zone=\"");
         return NGX_CONF_ERROR;
     }
 

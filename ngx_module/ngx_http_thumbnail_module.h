@@ -24,6 +24,11 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
+ *                                 and their caching headers in a shared
+ *                                 memory zone, cross-worker single-flight
+ *                                 (in-flight markers, followers polling),
+ *                                 purge, the zone's stats
  */
 
 
@@ -58,7 +63,10 @@
 #define NGX_HTTP_THUMBNAIL_PASS       5   /* not ours: pass everything */
 
 
-/* per-worker counters, then the gauges in_flight, waiting and heavy */
+/*
+ * per-worker counters, then the gauges in_flight, waiting and heavy, then
+ * zone_waits (requests that waited for another worker's render)
+ */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
     X(cache_hits)                                                           \
@@ -74,7 +82,8 @@
     X(heavy_refused)                                                        \
     X(in_flight)                                                            \
     X(waiting)                                                              \
-    X(heavy)
+    X(heavy)                                                                \
+    X(zone_waits)
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -121,6 +130,8 @@ typedef struct {
     ngx_flag_t                    cache_set;
 
     ngx_shm_zone_t               *stats_zone;
+
+    ngx_shm_zone_t               *zone;          /* thumbnail_cache zone= */
 } ngx_http_thumbnail_main_conf_t;
 
 
@@ -142,6 +153,8 @@ typedef struct {
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
+
+    ngx_http_complex_value_t     *purge;         /* thumbnail_cache_purge */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -164,6 +177,10 @@ struct ngx_http_thumbnail_flight_s {
     time_t                        last_modified;
     unsigned                      in_table:1;
     unsigned                      done:1;
+
+    u_char                       *cache_headers; /* the leader's caching
+                                                    headers, for waiters */
+    size_t                        cache_headers_len;
 };
 
 
@@ -196,6 +213,13 @@ typedef struct {
     unsigned                      waiting:1;
     unsigned                      woken:1;
     unsigned                      heavy:1;     /* in counters.heavy */
+
+    /* the node-wide zone (ngx_http_thumbnail_zone.c) */
+    uint64_t                      zone_token;  /* our in-flight marker */
+    ngx_event_t                   zone_timer;  /* a follower's next look */
+    ngx_msec_t                    zone_delay;
+    unsigned                      zone_waiting:1;
+    unsigned                      zone_waited:1;
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -212,6 +236,9 @@ ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
+    time_t last_modified);
+ngx_int_t ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, const char *type, size_t len,
     time_t last_modified);
 ngx_int_t ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
@@ -269,6 +296,27 @@ void ngx_http_thumbnail_stats_changed(void);
 void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thumbnail_zone.c */
+char *ngx_http_thumbnail_zone_directive(ngx_conf_t *cf,
+    ngx_http_thumbnail_main_conf_t *mcf);
+ngx_uint_t ngx_http_thumbnail_zone_arg(ngx_str_t *arg);
+char *ngx_http_thumbnail_zone_check_purge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_zone_purge(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_zone_finish(ngx_http_thumbnail_flight_t *fl,
+    ngx_uint_t status, thumbnail_image *img, time_t last_modified);
+ngx_int_t ngx_http_thumbnail_zone_replay(ngx_http_request_t *r,
+    u_char *p, size_t len);
+void ngx_http_thumbnail_zone_cleanup(ngx_http_thumbnail_ctx_t *ctx);
+ngx_uint_t ngx_http_thumbnail_zone_enabled(void);
+void ngx_http_thumbnail_zone_worker_stats(thumbnail_cache_stats *cs);
+u_char *ngx_http_thumbnail_zone_stats_json(u_char *p,
+    thumbnail_cache_stats *totals);
+size_t ngx_http_thumbnail_zone_stats_len(void);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */
