@@ -136,7 +136,7 @@ $(NGX_VENV)/.ok:
 ## (venv in target/venv; starts its own nginx instances)
 nginx-test: nginx-module nginx-venv
 	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
-		env -u NGINX $(NGX_VENV)/bin/pytest -q tests/nginx
+		env -u NGINX $(NGX_VENV)/bin/pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/target/nginx-tests tests/nginx
 
 ## nginx-demo: nginx in the foreground on 127.0.0.1:8080
 ## (NGX_DEMO_PORT=... to change it) serving /t/<spec>/<file>
