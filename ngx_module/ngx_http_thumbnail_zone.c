@@ -35,16 +35,18 @@
  * poll interval; lock_age= (default 10 s) bounds a live leader that hangs
  * (a slow origin).
  *
- * Memory. A thumbnail is stored as single pages (4 KB) plus one smaller
- * piece for its tail, never as one run of pages: nginx's slab allocator
- * needs a contiguous free run for a multi-page allocation, and a zone
- * churned by entries of varying sizes would refuse large entries with
- * plenty of memory free. With pieces, any freed page serves any entry, so
- * when an allocation fails, evicting from the LRU tail and retrying always
- * ends: in success, or with an empty LRU (the entry is then served but not
- * stored). Overhead per entry: the node (about 100 bytes, the key, the
- * content type, ETag and caching headers, 8 bytes per page) and the tail
- * piece's rounding (less than 2 KB).
+ * Memory. A thumbnail is stored in pieces of at most one page, never as
+ * one run of pages: nginx's slab allocator needs a contiguous free run for
+ * a multi-page allocation, and a zone churned by entries of varying sizes
+ * would refuse large entries with plenty of memory free. With pieces, any
+ * freed page serves any entry, so when an allocation fails, evicting from
+ * the LRU tail and retrying always ends: in success, or with an empty LRU
+ * (the entry is then served but not stored). The pieces are whole pages,
+ * then what is left in 1024, 512 and 256-byte slab chunks (which fill
+ * their pages exactly), then the rest (rounded up to a power of two, less
+ * than 128 bytes lost). Overhead per entry: that rounding, and the node
+ * (about 100 bytes, the key, the content type, ETag and caching headers,
+ * 8 bytes per piece, rounded up to a power of two).
  *
  * Reload: the zone is looked up by name and size; with both unchanged the
  * new cycle takes the old cycle's data (as limit_req does), so its entries
@@ -249,7 +251,43 @@ static ngx_http_thumbnail_zone_worker_t  ngx_http_thumbnail_zone_worker;
 #define ngx_http_thumbnail_zone_hdrs(zn)                                     \
     (ngx_http_thumbnail_zone_etag(zn) + (zn)->etag_len)
 
-#define ngx_http_thumbnail_zone_piece_size  ngx_pagesize
+
+/* the size of the next piece of a value of which `left` bytes remain */
+
+static ngx_inline size_t
+ngx_http_thumbnail_zone_piece(size_t left)
+{
+    if (left >= ngx_pagesize) {
+        return ngx_pagesize;
+    }
+
+    if (left >= 1024) {
+        return 1024;
+    }
+
+    if (left >= 512) {
+        return 512;
+    }
+
+    if (left >= 256) {
+        return 256;
+    }
+
+    return left;
+}
+
+
+static size_t
+ngx_http_thumbnail_zone_npieces(size_t len)
+{
+    size_t  n;
+
+    for (n = 0; len; n++) {
+        len -= ngx_http_thumbnail_zone_piece(len);
+    }
+
+    return n;
+}
 
 
 /* configuration ------------------------------------------------------- */
@@ -663,13 +701,12 @@ ngx_http_thumbnail_zone_new_node(ngx_http_thumbnail_zone_t *zone,
     ngx_str_t *key, uint32_t hash, ngx_uint_t state, size_t value_len,
     size_t type_len, size_t etag_len, size_t hdrs_len)
 {
-    size_t                           n, npieces, piece;
+    size_t                           n, npieces, left, piece;
     u_char                         **pieces;
     ngx_rbtree_node_t               *node;
     ngx_http_thumbnail_zone_node_t  *zn;
 
-    piece = ngx_http_thumbnail_zone_piece_size;
-    npieces = (value_len + piece - 1) / piece;
+    npieces = ngx_http_thumbnail_zone_npieces(value_len);
 
     n = offsetof(ngx_rbtree_node_t, color)
         + offsetof(ngx_http_thumbnail_zone_node_t, data)
@@ -704,10 +741,13 @@ ngx_http_thumbnail_zone_new_node(ngx_http_thumbnail_zone_t *zone,
     ngx_http_thumbnail_zone_type(zn)[type_len] = '\0';
 
     pieces = ngx_http_thumbnail_zone_pieces(zn);
+    left = value_len;
 
     for (n = 0; n < npieces; n++) {
-        pieces[n] = ngx_http_thumbnail_zone_alloc(zone,
-                        ngx_min(piece, value_len - n * piece));
+        piece = ngx_http_thumbnail_zone_piece(left);
+        left -= piece;
+
+        pieces[n] = ngx_http_thumbnail_zone_alloc(zone, piece);
 
         if (pieces[n] == NULL) {
             while (n--) {
@@ -1108,7 +1148,7 @@ ngx_http_thumbnail_zone_copy(ngx_pool_t *pool,
     ngx_http_thumbnail_zone_node_t *zn, ngx_http_thumbnail_zone_copy_t *cp)
 {
     u_char      *p, **pieces;
-    size_t       left, n, piece;
+    size_t       left, n;
     ngx_uint_t   i;
 
     p = ngx_pnalloc(pool, zn->value_len + zn->type_len + 1 + zn->etag_len
@@ -1121,11 +1161,10 @@ ngx_http_thumbnail_zone_copy(ngx_pool_t *pool,
     cp->value_len = zn->value_len;
 
     pieces = ngx_http_thumbnail_zone_pieces(zn);
-    piece = ngx_http_thumbnail_zone_piece_size;
     left = zn->value_len;
 
     for (i = 0; i < zn->npieces; i++) {
-        n = ngx_min(piece, left);
+        n = ngx_http_thumbnail_zone_piece(left);
         p = ngx_cpymem(p, pieces[i], n);
         left -= n;
     }
@@ -1454,7 +1493,7 @@ ngx_http_thumbnail_zone_store(ngx_http_thumbnail_zone_t *zone,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status, thumbnail_image *img,
     time_t last_modified, u_char *hdrs, size_t hdrs_len)
 {
-    size_t                           len, piece, n, i;
+    size_t                           len, left, n, i;
     uint32_t                         hash;
     ngx_msec_t                       now;
     const char                      *type;
@@ -1553,11 +1592,12 @@ ngx_http_thumbnail_zone_store(ngx_http_thumbnail_zone_t *zone,
 
     if (state == NGX_HTTP_THUMBNAIL_ZONE_READY) {
         pieces = ngx_http_thumbnail_zone_pieces(zn);
-        piece = ngx_http_thumbnail_zone_piece_size;
+        left = len;
 
         for (i = 0; i < zn->npieces; i++) {
-            n = ngx_min(piece, len - i * piece);
-            ngx_memcpy(pieces[i], data + i * piece, n);
+            n = ngx_http_thumbnail_zone_piece(left);
+            ngx_memcpy(pieces[i], data + (len - left), n);
+            left -= n;
         }
 
         if (zone->ttl) {
