@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""bench-zone: the nginx module's node-wide cache zone (issue 21), measured.
+
+  1. Hit path: requests/s of a cache hit (wrk, keep-alive) with the zone,
+     with the per-worker cache, with both (the per-worker cache as an L1 in
+     front of the zone), and of nginx sending a static file of about the
+     thumbnail's size; -c1 and -c2, alternating rounds, medians, the ratios
+     computed within this one run.
+  2. Cold-key storm: N requests at once (pre-opened connections, half on
+     each worker) for a key nobody has: the latency of every request,
+     split into the worker that rendered and the other one, against the
+     latency of a lone render of the same kind; and the same storm through
+     proxy_cache + proxy_cache_lock in front of the module (nginx's own
+     cache lock, whose waiters poll every 500 ms).
+  3. Memory: K distinct thumbnails into the zone: its `bytes` against the
+     sum of the thumbnails' sizes, and the pages it uses beyond that.
+
+Every server: 2 workers, a 2-thread default pool, no access log.
+Writes target/bench-zone/results.md and results.json.
+
+    python3 benches/zone/zone_bench.py [--quick]      (make bench-zone)
+"""
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import pathlib
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHARED = pathlib.Path(os.environ.get("THUMBNAIL_SHARED", ROOT.parent / "shared")).resolve()
+IMAGES = SHARED / "bench-images"
+MODULE_SO = ROOT / "target/nginx/ngx_http_thumbnail_module.so"
+NGINX_BIN = os.environ.get("NGX_BIN", "/usr/sbin/nginx")
+OUT = ROOT / "target/bench-zone"
+ENV = {k: v for k, v in os.environ.items() if k != "NGINX"}  # nginx reads $NGINX
+
+# as benches/compare: a 260x163 q80 thumbnail of mid4mp.jpg is ~10 KB, the
+# size of static10k.jpg
+HIT_SOURCE, HIT_SPEC = "mid4mp.jpg", "260x260,q80"
+STATIC_FILE = "static10k.jpg"
+STORM_SOURCE = "mid4mp.jpg"    # 4 MP baseline JPEG, ~15-30 ms a render
+TARGET_HIT = 0.9               # zone hit / per-worker hit and / static, at least
+TARGET_FOLLOWER_MS = 20        # follower p99 <= lone render p99 + this
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LOCATION = """
+    location ~ ^/t/(?<spec>[^/]+)/(?<file>[^/]+)$ {{
+      alias {images}/$file;
+      thumbnail on;
+      thumbnail_spec $spec;
+      {extra}
+      add_header X-Pid $pid always;
+    }}
+    location = /stats {{ thumbnail_stats; }}
+    location = /pid {{ return 200 $pid; }}
+"""
+
+CACHES = {
+    "zone": "thumbnail_cache zone=bench:64m;",
+    "worker": "thumbnail_cache size=64m;",
+    "l1zone": "thumbnail_cache size=64m zone=bench:64m;",
+}
+
+
+def conf(mode, prefix, port):
+    """mode: zone | worker | l1zone | static | proxycache"""
+    temp = "\n".join(f"  {k}_temp_path {prefix}/tmp/{k};"
+                     for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    load = "" if mode == "static" else f"load_module {MODULE_SO};"
+    if mode == "static":
+        http = f"""
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    location /static/ {{ alias {IMAGES}/; }}
+  }}"""
+    elif mode == "proxycache":
+        # nginx's own cache and cache lock in front of a module server
+        # without a cache (each request that reaches it renders)
+        back = free_port()
+        http = f"""
+  proxy_cache_path {prefix}/cache levels=1:2 keys_zone=pc:16m max_size=1g inactive=1h use_temp_path=off;
+  server {{
+    listen 127.0.0.1:{back};
+    {LOCATION.format(images=IMAGES, extra="thumbnail_max_heavy 2;")}
+  }}
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    location /t/ {{
+      proxy_pass http://127.0.0.1:{back};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache pc;
+      proxy_cache_key $uri;
+      proxy_cache_valid 200 1h;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 10s;
+      proxy_cache_lock_age 10s;
+    }}
+    location = /pid {{ return 200 $pid; }}
+  }}"""
+    else:
+        http = f"""
+  {CACHES[mode]}
+  map $request_method $purge_method {{ PURGE 1; default 0; }}
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    {LOCATION.format(images=IMAGES, extra="thumbnail_max_heavy 2; thumbnail_cache_purge $purge_method;" if mode != "worker" else "thumbnail_max_heavy 2;")}
+  }}"""
+    return f"""{load}
+daemon off;
+master_process on;
+worker_processes 2;
+error_log {prefix}/error.log warn;
+pid {prefix}/nginx.pid;
+thread_pool default threads=2;
+events {{ worker_connections 1024; }}
+http {{
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+{temp}
+{http}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, mode):
+        self.mode = mode
+        self.port = free_port()
+        self.prefix = OUT / f"nginx-{mode}"
+        subprocess.run(["rm", "-rf", str(self.prefix)], check=True)
+        (self.prefix / "tmp").mkdir(parents=True)
+        (self.prefix / "nginx.conf").write_text(conf(mode, self.prefix, self.port))
+        self.proc = None
+
+    def __enter__(self):
+        self.stderr = open(self.prefix / "stderr.log", "wb")
+        self.proc = subprocess.Popen([NGINX_BIN, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf")],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr, env=ENV, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx {self.mode} exited: {(self.prefix / 'stderr.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nginx {self.mode} did not listen")
+
+    def __exit__(self, *exc):
+        self.stderr.close()
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+
+    def get(self, path, conn=None, method="GET"):
+        own = conn is None
+        conn = conn or self.conn()
+        try:
+            conn.request(method, path)
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            if own:
+                conn.close()
+
+    def stats(self):
+        return json.loads(self.get("/stats")[2])
+
+    def conns_per_worker(self, per_worker, tries=400):
+        """per_worker keep-alive connections on each of the 2 workers: {pid: [conn, ...]}"""
+        got = {}
+        for _ in range(tries):
+            c = self.conn()
+            pid = int(self.get("/pid", c)[2])
+            got.setdefault(pid, [])
+            if len(got[pid]) < per_worker:
+                got[pid].append(c)
+            else:
+                c.close()
+            if len(got) == 2 and all(len(v) == per_worker for v in got.values()):
+                return got
+        raise RuntimeError(f"could not open {per_worker} connections on each worker: {[len(v) for v in got.values()]}")
+
+
+def run_wrk(url, connections, seconds):
+    cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if not rate or non2xx:
+        raise RuntimeError(f"wrk: {out[-400:]}")
+    return float(rate.group(1)), shlex.join(cmd)
+
+
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return None
+    k = (len(values) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+# ------------------------------------------------------------------ hit path
+
+def warm(server, path):
+    """The hit key in every place a hit can come from: the zone, and each
+    worker's own cache (for l1zone: rendered in each worker, the zone's copy
+    purged in between, as a worker's L1 only holds what it rendered)."""
+    conns = server.conns_per_worker(1)
+    (pa, [a]), (pb, [b]) = sorted(conns.items())
+    if server.mode == "worker":
+        for c in (a, b):
+            assert server.get(path, c)[0] == 200
+    elif server.mode == "l1zone":
+        assert server.get(path, a)[0] == 200
+        assert server.get(path, b, method="PURGE")[0] == 200
+        assert server.get(path, b)[0] == 200
+    else:
+        assert server.get(path, a)[0] == 200
+    st = server.stats()
+    for c in (a, b):
+        c.close()
+    return st
+
+
+def hit_path(rounds, seconds, log):
+    path = f"/t/{HIT_SPEC}/{HIT_SOURCE}"
+    paths = {"zone": path, "worker": path, "l1zone": path, "static": f"/static/{STATIC_FILE}"}
+    result = {"paths": paths, "rounds": rounds, "seconds": seconds, "servers": {}}
+    with Nginx("zone") as zone, Nginx("worker") as worker, Nginx("l1zone") as l1zone, Nginx("static") as static:
+        servers = {"zone": zone, "worker": worker, "l1zone": l1zone, "static": static}
+        for name, s in servers.items():
+            status, headers, body = s.get(paths[name])
+            assert status == 200 and headers.get("Content-Type") == "image/jpeg", (name, status)
+            result["servers"][name] = {"bytes": len(body)}
+            if name != "static":
+                result["servers"][name]["renders_after_warmup"] = warm(s, path)["totals"]["renders"]
+        before = {n: s.stats()["totals"]["renders"] for n, s in servers.items() if n != "static"}
+        for c in (1, 2):
+            per = {n: [] for n in servers}
+            for _ in range(rounds):
+                for name, s in servers.items():
+                    rate, cmd = run_wrk(s.url(paths[name]), c, seconds)
+                    per[name].append(rate)
+                    result["servers"][name]["cmd"] = cmd
+                    time.sleep(0.2)
+            for name in servers:
+                result["servers"][name][f"c{c}"] = {"median": statistics.median(per[name]), "rounds": per[name]}
+                log(f"  hit -c{c} {name:7} {statistics.median(per[name]):9.0f} req/s  rounds {[round(r) for r in per[name]]}")
+        after = {n: s.stats()["totals"]["renders"] for n, s in servers.items() if n != "static"}
+        result["renders_during_wrk"] = {n: after[n] - before[n] for n in after}
+    for c in (1, 2):
+        m = {n: result["servers"][n][f"c{c}"]["median"] for n in servers}
+        result[f"ratios_c{c}"] = {
+            "zone/worker": m["zone"] / m["worker"],
+            "zone/static": m["zone"] / m["static"],
+            "l1zone/zone": m["l1zone"] / m["zone"],
+            "worker/static": m["worker"] / m["static"],
+        }
+    return result
+
+
+# ------------------------------------------------------------------ storm
+
+def storm_round(server, conns, path):
+    """One request per connection, all at once; (pid, ms, status, body) each."""
+    flat = [(pid, c) for pid, cs in conns.items() for c in cs]
+    barrier = threading.Barrier(len(flat))
+
+    def one(pc):
+        pid, c = pc
+        barrier.wait(timeout=60)
+        t0 = time.perf_counter()
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        return pid, (time.perf_counter() - t0) * 1000, r.status, body
+
+    with concurrent.futures.ThreadPoolExecutor(len(flat)) as ex:
+        return list(ex.map(one, flat))
+
+
+def lone_renders(server, n, tag, log):
+    conns = server.conns_per_worker(1)
+    ms = []
+    for i in range(n):
+        pid = list(conns)[i % 2]
+        c = conns[pid][0]
+        t0 = time.perf_counter()
+        c.request("GET", f"/t/{300 + i}x{300 + i},q{70 + tag}/{STORM_SOURCE}")
+        r = c.getresponse()
+        r.read()
+        ms.append((time.perf_counter() - t0) * 1000)
+        assert r.status == 200
+    for cs in conns.values():
+        for c in cs:
+            c.close()
+    return ms
+
+
+def storm(mode, rounds, followers, tag, log):
+    """rounds cold keys, each asked by `followers` requests at once"""
+    with Nginx(mode) as server:
+        alone = lone_renders(server, rounds, tag, log)
+        conns = server.conns_per_worker(followers // 2)
+        rendered_by, others, all_ms = [], [], []
+        renders0 = None if mode == "proxycache" else server.stats()["totals"]["renders"]
+        bodies_ok = True
+        for i in range(rounds):
+            path = f"/t/{500 + i}x{500 + i},q{70 + tag}/{STORM_SOURCE}"
+            before = None if mode == "proxycache" else {w["pid"]: w["renders"] for w in server.stats()["workers"]}
+            res = storm_round(server, conns, path)
+            bodies_ok &= len({r[3] for r in res}) == 1 and all(r[2] == 200 for r in res)
+            all_ms += [r[1] for r in res]
+            if before is not None:
+                after = {w["pid"]: w["renders"] for w in server.stats()["workers"]}
+                renderer = [p for p in after if after[p] - before.get(p, 0) == 1]
+                rendered_by += [r[1] for r in res if renderer and r[0] == renderer[0]]
+                others += [r[1] for r in res if renderer and r[0] != renderer[0]]
+        renders = None if renders0 is None else server.stats()["totals"]["renders"] - renders0
+        for cs in conns.values():
+            for c in cs:
+                c.close()
+    out = {
+        "mode": mode, "rounds": rounds, "requests_per_round": followers,
+        "lone_render_ms": {"p50": pct(alone, 50), "p99": pct(alone, 99), "n": len(alone)},
+        "storm_ms": {"p50": pct(all_ms, 50), "p99": pct(all_ms, 99), "max": max(all_ms), "n": len(all_ms)},
+        "renders": renders, "bodies_ok": bodies_ok,
+    }
+    if rendered_by:
+        out["same_worker_ms"] = {"p50": pct(rendered_by, 50), "p99": pct(rendered_by, 99), "n": len(rendered_by)}
+        out["other_worker_ms"] = {"p50": pct(others, 50), "p99": pct(others, 99), "n": len(others)}
+    log(f"  storm {mode:10} lone render p50 {out['lone_render_ms']['p50']:.1f} p99 {out['lone_render_ms']['p99']:.1f} ms; "
+        f"storm p50 {out['storm_ms']['p50']:.1f} p99 {out['storm_ms']['p99']:.1f} max {out['storm_ms']['max']:.1f} ms; "
+        f"renders {renders} for {rounds} keys")
+    if rendered_by:
+        log(f"        {'':10} rendering worker p99 {out['same_worker_ms']['p99']:.1f} ms, "
+            f"other worker p99 {out['other_worker_ms']['p99']:.1f} ms")
+    return out
+
+
+# ------------------------------------------------------------------ memory
+
+def memory(k, log):
+    with Nginx("zone") as server:
+        before = server.stats()["zone"]
+        sizes = []
+        for i in range(k):
+            status, _, body = server.get(f"/t/{100 + i}x{100 + i},q80/{HIT_SOURCE}")
+            assert status == 200
+            sizes.append(len(body))
+        after = server.stats()["zone"]
+    items = after["items"] - before["items"]
+    out = {
+        "thumbnails": k, "sum_of_sizes": sum(sizes), "zone_bytes": after["bytes"] - before["bytes"],
+        "items": items, "used_bytes": after["used_bytes"] - before["used_bytes"],
+        "mean_size": sum(sizes) / k,
+    }
+    out["overhead_per_item"] = (out["used_bytes"] - out["sum_of_sizes"]) / k
+    log(f"  memory: {k} thumbnails, sum {out['sum_of_sizes']} B, zone bytes {out['zone_bytes']} B, "
+        f"pages used {out['used_bytes']} B: {out['overhead_per_item']:.0f} B overhead per entry "
+        f"(mean size {out['mean_size']:.0f} B)")
+    return out
+
+
+# ------------------------------------------------------------------ report
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def markdown(r):
+    lines = [f"# bench-zone ({r['command']})", "",
+             f"{r['when']}, {r['cpu']}, {os.cpu_count()} CPUs, load average at start {r['load']}; "
+             f"commit {r['commit']}", ""]
+    h = r["hit"]
+    lines += ["## Hit path (wrk, keep-alive, medians of alternating rounds)", "",
+              "| server | bytes | -c1 req/s | -c2 req/s |", "|---|---|---|---|"]
+    for name in ("zone", "worker", "l1zone", "static"):
+        s = h["servers"][name]
+        lines.append(f"| {name} | {s['bytes']} | {s['c1']['median']:.0f} | {s['c2']['median']:.0f} |")
+    lines += ["", "| ratio | -c1 | -c2 | target |", "|---|---|---|---|"]
+    for key, target in (("zone/worker", TARGET_HIT), ("zone/static", TARGET_HIT), ("l1zone/zone", None), ("worker/static", None)):
+        c1, c2 = h["ratios_c1"][key], h["ratios_c2"][key]
+        t = f"≥ {target}: {verdict(c1 >= target and c2 >= target)}" if target else ""
+        lines.append(f"| {key} | {c1:.2f} | {c2:.2f} | {t} |")
+    lines += ["", f"renders during the wrk runs: {h['renders_during_wrk']} (all hits)", ""]
+    lines += ["## Cold-key storm", "",
+              f"{r['storm_followers']} requests at once per cold key ({STORM_SOURCE}, a new spec each round), "
+              f"pre-opened keep-alive connections, half on each worker; lone render: one request per cold key.", "",
+              "| front | keys | renders | lone render p50 / p99 ms | storm p50 / p99 / max ms | rendering worker p99 | other worker p99 | p99 ≤ lone p99 + 20 ms |",
+              "|---|---|---|---|---|---|---|---|"]
+    for s in r["storm"]:
+        same = f"{s['same_worker_ms']['p99']:.1f}" if "same_worker_ms" in s else "–"
+        other = f"{s['other_worker_ms']['p99']:.1f}" if "other_worker_ms" in s else "–"
+        okay = s["storm_ms"]["p99"] <= s["lone_render_ms"]["p99"] + TARGET_FOLLOWER_MS
+        lines.append(f"| {s['mode']} | {s['rounds']} | {s['renders'] if s['renders'] is not None else '–'} | "
+                     f"{s['lone_render_ms']['p50']:.1f} / {s['lone_render_ms']['p99']:.1f} | "
+                     f"{s['storm_ms']['p50']:.1f} / {s['storm_ms']['p99']:.1f} / {s['storm_ms']['max']:.1f} | "
+                     f"{same} | {other} | {verdict(okay)} |")
+    m = r["memory"]
+    lines += ["", "## Memory", "",
+              f"{m['thumbnails']} thumbnails ({HIT_SOURCE}, specs 100x100..{99 + m['thumbnails']}x{99 + m['thumbnails']}, "
+              f"mean {m['mean_size']:.0f} B): sum of sizes {m['sum_of_sizes']} B, zone `bytes` {m['zone_bytes']} B "
+              f"({'equal' if m['zone_bytes'] == m['sum_of_sizes'] else '**differ**'}), pages in use "
+              f"{m['used_bytes']} B: {m['overhead_per_item']:.0f} B per entry beyond the thumbnail.", ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smoke test: 1 s rounds, few keys")
+    ap.add_argument("--command", default="python3 benches/zone/zone_bench.py")
+    args = ap.parse_args()
+    rounds, seconds, keys, followers, mem = (1, 1, 5, 8, 50) if args.quick else (3, 3, 30, 16, 400)
+    for p in (MODULE_SO, IMAGES / HIT_SOURCE):
+        if not p.exists():
+            sys.exit(f"missing {p} (make nginx-module; THUMBNAIL_SHARED)")
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    r = {"command": args.command, "when": time.strftime("%Y-%m-%d %H:%M"),
+         "cpu": platform.processor() or platform.machine(), "load": os.getloadavg()[0],
+         "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                  capture_output=True, text=True).stdout.strip(),
+         "storm_followers": followers}
+    try:
+        with open("/proc/cpuinfo") as f:
+            r["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    log("hit path")
+    r["hit"] = hit_path(rounds, seconds, log)
+    log("cold-key storm")
+    r["storm"] = [storm("zone", keys, followers, 0, log),
+                  storm("worker", keys, followers, 1, log),
+                  storm("proxycache", max(3, keys // 3), followers, 2, log)]
+    log("memory")
+    r["memory"] = memory(mem, log)
+    (OUT / "results.json").write_text(json.dumps(r, indent=1))
+    (OUT / "results.md").write_text(markdown(r))
+    print(markdown(r))
+
+
+if __name__ == "__main__":
+    main()
