@@ -46,6 +46,7 @@ static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
 
@@ -175,7 +176,7 @@ ngx_module_t  ngx_http_thumbnail_module = {
     ngx_http_thumbnail_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_thumbnail_init_module,        /* init module */
     ngx_http_thumbnail_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -603,6 +604,15 @@ ngx_http_thumbnail_pin(ngx_conf_t *cf)
 }
 
 
+/* in the master, before the workers are forked */
+
+static ngx_int_t
+ngx_http_thumbnail_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_thumbnail_zone_init_module(cycle);
+}
+
+
 static ngx_int_t
 ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
 {
@@ -615,6 +625,10 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
     ngx_http_thumbnail_flight_init();
 
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thumbnail_zone_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

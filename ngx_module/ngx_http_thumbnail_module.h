@@ -218,6 +218,7 @@ typedef struct {
     uint64_t                      zone_token;  /* our in-flight marker */
     ngx_event_t                   zone_timer;  /* a follower's next look */
     ngx_msec_t                    zone_delay;
+    ngx_queue_t                   zone_link;   /* in the parked queue */
     unsigned                      zone_waiting:1;
     unsigned                      zone_waited:1;
 } ngx_http_thumbnail_ctx_t;
@@ -300,6 +301,8 @@ char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_thumbnail_zone.c */
 char *ngx_http_thumbnail_zone_directive(ngx_conf_t *cf,
     ngx_http_thumbnail_main_conf_t *mcf);
+ngx_int_t ngx_http_thumbnail_zone_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_thumbnail_zone_init_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_thumbnail_zone_arg(ngx_str_t *arg);
 char *ngx_http_thumbnail_zone_check_purge(ngx_conf_t *cf,
     ngx_http_thumbnail_loc_conf_t *lcf);

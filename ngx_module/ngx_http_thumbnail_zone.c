@@ -18,9 +18,16 @@
  * the zone, an in-flight marker (owner pid, start time, a token), put there
  * by the request that leads, atomically with the lookup that missed. A
  * request of another worker that finds the marker is parked (as the
- * in-worker flight's waiters are) and looks again on a timer of 1 ms that
- * doubles up to 16 ms, so it is woken within one interval of the render's
- * end, never nginx's 500 ms cache-lock poll. Requests of the owner's worker
+ * in-worker flight's waiters are) and sets its worker's bit in the marker.
+ * When the marker goes (the render's result replaces it), the leader writes
+ * a byte to a pipe of each worker whose bit is set; that worker looks at
+ * its parked requests at once. So followers are woken within a scheduling
+ * delay of the render's end, not after nginx's 500 ms cache-lock poll. The
+ * pipes (one per worker slot) are made by the master before it forks.
+ * A parked request also looks again on a timer, 1 ms doubling up to 8 ms:
+ * the fallback when no byte comes (a leader of the previous cycle during a
+ * reload, a 65th worker). nginx's clock is coarse (CLOCK_MONOTONIC_COARSE,
+ * 4 ms steps at HZ=250), so such a look may come 4 ms late. Requests of the owner's worker
  * wait on the in-worker flight (ngx_http_thumbnail_flight.c) as before.
  * The leader's render, or its failure, replaces the marker
  * (ngx_http_thumbnail_zone_finish(), from the flight's end): a thumbnail,
@@ -56,6 +63,7 @@
 
 #include "ngx_http_thumbnail_module.h"
 
+#include <ngx_channel.h>
 #include <signal.h>
 
 
@@ -63,9 +71,9 @@
 #define NGX_HTTP_THUMBNAIL_ZONE_RENDERING  2
 #define NGX_HTTP_THUMBNAIL_ZONE_FAILED     3
 
-/* a follower's poll interval: from 1 ms, doubling, up to 16 ms */
+/* a follower's poll interval: from 1 ms, doubling, up to 8 ms */
 #define NGX_HTTP_THUMBNAIL_ZONE_POLL_MIN   1
-#define NGX_HTTP_THUMBNAIL_ZONE_POLL_MAX   16
+#define NGX_HTTP_THUMBNAIL_ZONE_POLL_MAX   8
 
 /* markers older than this are checked for a live owner */
 #define NGX_HTTP_THUMBNAIL_ZONE_PID_CHECK  50
@@ -133,6 +141,8 @@ typedef struct {
     ngx_msec_t                          accessed; /* RENDERING: started */
     ngx_msec_t                          expires;  /* 0: no ttl */
     uint64_t                            token;    /* RENDERING */
+    uint64_t                            waiters;  /* RENDERING: a bit per
+                                                     worker with followers */
     ngx_pid_t                           pid;      /* RENDERING: the owner */
     uint32_t                            value_len;
     time_t                              last_modified;
@@ -154,6 +164,10 @@ typedef struct {
     ngx_msec_t                          inactive;
     ngx_msec_t                          ttl;
     ngx_msec_t                          lock_age;
+
+    ngx_fd_t                           *wake;     /* a pipe per worker slot:
+                                                     read, write, read... */
+    ngx_uint_t                          nwake;
 } ngx_http_thumbnail_zone_t;
 
 
@@ -228,9 +242,16 @@ static ngx_uint_t ngx_http_thumbnail_zone_still_rendering(
 static ngx_int_t ngx_http_thumbnail_zone_capture(ngx_http_request_t *r,
     u_char **out, size_t *out_len);
 static void ngx_http_thumbnail_zone_worker_changed(void);
+static void ngx_http_thumbnail_zone_close_pipes(void *data);
+static void ngx_http_thumbnail_zone_notify(ngx_http_thumbnail_zone_t *zone,
+    uint64_t waiters);
+static void ngx_http_thumbnail_zone_wake_handler(ngx_event_t *ev);
 
 
 static ngx_http_thumbnail_zone_worker_t  ngx_http_thumbnail_zone_worker;
+
+/* this worker's parked requests (ctx->zone_link) */
+static ngx_queue_t                       ngx_http_thumbnail_zone_parked;
 
 
 #define ngx_http_thumbnail_zone_rbnode(zn)                                   \
@@ -573,6 +594,122 @@ ngx_http_thumbnail_zone_check_purge(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * In the master, for each configuration, before the workers are forked: a
+ * pipe per worker slot, through which a leader wakes the followers of
+ * another worker (closed with the cycle).
+ */
+
+ngx_int_t
+ngx_http_thumbnail_zone_init_module(ngx_cycle_t *cycle)
+{
+    ngx_fd_t                         fds[2];
+    ngx_uint_t                       i, n;
+    ngx_core_conf_t                 *ccf;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_thumbnail_zone_t       *zone;
+    ngx_http_thumbnail_main_conf_t  *mcf;
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_thumbnail_module);
+
+    if (mcf == NULL || mcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    zone = mcf->zone->data;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    n = (ccf->worker_processes > 0) ? (ngx_uint_t) ccf->worker_processes : 1;
+    n = ngx_min(n, 64);
+
+    zone->wake = ngx_palloc(cycle->pool, 2 * n * sizeof(ngx_fd_t));
+    if (zone->wake == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_thumbnail_zone_close_pipes;
+    cln->data = zone;
+
+    for (i = 0; i < n; i++) {
+
+        if (pipe(fds) == -1) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                          "thumbnail: pipe() failed");
+            return NGX_ERROR;
+        }
+
+        zone->wake[2 * i] = fds[0];
+        zone->wake[2 * i + 1] = fds[1];
+        zone->nwake = i + 1;
+
+        if (ngx_nonblocking(fds[0]) == -1
+            || ngx_nonblocking(fds[1]) == -1
+            || fcntl(fds[0], F_SETFD, FD_CLOEXEC) == -1
+            || fcntl(fds[1], F_SETFD, FD_CLOEXEC) == -1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                          "thumbnail: cannot set up the wake-up pipe");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_thumbnail_zone_close_pipes(void *data)
+{
+    ngx_http_thumbnail_zone_t *zone = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < 2 * zone->nwake; i++) {
+        (void) close(zone->wake[i]);
+    }
+
+    zone->nwake = 0;
+}
+
+
+/* in a worker: listen on its own pipe */
+
+ngx_int_t
+ngx_http_thumbnail_zone_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thumbnail_zone_t  *zone;
+
+    ngx_queue_init(&ngx_http_thumbnail_zone_parked);
+
+    zone = ngx_http_thumbnail_zone_get();
+
+    if (zone == NULL || ngx_worker >= zone->nwake) {
+        return NGX_OK;
+    }
+
+    if (ngx_add_channel_event(cycle, zone->wake[2 * ngx_worker],
+                              NGX_READ_EVENT,
+                              ngx_http_thumbnail_zone_wake_handler)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1121,6 +1258,11 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
             goto lead;
         }
 
+        if (ngx_worker < 64) {
+            /* wake us when the marker goes */
+            zn->waiters |= (uint64_t) 1 << ngx_worker;
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         ngx_http_thumbnail_zone_park(r, ctx);
@@ -1277,6 +1419,13 @@ ngx_http_thumbnail_zone_park(ngx_http_request_t *r,
     ctx->zone_waiting = 1;
     ngx_http_thumbnail_stat_inc(waiting);
 
+    if (ngx_queue_prev(&ngx_http_thumbnail_zone_parked) == NULL) {
+        /* not a worker (e.g. single process without init_process yet) */
+        ngx_queue_init(&ngx_http_thumbnail_zone_parked);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_thumbnail_zone_parked, &ctx->zone_link);
+
     ctx->zone_timer.handler = ngx_http_thumbnail_zone_poll_handler;
     ctx->zone_timer.data = r;
     ctx->zone_timer.log = r->connection->log;
@@ -1347,6 +1496,10 @@ ngx_http_thumbnail_zone_still_rendering(ngx_http_thumbnail_zone_t *zone,
            && zn->pid != ngx_pid
            && !ngx_http_thumbnail_zone_stale(zone, zn, ngx_current_msec);
 
+    if (wait && ngx_worker < 64) {
+        zn->waiters |= (uint64_t) 1 << ngx_worker;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return wait;
@@ -1373,6 +1526,7 @@ ngx_http_thumbnail_zone_cleanup(ngx_http_thumbnail_ctx_t *ctx)
 
     if (ctx->zone_waiting) {
         ctx->zone_waiting = 0;
+        ngx_queue_remove(&ctx->zone_link);
         ngx_http_thumbnail_stat_dec(waiting);
     }
 
@@ -1395,9 +1549,11 @@ ngx_http_thumbnail_zone_release(ngx_http_thumbnail_zone_t *zone,
     ngx_http_thumbnail_ctx_t *ctx)
 {
     uint32_t                         hash;
+    uint64_t                         waiters;
     ngx_http_thumbnail_zone_node_t  *zn;
 
     hash = ngx_crc32_long(ctx->key.data, ctx->key.len);
+    waiters = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1407,12 +1563,16 @@ ngx_http_thumbnail_zone_release(ngx_http_thumbnail_zone_t *zone,
         && zn->state == NGX_HTTP_THUMBNAIL_ZONE_RENDERING
         && zn->token == ctx->zone_token)
     {
+        waiters = zn->waiters;
         ngx_http_thumbnail_zone_free_node(zone, zn);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ctx->zone_token = 0;
+
+    /* the followers look again: one of them leads */
+    ngx_http_thumbnail_zone_notify(zone, waiters);
 }
 
 
@@ -1497,6 +1657,7 @@ ngx_http_thumbnail_zone_store(ngx_http_thumbnail_zone_t *zone,
     uint32_t                         hash;
     ngx_msec_t                       now;
     const char                      *type;
+    uint64_t                         waiters;
     const u_char                    *data;
     ngx_uint_t                       state, ours, purged;
     u_char                         **pieces;
@@ -1539,6 +1700,7 @@ ngx_http_thumbnail_zone_store(ngx_http_thumbnail_zone_t *zone,
     ours = (zn && zn->state == NGX_HTTP_THUMBNAIL_ZONE_RENDERING
             && zn->token == ctx->zone_token);
     purged = ours && zn->purged;
+    waiters = 0;
 
     ctx->zone_token = 0;
 
@@ -1548,6 +1710,10 @@ ngx_http_thumbnail_zone_store(ngx_http_thumbnail_zone_t *zone,
          * worker that took ours over, an older entry); an error replaces
          * only our marker
          */
+        if (zn->state == NGX_HTTP_THUMBNAIL_ZONE_RENDERING) {
+            waiters = zn->waiters;
+        }
+
         ngx_http_thumbnail_zone_free_node(zone, zn);
         zn = NULL;
 
@@ -1629,6 +1795,78 @@ ngx_http_thumbnail_zone_store(ngx_http_thumbnail_zone_t *zone,
 done:
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_thumbnail_zone_notify(zone, waiters);
+}
+
+
+/* a byte into the pipe of each worker with followers of a marker gone */
+
+static void
+ngx_http_thumbnail_zone_notify(ngx_http_thumbnail_zone_t *zone,
+    uint64_t waiters)
+{
+    ssize_t     n;
+    ngx_uint_t  i;
+
+    for (i = 0; waiters && i < zone->nwake; i++, waiters >>= 1) {
+
+        if (!(waiters & 1)) {
+            continue;
+        }
+
+        if (i == ngx_worker) {
+            /* followers here too (a marker taken over): no syscall */
+            ngx_http_thumbnail_zone_wake_handler(NULL);
+            continue;
+        }
+
+        /* a full pipe already holds a wake-up: EAGAIN is fine */
+        n = write(zone->wake[2 * i + 1], "w", 1);
+        (void) n;
+    }
+}
+
+
+/*
+ * A byte came (or a marker of this worker went): every parked request of
+ * this worker looks at the zone now, instead of at its next timer.
+ */
+
+static void
+ngx_http_thumbnail_zone_wake_handler(ngx_event_t *ev)
+{
+    u_char                     buf[64];
+    ngx_queue_t               *q;
+    ngx_connection_t          *c;
+    ngx_http_thumbnail_ctx_t  *ctx;
+
+    if (ev) {
+        c = ev->data;
+
+        while (read(c->fd, buf, sizeof(buf)) > 0) {
+            /* drain: the channel event is edge-triggered */
+        }
+    }
+
+    if (ngx_queue_prev(&ngx_http_thumbnail_zone_parked) == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_thumbnail_zone_parked);
+         q != ngx_queue_sentinel(&ngx_http_thumbnail_zone_parked);
+         q = ngx_queue_next(q))
+    {
+        ctx = ngx_queue_data(q, ngx_http_thumbnail_ctx_t, zone_link);
+
+        if (ctx->zone_timer.timer_set) {
+            ngx_del_timer(&ctx->zone_timer);
+        }
+
+        if (!ctx->zone_timer.posted) {
+            ngx_post_event(&ctx->zone_timer, &ngx_posted_events);
+        }
+    }
 }
 
 

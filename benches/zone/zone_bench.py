@@ -29,13 +29,13 @@ import os
 import pathlib
 import platform
 import re
+import selectors
 import shlex
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -80,8 +80,9 @@ CACHES = {
 }
 
 
-def conf(mode, prefix, port):
-    """mode: zone | worker | l1zone | static | proxycache"""
+def conf(mode, prefix, port, timing=False):
+    """mode: zone | worker | l1zone | static | proxycache; timing: an
+    access log of $uri $request_time"""
     temp = "\n".join(f"  {k}_temp_path {prefix}/tmp/{k};"
                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     load = "" if mode == "static" else f"load_module {MODULE_SO};"
@@ -135,7 +136,8 @@ events {{ worker_connections 1024; }}
 http {{
   include /etc/nginx/mime.types;
   default_type application/octet-stream;
-  access_log off;
+  log_format timing '$uri $request_time';
+  access_log {f"{prefix}/timing.log timing" if timing else "off"};
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -147,13 +149,13 @@ http {{
 
 
 class Nginx:
-    def __init__(self, mode):
+    def __init__(self, mode, timing=False):
         self.mode = mode
         self.port = free_port()
-        self.prefix = OUT / f"nginx-{mode}"
+        self.prefix = OUT / f"nginx-{mode}{'-timing' if timing else ''}"
         subprocess.run(["rm", "-rf", str(self.prefix)], check=True)
         (self.prefix / "tmp").mkdir(parents=True)
-        (self.prefix / "nginx.conf").write_text(conf(mode, self.prefix, self.port))
+        (self.prefix / "nginx.conf").write_text(conf(mode, self.prefix, self.port, timing))
         self.proc = None
 
     def __enter__(self):
@@ -216,6 +218,51 @@ class Nginx:
             if len(got) == 2 and all(len(v) == per_worker for v in got.values()):
                 return got
         raise RuntimeError(f"could not open {per_worker} connections on each worker: {[len(v) for v in got.values()]}")
+
+
+class Raw:
+    """A keep-alive HTTP/1.1 connection on a plain socket, so that one
+    thread can drive many at once (selectors) and timestamp each response
+    as its last byte arrives: Python threads on a loaded 2-core host add
+    tens of ms of scheduling noise to per-request latencies."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, path):
+        self.buf = b""
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+
+    def feed(self):
+        """read what is there; the (status, headers, body) once complete, else None"""
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise RuntimeError("connection closed")
+        self.buf += chunk
+        return self.complete()
+
+    def complete(self):
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = self.buf[:end].decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+        length = int(headers.get("content-length", 0))
+        if len(self.buf) < end + 4 + length:
+            return None
+        return int(head[0].split()[1]), headers, self.buf[end + 4:end + 4 + length]
+
+    def get(self, path):
+        self.send(path)
+        while True:
+            r = self.feed()
+            if r:
+                return r
+
+    def close(self):
+        self.sock.close()
 
 
 def run_wrk(url, connections, seconds):
@@ -300,56 +347,99 @@ def hit_path(rounds, seconds, log):
 
 # ------------------------------------------------------------------ storm
 
-def storm_round(server, conns, path):
-    """One request per connection, all at once; (pid, ms, status, body) each."""
+def raw_per_worker(server, per_worker, tries=400):
+    """per_worker Raw connections on each of the 2 workers: {pid: [Raw, ...]}"""
+    got = {}
+    for _ in range(tries):
+        c = Raw(server.port)
+        pid = int(c.get("/pid")[2])
+        got.setdefault(pid, [])
+        if len(got[pid]) < per_worker:
+            got[pid].append(c)
+        else:
+            c.close()
+        if len(got) == 2 and all(len(v) == per_worker for v in got.values()):
+            return got
+    raise RuntimeError("could not open the connections on each worker")
+
+
+def storm_round(conns, path):
+    """One request per connection, written back to back from one thread;
+    (pid, ms, status, body) each, ms from the first write to the last byte."""
     flat = [(pid, c) for pid, cs in conns.items() for c in cs]
-    barrier = threading.Barrier(len(flat))
-
-    def one(pc):
-        pid, c = pc
-        barrier.wait(timeout=60)
-        t0 = time.perf_counter()
-        c.request("GET", path)
-        r = c.getresponse()
-        body = r.read()
-        return pid, (time.perf_counter() - t0) * 1000, r.status, body
-
-    with concurrent.futures.ThreadPoolExecutor(len(flat)) as ex:
-        return list(ex.map(one, flat))
+    sel = selectors.DefaultSelector()
+    t0 = time.perf_counter()
+    for pid, c in flat:
+        c.send(path)
+        sel.register(c.sock, selectors.EVENT_READ, (pid, c))
+    done = []
+    deadline = time.monotonic() + 120
+    while len(done) < len(flat) and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            pid, c = key.data
+            r = c.feed()
+            if r:
+                done.append((pid, (time.perf_counter() - t0) * 1000, r[0], r[2]))
+                sel.unregister(c.sock)
+    sel.close()
+    if len(done) < len(flat):
+        raise RuntimeError("storm round did not finish in 120 s")
+    return done
 
 
 def lone_renders(server, n, tag, log):
-    conns = server.conns_per_worker(1)
+    conns = raw_per_worker(server, 1)
     ms = []
     for i in range(n):
-        pid = list(conns)[i % 2]
-        c = conns[pid][0]
+        c = list(conns.values())[i % 2][0]
         t0 = time.perf_counter()
-        c.request("GET", f"/t/{300 + i}x{300 + i},q{70 + tag}/{STORM_SOURCE}")
-        r = c.getresponse()
-        r.read()
+        status = c.get(lone_path(i, tag))[0]
         ms.append((time.perf_counter() - t0) * 1000)
-        assert r.status == 200
+        assert status == 200
     for cs in conns.values():
         for c in cs:
             c.close()
     return ms
 
 
+# a lone render and a storm's key: the same work (box, source), other keys
+def lone_path(i, tag):
+    return f"/t/{400 + i}x{400 + i},q{70 + tag}/{STORM_SOURCE}"
+
+
+def storm_path(i, tag):
+    return f"/t/{400 + i}x{400 + i},q{80 + tag}/{STORM_SOURCE}"
+
+
+def request_times(server, pattern):
+    """nginx's $request_time (ms) of the requests whose URI matches pattern"""
+    log = server.prefix / "timing.log"
+    out = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        uri, _, t = line.rpartition(" ")
+        if re.search(pattern, uri):
+            out.append(float(t) * 1000)
+    return out
+
+
 def storm(mode, rounds, followers, tag, log):
     """rounds cold keys, each asked by `followers` requests at once"""
-    with Nginx(mode) as server:
+    with Nginx(mode, timing=True) as server:
         alone = lone_renders(server, rounds, tag, log)
-        conns = server.conns_per_worker(followers // 2)
-        rendered_by, others, all_ms = [], [], []
+        conns = raw_per_worker(server, followers // 2)
+        rendered_by, others, all_ms, delays = [], [], [], []
         renders0 = None if mode == "proxycache" else server.stats()["totals"]["renders"]
         bodies_ok = True
         for i in range(rounds):
-            path = f"/t/{500 + i}x{500 + i},q{70 + tag}/{STORM_SOURCE}"
+            path = storm_path(i, tag)
             before = None if mode == "proxycache" else {w["pid"]: w["renders"] for w in server.stats()["workers"]}
-            res = storm_round(server, conns, path)
+            res = storm_round(conns, path)
             bodies_ok &= len({r[3] for r in res}) == 1 and all(r[2] == 200 for r in res)
             all_ms += [r[1] for r in res]
+            # after the first response (the render's end, give or take a
+            # wake-up): what waiting for another's render costs
+            first = min(r[1] for r in res)
+            delays += sorted(r[1] - first for r in res)[1:]
             if before is not None:
                 after = {w["pid"]: w["renders"] for w in server.stats()["workers"]}
                 renderer = [p for p in after if after[p] - before.get(p, 0) == 1]
@@ -359,11 +449,17 @@ def storm(mode, rounds, followers, tag, log):
         for cs in conns.values():
             for c in cs:
                 c.close()
+        time.sleep(0.2)  # the access log is written as each request ends
+        server_alone = request_times(server, r",q7\d/")
+        server_storm = request_times(server, r",q8\d/")
     out = {
         "mode": mode, "rounds": rounds, "requests_per_round": followers,
         "lone_render_ms": {"p50": pct(alone, 50), "p99": pct(alone, 99), "n": len(alone)},
         "storm_ms": {"p50": pct(all_ms, 50), "p99": pct(all_ms, 99), "max": max(all_ms), "n": len(all_ms)},
         "renders": renders, "bodies_ok": bodies_ok,
+        "after_first_ms": {"p50": pct(delays, 50), "p99": pct(delays, 99), "max": max(delays)},
+        "server_lone_render_ms": {"p50": pct(server_alone, 50), "p99": pct(server_alone, 99), "n": len(server_alone)},
+        "server_storm_ms": {"p50": pct(server_storm, 50), "p99": pct(server_storm, 99), "n": len(server_storm)},
     }
     if rendered_by:
         out["same_worker_ms"] = {"p50": pct(rendered_by, 50), "p99": pct(rendered_by, 99), "n": len(rendered_by)}
@@ -371,6 +467,10 @@ def storm(mode, rounds, followers, tag, log):
     log(f"  storm {mode:10} lone render p50 {out['lone_render_ms']['p50']:.1f} p99 {out['lone_render_ms']['p99']:.1f} ms; "
         f"storm p50 {out['storm_ms']['p50']:.1f} p99 {out['storm_ms']['p99']:.1f} max {out['storm_ms']['max']:.1f} ms; "
         f"renders {renders} for {rounds} keys")
+    log(f"        {'':10} after the first response: p50 {out['after_first_ms']['p50']:.1f} "
+        f"p99 {out['after_first_ms']['p99']:.1f} max {out['after_first_ms']['max']:.1f} ms")
+    log(f"        {'':10} nginx $request_time: lone p99 {out['server_lone_render_ms']['p99']:.1f} ms, "
+        f"storm p50 {out['server_storm_ms']['p50']:.1f} p99 {out['server_storm_ms']['p99']:.1f} ms")
     if rendered_by:
         log(f"        {'':10} rendering worker p99 {out['same_worker_ms']['p99']:.1f} ms, "
             f"other worker p99 {out['other_worker_ms']['p99']:.1f} ms")
@@ -425,9 +525,10 @@ def markdown(r):
     lines += ["", f"renders during the wrk runs: {h['renders_during_wrk']} (all hits)", ""]
     lines += ["## Cold-key storm", "",
               f"{r['storm_followers']} requests at once per cold key ({STORM_SOURCE}, a new spec each round), "
-              f"pre-opened keep-alive connections, half on each worker; lone render: one request per cold key.", "",
-              "| front | keys | renders | lone render p50 / p99 ms | storm p50 / p99 / max ms | rendering worker p99 | other worker p99 | p99 ≤ lone p99 + 20 ms |",
-              "|---|---|---|---|---|---|---|---|"]
+              f"pre-opened keep-alive connections, half on each worker, written back to back by one thread, "
+              f"each timed to its last byte; lone render: one request per cold key, same client.", "",
+              "| front | keys | renders | lone render p50 / p99 ms | storm p50 / p99 / max ms | rendering worker p99 | other worker p99 | after the first response p50 / p99 / max | p99 ≤ lone p99 + 20 ms | nginx $request_time: lone p99, storm p99 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["storm"]:
         same = f"{s['same_worker_ms']['p99']:.1f}" if "same_worker_ms" in s else "–"
         other = f"{s['other_worker_ms']['p99']:.1f}" if "other_worker_ms" in s else "–"
@@ -435,7 +536,8 @@ def markdown(r):
         lines.append(f"| {s['mode']} | {s['rounds']} | {s['renders'] if s['renders'] is not None else '–'} | "
                      f"{s['lone_render_ms']['p50']:.1f} / {s['lone_render_ms']['p99']:.1f} | "
                      f"{s['storm_ms']['p50']:.1f} / {s['storm_ms']['p99']:.1f} / {s['storm_ms']['max']:.1f} | "
-                     f"{same} | {other} | {verdict(okay)} |")
+                     f"{same} | {other} | {s['after_first_ms']['p50']:.1f} / {s['after_first_ms']['p99']:.1f} / {s['after_first_ms']['max']:.1f} | {verdict(okay)} | "
+                     f"{s['server_lone_render_ms']['p99']:.1f}, {s['server_storm_ms']['p99']:.1f} |")
     m = r["memory"]
     lines += ["", "## Memory", "",
               f"{m['thumbnails']} thumbnails ({HIT_SOURCE}, specs 100x100..{99 + m['thumbnails']}x{99 + m['thumbnails']}, "
@@ -450,7 +552,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 s rounds, few keys")
     ap.add_argument("--command", default="python3 benches/zone/zone_bench.py")
     args = ap.parse_args()
-    rounds, seconds, keys, followers, mem = (1, 1, 5, 8, 50) if args.quick else (3, 3, 30, 16, 400)
+    rounds, seconds, keys, followers, mem = (1, 1, 5, 8, 50) if args.quick else (5, 3, 40, 16, 400)
     for p in (MODULE_SO, IMAGES / HIT_SOURCE):
         if not p.exists():
             sys.exit(f"missing {p} (make nginx-module; THUMBNAIL_SHARED)")

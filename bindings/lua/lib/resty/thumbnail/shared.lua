@@ -8,7 +8,7 @@
 --   * the first request to miss puts an in-flight marker next to the key
 --     (dict:add, atomic across workers, with an expiry: lock_ttl);
 --   * requests that find the marker wait for it with ngx.sleep, 1 ms
---     doubling to 16 ms, and take the thumbnail (or the render's error)
+--     doubling to 8 ms, and take the thumbnail (or the render's error)
 --     when it appears;
 --   * a marker whose owner died (its pid is gone, checked once the marker
 --     is 50 ms old) is taken over by one waiter (dict:incr elects it); one
@@ -39,7 +39,7 @@ local C = ffi.C
 local ESRCH = 3
 
 local POLL_MIN = 0.001 -- s
-local POLL_MAX = 0.016
+local POLL_MAX = 0.008
 local PID_CHECK = 0.05 -- markers older than this: is the owner alive?
 
 -- render errors the same source and spec always give: kept for followers
