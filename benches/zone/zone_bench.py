@@ -2,10 +2,11 @@
 """bench-zone: the nginx module's node-wide cache zone (issue 21), measured.
 
   1. Hit path: requests/s of a cache hit (wrk, keep-alive) with the zone,
-     with the per-worker cache, with both (the per-worker cache as an L1 in
-     front of the zone), and of nginx sending a static file of about the
-     thumbnail's size; -c1 and -c2, alternating rounds, medians, the ratios
-     computed within this one run.
+     with the per-worker cache, and of nginx sending a static file of about
+     the thumbnail's size; -c1 and -c2, alternating rounds, medians, and
+     the workers' CPU time per request; the ratios computed within this one
+     run. (Commits up to ad20b72 measured the per-worker cache as an L1 in
+     front of the zone too, before that combination was retired.)
   2. Cold-key storm: N requests at once (pre-opened connections, half on
      each worker) for a key nobody has: the latency of every request,
      split into the worker that rendered and the other one, against the
@@ -76,12 +77,11 @@ LOCATION = """
 CACHES = {
     "zone": "thumbnail_cache zone=bench:64m;",
     "worker": "thumbnail_cache size=64m;",
-    "l1zone": "thumbnail_cache size=64m zone=bench:64m;",
 }
 
 
 def conf(mode, prefix, port, timing=False):
-    """mode: zone | worker | l1zone | static | proxycache; timing: an
+    """mode: zone | worker | static | proxycache; timing: an
     access log of $uri $request_time"""
     temp = "\n".join(f"  {k}_temp_path {prefix}/tmp/{k};"
                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -269,10 +269,28 @@ def run_wrk(url, connections, seconds):
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if not rate or non2xx:
+    if not rate or not count or non2xx:
         raise RuntimeError(f"wrk: {out[-400:]}")
-    return float(rate.group(1)), shlex.join(cmd)
+    return float(rate.group(1)), int(count.group(1)), shlex.join(cmd)
+
+
+def workers_cpu_ns(master):
+    """CPU time (ns) the master's children (the workers) have used, from
+    /proc/<pid>/schedstat: unlike req/s, not moved by other load on the host"""
+    total = 0
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != master:
+                continue
+            total += int((entry / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def pct(values, p):
@@ -288,18 +306,13 @@ def pct(values, p):
 # ------------------------------------------------------------------ hit path
 
 def warm(server, path):
-    """The hit key in every place a hit can come from: the zone, and each
-    worker's own cache (for l1zone: rendered in each worker, the zone's copy
-    purged in between, as a worker's L1 only holds what it rendered)."""
+    """The hit key in every place a hit can come from: the zone, or each
+    worker's own cache."""
     conns = server.conns_per_worker(1)
     (pa, [a]), (pb, [b]) = sorted(conns.items())
     if server.mode == "worker":
         for c in (a, b):
             assert server.get(path, c)[0] == 200
-    elif server.mode == "l1zone":
-        assert server.get(path, a)[0] == 200
-        assert server.get(path, b, method="PURGE")[0] == 200
-        assert server.get(path, b)[0] == 200
     else:
         assert server.get(path, a)[0] == 200
     st = server.stats()
@@ -310,10 +323,10 @@ def warm(server, path):
 
 def hit_path(rounds, seconds, log):
     path = f"/t/{HIT_SPEC}/{HIT_SOURCE}"
-    paths = {"zone": path, "worker": path, "l1zone": path, "static": f"/static/{STATIC_FILE}"}
+    paths = {"zone": path, "worker": path, "static": f"/static/{STATIC_FILE}"}
     result = {"paths": paths, "rounds": rounds, "seconds": seconds, "servers": {}}
-    with Nginx("zone") as zone, Nginx("worker") as worker, Nginx("l1zone") as l1zone, Nginx("static") as static:
-        servers = {"zone": zone, "worker": worker, "l1zone": l1zone, "static": static}
+    with Nginx("zone") as zone, Nginx("worker") as worker, Nginx("static") as static:
+        servers = {"zone": zone, "worker": worker, "static": static}
         for name, s in servers.items():
             status, headers, body = s.get(paths[name])
             assert status == 200 and headers.get("Content-Type") == "image/jpeg", (name, status)
@@ -323,26 +336,41 @@ def hit_path(rounds, seconds, log):
         before = {n: s.stats()["totals"]["renders"] for n, s in servers.items() if n != "static"}
         for c in (1, 2):
             per = {n: [] for n in servers}
-            for _ in range(rounds):
-                for name, s in servers.items():
-                    rate, cmd = run_wrk(s.url(paths[name]), c, seconds)
+            cpu = {n: 0 for n in servers}
+            reqs = {n: 0 for n in servers}
+            for i in range(rounds):
+                # alternating, in a rotating order: a burst of other load
+                # on the host does not always hit the same server
+                names = list(servers)
+                names = names[i % len(names):] + names[:i % len(names)]
+                for name in names:
+                    s = servers[name]
+                    ns0 = workers_cpu_ns(s.proc.pid)
+                    rate, count, cmd = run_wrk(s.url(paths[name]), c, seconds)
+                    cpu[name] += workers_cpu_ns(s.proc.pid) - ns0
+                    reqs[name] += count
                     per[name].append(rate)
                     result["servers"][name]["cmd"] = cmd
-                    time.sleep(0.2)
+                    time.sleep(0.1)
             for name in servers:
-                result["servers"][name][f"c{c}"] = {"median": statistics.median(per[name]), "rounds": per[name]}
-                log(f"  hit -c{c} {name:7} {statistics.median(per[name]):9.0f} req/s  rounds {[round(r) for r in per[name]]}")
+                us = cpu[name] / reqs[name] / 1000
+                result["servers"][name][f"c{c}"] = {"median": statistics.median(per[name]), "rounds": per[name],
+                                                    "worker_cpu_us_per_request": us, "requests": reqs[name]}
+                log(f"  hit -c{c} {name:7} {statistics.median(per[name]):9.0f} req/s  {us:6.1f} us CPU/request  "
+                    f"rounds {[round(r) for r in per[name]]}")
         after = {n: s.stats()["totals"]["renders"] for n, s in servers.items() if n != "static"}
         result["renders_during_wrk"] = {n: after[n] - before[n] for n in after}
     for c in (1, 2):
         m = {n: result["servers"][n][f"c{c}"]["median"] for n in servers}
-        result[f"ratios_c{c}"] = {
-            "zone/worker": m["zone"] / m["worker"],
-            "zone/static": m["zone"] / m["static"],
-            "l1zone/zone": m["l1zone"] / m["zone"],
-            "worker/static": m["worker"] / m["static"],
-        }
+        # CPU per request inverted: the throughput a CPU-bound server would have
+        u = {n: 1 / result["servers"][n][f"c{c}"]["worker_cpu_us_per_request"] for n in servers}
+        result[f"ratios_c{c}"] = {k: m[a] / m[b] for k, (a, b) in RATIOS.items() if a in m and b in m}
+        result[f"cpu_ratios_c{c}"] = {k: u[a] / u[b] for k, (a, b) in RATIOS.items() if a in u and b in u}
     return result
+
+
+RATIOS = {"zone/worker": ("zone", "worker"), "zone/static": ("zone", "static"),
+          "worker/static": ("worker", "static")}
 
 
 # ------------------------------------------------------------------ storm
@@ -512,16 +540,22 @@ def markdown(r):
              f"{r['when']}, {r['cpu']}, {os.cpu_count()} CPUs, load average at start {r['load']}; "
              f"commit {r['commit']}", ""]
     h = r["hit"]
-    lines += ["## Hit path (wrk, keep-alive, medians of alternating rounds)", "",
-              "| server | bytes | -c1 req/s | -c2 req/s |", "|---|---|---|---|"]
-    for name in ("zone", "worker", "l1zone", "static"):
+    lines += [f"## Hit path (wrk, keep-alive, {h['rounds']} alternating rounds of {h['seconds']} s each)", "",
+              "req/s: median of the rounds. CPU/request: the nginx workers' CPU time (/proc/PID/schedstat) "
+              "over all rounds divided by the requests, which other load on the host moves far less.", "",
+              "| server | bytes | -c1 req/s | -c1 µs CPU/request | -c2 req/s | -c2 µs CPU/request |",
+              "|---|---|---|---|---|---|"]
+    for name in h["servers"]:
         s = h["servers"][name]
-        lines.append(f"| {name} | {s['bytes']} | {s['c1']['median']:.0f} | {s['c2']['median']:.0f} |")
-    lines += ["", "| ratio | -c1 | -c2 | target |", "|---|---|---|---|"]
-    for key, target in (("zone/worker", TARGET_HIT), ("zone/static", TARGET_HIT), ("l1zone/zone", None), ("worker/static", None)):
+        lines.append(f"| {name} | {s['bytes']} | {s['c1']['median']:.0f} | {s['c1']['worker_cpu_us_per_request']:.1f} | "
+                     f"{s['c2']['median']:.0f} | {s['c2']['worker_cpu_us_per_request']:.1f} |")
+    lines += ["", "| ratio | -c1 req/s | -c2 req/s | -c1 by CPU | -c2 by CPU | target |", "|---|---|---|---|---|---|"]
+    for key in h["ratios_c1"]:
+        target = TARGET_HIT if key in ("zone/worker", "zone/static") else None
         c1, c2 = h["ratios_c1"][key], h["ratios_c2"][key]
-        t = f"≥ {target}: {verdict(c1 >= target and c2 >= target)}" if target else ""
-        lines.append(f"| {key} | {c1:.2f} | {c2:.2f} | {t} |")
+        u1, u2 = h["cpu_ratios_c1"][key], h["cpu_ratios_c2"][key]
+        t = f"≥ {target}: req/s {verdict(c1 >= target and c2 >= target)}, CPU {verdict(u1 >= target and u2 >= target)}" if target else ""
+        lines.append(f"| {key} | {c1:.2f} | {c2:.2f} | {u1:.2f} | {u2:.2f} | {t} |")
     lines += ["", f"renders during the wrk runs: {h['renders_during_wrk']} (all hits)", ""]
     lines += ["## Cold-key storm", "",
               f"{r['storm_followers']} requests at once per cold key ({STORM_SOURCE}, a new spec each round), "
@@ -552,7 +586,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 s rounds, few keys")
     ap.add_argument("--command", default="python3 benches/zone/zone_bench.py")
     args = ap.parse_args()
-    rounds, seconds, keys, followers, mem = (1, 1, 5, 8, 50) if args.quick else (5, 3, 40, 16, 400)
+    rounds, seconds, keys, followers, mem = (1, 1, 5, 8, 50) if args.quick else (9, 2, 40, 16, 400)
     for p in (MODULE_SO, IMAGES / HIT_SOURCE):
         if not p.exists():
             sys.exit(f"missing {p} (make nginx-module; THUMBNAIL_SHARED)")

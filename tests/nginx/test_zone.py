@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from conftest import BENCH, CORPUS, ROOT, TIMEOUT, Nginx, _instance, free_port, image_info
+from conftest import CORPUS, MODULE, NGINX, NGINX_ENV, ROOT, TIMEOUT, Nginx, _instance, free_port, image_info
 
 CLI = ROOT / "target/release/thumbnail"
 
@@ -432,3 +432,37 @@ def test_stats_fields(zone2):
     # per-worker counters add up; node-wide gauges are in the totals only
     for field in ("gets", "hits", "misses", "renders", "requests", "zone_waits"):
         assert t[field] == sum(w[field] for w in st["workers"]), field
+
+
+# --- configuration -----------------------------------------------------------
+
+@pytest.mark.parametrize("http,location,message", [
+    ("thumbnail_cache zone=z:64m size=16m;", "", '"size=" and "shards=" (a per-worker cache) cannot be combined'),
+    ("thumbnail_cache size=16m inactive=1h;", "", 'inactive=, max_item= and lock_age= need zone='),
+    ("thumbnail_cache zone=z:8k;", "", 'zone "zone=z:8k" is too small'),
+    ("thumbnail_cache zone=z;", "", 'invalid zone size'),
+    ("thumbnail_cache zone=thumbnail_stats:1m;", "", 'zone name "thumbnail_stats" is reserved'),
+    ("thumbnail_cache zone=z:1m lock_age=0;", "", 'invalid parameter "lock_age=0"'),
+    ("thumbnail_cache zone=z:1m; thumbnail_cache zone=y:1m;", "", "is duplicate"),
+    ("thumbnail_cache size=16m;", "thumbnail_cache_purge $arg_p;",
+     '"thumbnail_cache_purge" needs "thumbnail_cache zone=..."'),
+])
+def test_zone_config_rejected(tmp_path, http, location, message):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+load_module {MODULE};
+error_log stderr;
+pid {tmp_path}/nginx.pid;
+events {{}}
+http {{
+    {http}
+    server {{
+        listen 127.0.0.1:1;
+        location /x/ {{ alias {CORPUS}/; thumbnail on; thumbnail_spec 10x10; {location} }}
+    }}
+}}
+""")
+    out = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
+                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
+    assert out.returncode != 0
+    assert "[emerg]" in out.stderr and message in out.stderr, out.stderr
