@@ -1160,7 +1160,8 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
 {
     uint32_t                         hash;
     ngx_int_t                        rc;
-    ngx_msec_t                       now;
+    ngx_pid_t                        dead;
+    ngx_msec_t                       now, age;
     ngx_uint_t                       status;
     ngx_http_thumbnail_zone_t       *zone;
     ngx_http_thumbnail_zone_node_t  *zn;
@@ -1180,6 +1181,8 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
     hash = ngx_crc32_long(ctx->key.data, ctx->key.len);
     now = ngx_current_msec;
     status = 0;
+    dead = 0;
+    age = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1269,10 +1272,8 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
         }
 
         if (ngx_http_thumbnail_zone_stale(zone, zn, now)) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "thumbnail: the render of \"%V\" by process %P "
-                          "started %M ms ago is taken over",
-                          &ctx->key, zn->pid, now - zn->accessed);
+            dead = zn->pid;                 /* logged after the unlock */
+            age = now - zn->accessed;
 
             zone->sh->c.marker_takeovers++;
             ngx_http_thumbnail_zone_own(zone, zn, ctx, now);
@@ -1294,6 +1295,13 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
 lead:
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (dead) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "thumbnail: the render of \"%V\" by process %P "
+                      "started %M ms ago is taken over",
+                      &ctx->key, dead, age);
+    }
 
     if (!ctx->zone_waited) {
         ngx_http_thumbnail_zone_worker.misses++;
