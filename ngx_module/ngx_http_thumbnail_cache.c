@@ -137,7 +137,7 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
 
     if (ctx) {
         if (ctx->zone_waiting) {
-            /* another worker's render ended (ngx_http_thumbnail_zone.c) */
+            /* the awaited render ended (ngx_http_thumbnail_zone_flight.c) */
             ngx_http_thumbnail_zone_cleanup(ctx);
             return ngx_http_thumbnail_lookup(r, lcf, ctx);
         }
@@ -155,7 +155,7 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     }
 
     if (lcf->purge) {
-        /* thumbnail_cache_purge (ngx_http_thumbnail_zone.c) */
+        /* thumbnail_cache_purge (ngx_http_thumbnail_zone_serve.c) */
         rc = ngx_http_thumbnail_zone_purge(r, lcf);
         if (rc != NGX_DECLINED) {
             return rc;
@@ -375,7 +375,7 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_flight_unwait(ctx);
 
     if (fl->status == NGX_HTTP_OK && fl->img) {
-        /* the leader's caching headers (ngx_http_thumbnail_zone.c) */
+        /* the leader's caching headers (ngx_http_thumbnail_zone_serve.c) */
         if (ngx_http_thumbnail_zone_replay(r, fl->cache_headers,
                                            fl->cache_headers_len)
             != NGX_OK)

@@ -156,7 +156,7 @@ ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
         return;
     }
 
-    /* the node-wide zone takes the result (ngx_http_thumbnail_zone.c) */
+    /* the zone takes the result (ngx_http_thumbnail_zone_flight.c) */
     ngx_http_thumbnail_zone_finish(fl, status, img, last_modified);
 
     fl->done = 1;

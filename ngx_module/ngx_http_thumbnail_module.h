@@ -26,9 +26,19 @@
  *                                 memory, the `thumbnail_stats` JSON handler
  *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
  *                                 and their caching headers in a shared
- *                                 memory zone, cross-worker single-flight
- *                                 (in-flight markers, followers polling),
- *                                 purge, the zone's stats
+ *                                 memory zone; this file has the directive,
+ *                                 the zone and its reuse across reloads,
+ *                                 the wake-up pipes between workers
+ *   ngx_http_thumbnail_zone_store.c   the zone's entries: rbtree, pieces,
+ *                                 LRU eviction, expiry, store, copy-out
+ *   ngx_http_thumbnail_zone_flight.c  cross-worker single-flight: lookup,
+ *                                 in-flight markers and their takeover,
+ *                                 parked followers, the leader's result
+ *   ngx_http_thumbnail_zone_serve.c   a zone hit's response and its caching
+ *                                 headers, purge, the zone's stats
+ *
+ * The zone's files share ngx_http_thumbnail_zone.h, which only they
+ * include; the rest of the module uses the zone API declared below.
  */
 
 
@@ -214,7 +224,7 @@ typedef struct {
     unsigned                      woken:1;
     unsigned                      heavy:1;     /* in counters.heavy */
 
-    /* the node-wide zone (ngx_http_thumbnail_zone.c) */
+    /* the node-wide zone (ngx_http_thumbnail_zone_flight.c) */
     uint64_t                      zone_token;  /* our in-flight marker */
     ngx_event_t                   zone_timer;  /* a follower's next look */
     ngx_msec_t                    zone_delay;
@@ -298,7 +308,7 @@ void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* ngx_http_thumbnail_zone.c */
+/* ngx_http_thumbnail_zone.c, _zone_store.c, _zone_flight.c, _zone_serve.c */
 char *ngx_http_thumbnail_zone_directive(ngx_conf_t *cf,
     ngx_http_thumbnail_main_conf_t *mcf);
 ngx_int_t ngx_http_thumbnail_zone_init_module(ngx_cycle_t *cycle);

@@ -262,7 +262,7 @@ ngx_http_thumbnail_stats_publish(void)
         (void) thumbnail_cache_get_stats(ngx_http_thumbnail_cache, &cs);
 
     } else {
-        /* the zone's lookups by this worker (ngx_http_thumbnail_zone.c) */
+        /* this worker's zone lookups (ngx_http_thumbnail_zone_serve.c) */
         ngx_http_thumbnail_zone_worker_stats(&cs);
     }
 
