@@ -42,8 +42,6 @@ static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf,
     ngx_str_t *spec, ngx_str_t *out, const char *fmt);
-static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
@@ -437,101 +435,6 @@ ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf, ngx_str_t *spec,
     }
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_thumbnail_main_conf_t *mcf = conf;
-
-    char        *rv;
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_msec_t   ttl;
-    ngx_uint_t   i;
-
-    if (mcf->cache_set || mcf->zone) {
-        return "is duplicate";
-    }
-
-    /* zone= and its parameters: ngx_http_thumbnail_zone.c */
-    rv = ngx_http_thumbnail_zone_directive(cf, mcf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    value = cf->args->elts;
-    size = NGX_ERROR;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_thumbnail_zone_arg(&value[i])) {
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_size = (size_t) size;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n == NGX_ERROR || n < 1 || n > 1024) {
-                goto invalid;
-            }
-
-            mcf->cache_shards = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 0);
-            if (ttl == (ngx_msec_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_ttl = ttl;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (size == NGX_ERROR) {
-        if (mcf->zone) {
-            return NGX_CONF_OK;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thumbnail_cache\" needs \"size=\" "
-                           "or \"zone=\"");
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->cache_set = 1;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 

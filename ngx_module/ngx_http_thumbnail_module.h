@@ -14,7 +14,8 @@
  *                                 as GET, a failure's status, Retry-After
  *   ngx_http_thumbnail_cache.c    the per-worker cache and the pre-content
  *                                 phase handler: answers cache hits, waits
- *                                 for or starts a render
+ *                                 for or starts a render; the
+ *                                 thumbnail_cache directive
  *   ngx_http_thumbnail_flight.c   the in-worker single-flight table
  *   ngx_http_thumbnail_filter.c   header and body filter: holds the
  *                                 source's header back, buffers its body,
@@ -267,6 +268,8 @@ ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 /* ngx_http_thumbnail_cache.c */
 extern thumbnail_cache                *ngx_http_thumbnail_cache;
 
+char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);

@@ -80,7 +80,7 @@ ngx_http_thumbnail_zone_arg(ngx_str_t *arg)
  * thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME] [max_item=SIZE]
  *                 [lock_age=TIME]: makes the zone (the rest of the
  * directive's arguments are the per-worker cache's, parsed by
- * ngx_http_thumbnail_module.c, which skips the ones above)
+ * ngx_http_thumbnail_cache.c, which skips the ones above)
  */
 
 char *
