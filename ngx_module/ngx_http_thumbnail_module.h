@@ -14,7 +14,8 @@
  *                                 as GET, a failure's status, Retry-After
  *   ngx_http_thumbnail_cache.c    the per-worker cache and the pre-content
  *                                 phase handler: answers cache hits, waits
- *                                 for or starts a render
+ *                                 for or starts a render; the
+ *                                 thumbnail_cache directive
  *   ngx_http_thumbnail_flight.c   the in-worker single-flight table
  *   ngx_http_thumbnail_filter.c   header and body filter: holds the
  *                                 source's header back, buffers its body,
@@ -24,10 +25,25 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
+ *                                 and their caching headers in a shared
+ *                                 memory zone; this file has the directive,
+ *                                 the zone and its reuse across reloads,
+ *                                 the wake-up pipes between workers
+ *   ngx_http_thumbnail_zone_store.c   the zone's entries: rbtree, pieces,
+ *                                 LRU eviction, expiry, store, copy-out
+ *   ngx_http_thumbnail_zone_flight.c  cross-worker single-flight: lookup,
+ *                                 in-flight markers and their takeover,
+ *                                 parked followers, the leader's result
+ *   ngx_http_thumbnail_zone_serve.c   a zone hit's response and its caching
+ *                                 headers, purge, the zone's stats
  *   ngx_http_thumbnail_admit.c    admission of a render before its source is
  *                                 read (queue, held output), the bytes of
  *                                 rendered thumbnails held for clients
  *   ngx_http_thumbnail_log.c      request data escaped for the error log
+ *
+ * The zone's files share ngx_http_thumbnail_zone.h, which only they
+ * include; the rest of the module uses the zone API declared below.
  */
 
 
@@ -69,8 +85,9 @@
 
 /*
  * per-worker counters, then the gauges in_flight (renders admitted: source
- * being read, queued or rendering), waiting and heavy; then held_refused
- * and the gauge output_held (bytes of rendered thumbnails held for clients)
+ * being read, queued or rendering), waiting and heavy, then zone_waits
+ * (requests that waited for another worker's render), held_refused and
+ * the gauge output_held (bytes of rendered thumbnails held for clients)
  */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
@@ -88,6 +105,7 @@
     X(in_flight)                                                            \
     X(waiting)                                                              \
     X(heavy)                                                                \
+    X(zone_waits)                                                           \
     X(held_refused)                                                         \
     X(output_held)
 
@@ -137,6 +155,7 @@ typedef struct {
 
     ngx_shm_zone_t               *stats_zone;
 
+    ngx_shm_zone_t               *zone;          /* thumbnail_cache zone= */
     ngx_int_t                     render_nice;
 } ngx_http_thumbnail_main_conf_t;
 
@@ -160,6 +179,7 @@ typedef struct {
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
 
+    ngx_http_complex_value_t     *purge;         /* thumbnail_cache_purge */
     size_t                        max_output_held;
     size_t                        max_output_size; /* 0: none */
     ngx_flag_t                    max_output_size_auto; /* the cache's */
@@ -185,6 +205,10 @@ struct ngx_http_thumbnail_flight_s {
     time_t                        last_modified;
     unsigned                      in_table:1;
     unsigned                      done:1;
+
+    u_char                       *cache_headers; /* the leader's caching
+                                                    headers, for waiters */
+    size_t                        cache_headers_len;
     size_t                        held;        /* img's bytes, counted in
                                                   output_held */
 };
@@ -229,6 +253,14 @@ typedef struct {
     unsigned                      filter_flags:1; /* the two below saved */
     unsigned                      need_in_memory:1; /* r->main_filter_... */
     unsigned                      sendfile:1;  /* c->sendfile */
+
+    /* the node-wide zone (ngx_http_thumbnail_zone_flight.c) */
+    uint64_t                      zone_token;  /* our in-flight marker */
+    ngx_event_t                   zone_timer;  /* a follower's next look */
+    ngx_msec_t                    zone_delay;
+    ngx_queue_t                   zone_link;   /* in the parked queue */
+    unsigned                      zone_waiting:1;
+    unsigned                      zone_waited:1;
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -256,6 +288,9 @@ ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
 ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
     time_t last_modified);
+ngx_int_t ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, const char *type, size_t len,
+    time_t last_modified);
 ngx_int_t ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 ngx_buf_t *ngx_http_thumbnail_image_buf(ngx_pool_t *pool,
@@ -272,6 +307,8 @@ ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 /* ngx_http_thumbnail_cache.c */
 extern thumbnail_cache                *ngx_http_thumbnail_cache;
 
+char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
@@ -310,6 +347,30 @@ void ngx_http_thumbnail_stats_changed(void);
 void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thumbnail_zone.c, _zone_store.c, _zone_flight.c, _zone_serve.c */
+char *ngx_http_thumbnail_zone_directive(ngx_conf_t *cf,
+    ngx_http_thumbnail_main_conf_t *mcf);
+ngx_int_t ngx_http_thumbnail_zone_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_thumbnail_zone_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_thumbnail_zone_arg(ngx_str_t *arg);
+char *ngx_http_thumbnail_zone_check_purge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_zone_purge(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_zone_finish(ngx_http_thumbnail_flight_t *fl,
+    ngx_uint_t status, thumbnail_image *img, time_t last_modified);
+ngx_int_t ngx_http_thumbnail_zone_replay(ngx_http_request_t *r,
+    u_char *p, size_t len);
+void ngx_http_thumbnail_zone_cleanup(ngx_http_thumbnail_ctx_t *ctx);
+ngx_uint_t ngx_http_thumbnail_zone_enabled(void);
+size_t ngx_http_thumbnail_zone_max_item(void);
+void ngx_http_thumbnail_zone_worker_stats(thumbnail_cache_stats *cs);
+u_char *ngx_http_thumbnail_zone_stats_json(u_char *p,
+    thumbnail_cache_stats *totals);
+size_t ngx_http_thumbnail_zone_stats_len(void);
 
 /* ngx_http_thumbnail_admit.c */
 ngx_int_t ngx_http_thumbnail_admit(ngx_http_request_t *r,

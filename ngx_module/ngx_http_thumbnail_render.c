@@ -317,9 +317,9 @@ ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
 /*
  * The location's limits, as the library takes them. Without a
  * thumbnail_max_output_size, the output byte limit is the largest value
- * the cache holds: a shard's share of its size (shards rounded up to a
- * power of two, as the library does) less what the entry's key and
- * bookkeeping are charged.
+ * the cache holds: the zone's max_item, or for the per-worker cache a
+ * shard's share of its size (shards rounded up to a power of two, as the
+ * library does) less what the entry's key and bookkeeping are charged.
  */
 
 static thumbnail_limits
@@ -341,7 +341,10 @@ ngx_http_thumbnail_limits(ngx_http_request_t *r,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_thumbnail_module);
 
-    if (lcf->max_output_size_auto && ngx_http_thumbnail_cache) {
+    if (lcf->max_output_size_auto && ngx_http_thumbnail_zone_enabled()) {
+        limits.max_output_bytes = ngx_http_thumbnail_zone_max_item();
+
+    } else if (lcf->max_output_size_auto && ngx_http_thumbnail_cache) {
         for (shards = 1; shards < mcf->cache_shards; shards <<= 1) {
             /* void */
         }

@@ -68,6 +68,7 @@ ngx_http_thumbnail_cleanup(void *data)
 
     ngx_http_thumbnail_flight_unwait(ctx);
     ngx_http_thumbnail_flight_leave(ctx);
+    ngx_http_thumbnail_zone_cleanup(ctx);
     ngx_http_thumbnail_admit_release(ctx);
 
     if (ctx->img) {
@@ -175,6 +176,14 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
 
     ctx->if_none_match = r->headers_in.if_none_match;
+
+    /*
+     * If-Modified-Since never makes a 304 of a thumbnail: nginx's
+     * not_modified filter would compare it with the Last-Modified of a
+     * render, a zone hit or a flight's result, which is the source's and
+     * names no library version (only the ETag does)
+     */
+    r->headers_in.if_modified_since = NULL;
 
     if (lcf->spec == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -375,6 +384,19 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    return ngx_http_thumbnail_set_headers_raw(r, ctx, type,
+                                              thumbnail_image_len(img),
+                                              last_modified);
+}
+
+
+/* the same for a thumbnail of `len` bytes of media type `type` */
+
+ngx_int_t
+ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, const char *type, size_t len,
+    time_t last_modified)
+{
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.status_line.len = 0;
 
@@ -385,7 +407,7 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     r->headers_out.charset.len = 0;
 
     ngx_http_clear_content_length(r);
-    r->headers_out.content_length_n = thumbnail_image_len(img);
+    r->headers_out.content_length_n = len;
 
     if (r->headers_out.content_encoding) {
         r->headers_out.content_encoding->hash = 0;
