@@ -22,9 +22,11 @@
  * Held output: a render's image counts from the moment the render ends
  * until the last request using it ends (ngx_http_thumbnail_hold() and
  * _unhold()); a finished render that would take the count over the bound
- * is refused with 503 instead of being kept (it is in the cache, if it
- * fits there, so a retry is a hit). Cache hits are not counted: their
- * bytes are the cache's, bounded by its size.
+ * is refused with 503 instead of being kept (with the per-worker cache
+ * it is in the cache, if it fits there, so a retry is a hit). A zone hit
+ * is a copy of the entry for its request and counts the same way
+ * (ngx_http_thumbnail_zone_serve.c). Hits of the per-worker cache are not
+ * counted: their bytes are the cache's, bounded by its size.
  */
 
 
