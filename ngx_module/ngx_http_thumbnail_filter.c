@@ -330,7 +330,7 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 
             if (ctx->reads == NULL) {
                 ctx->reads = ngx_array_create(r->pool, 2,
-                                              sizeof(ngx_http_thumbnail_read_t));
+                                    sizeof(ngx_http_thumbnail_read_t));
                 if (ctx->reads == NULL) {
                     return NGX_ERROR;
                 }
