@@ -108,20 +108,31 @@ impl Signer {
         let fresh = match expiry(path) {
             Ok(None) => true,
             Ok(Some(expires)) => now <= expires,
-            Err(()) => false,
+            Err(MalformedExpiry) => false,
         };
         bool::from(ok) && fresh
     }
 }
 
-/// The `exp=UNIX` of a path: `Ok(None)` without one, `Err(())` for a
-/// malformed or repeated one.
-pub fn expiry(path: impl AsRef<[u8]>) -> std::result::Result<Option<u64>, ()> {
+/// A path's `exp=` that is not one run of digits, or is given twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedExpiry;
+
+impl std::fmt::Display for MalformedExpiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("malformed or repeated exp=")
+    }
+}
+
+impl std::error::Error for MalformedExpiry {}
+
+/// The `exp=UNIX` of a path: `Ok(None)` without one.
+pub fn expiry(path: impl AsRef<[u8]>) -> std::result::Result<Option<u64>, MalformedExpiry> {
     let mut found = None;
     for token in path.as_ref().split(|b| matches!(b, b'/' | b',' | b'?' | b'&' | b';')) {
         let Some(value) = token.strip_prefix(b"exp=") else { continue };
         if found.is_some() || value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-            return Err(());
+            return Err(MalformedExpiry);
         }
         found = Some(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
     }
@@ -139,7 +150,7 @@ fn mac(key: &[u8], salt: &[u8], path: &[u8]) -> [u8; 32] {
 /// Hex digits (either case, even count) to bytes.
 fn hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| (b as char).to_digit(16);
@@ -183,8 +194,8 @@ mod tests {
         assert_eq!(expiry("/a/b.jpg?exp=5"), Ok(Some(5)));
         assert_eq!(expiry("/a/exp.jpg"), Ok(None));
         assert_eq!(expiry("/a/xexp=5"), Ok(None));
-        assert_eq!(expiry("/exp=5/exp=6"), Err(()));
-        assert_eq!(expiry("/exp=5x"), Err(()));
-        assert_eq!(expiry("/exp="), Err(()));
+        assert_eq!(expiry("/exp=5/exp=6"), Err(MalformedExpiry));
+        assert_eq!(expiry("/exp=5x"), Err(MalformedExpiry));
+        assert_eq!(expiry("/exp="), Err(MalformedExpiry));
     }
 }

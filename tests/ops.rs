@@ -155,8 +155,8 @@ fn focus_centres_its_point() {
         let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
         for (i, p) in img.chunks_exact(3).enumerate() {
             if blue(p) {
-                sx += (i as u32 % w) as f64;
-                sy += (i as u32 / w) as f64;
+                sx += f64::from(i as u32 % w);
+                sy += f64::from(i as u32 / w);
                 n += 1.0;
             }
         }

@@ -227,7 +227,7 @@ mod tests {
         assert!(!unsafe { thumbnail_signer_verify(ptr::null(), path.as_ptr().cast(), path.len(), buf.as_ptr(), 43) });
         unsafe { thumbnail_signer_free(signer) };
         // No pair, a bad key: INVALID_ARGUMENT and a NULL handle.
-        let mut signer = 1 as *mut thumbnail_signer;
+        let mut signer = ptr::dangling_mut::<thumbnail_signer>();
         let st = unsafe { thumbnail_signer_new(ptr::null(), 0, 0, &mut signer, ptr::null_mut(), 0) };
         assert_eq!((st, signer), (thumbnail_status::InvalidArgument, ptr::null_mut()));
     }

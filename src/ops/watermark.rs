@@ -127,6 +127,9 @@ fn shown(text: &str) -> String {
     text.chars().take(40).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }
 
+/// A copy of the overlay resized for one thumbnail size.
+type Scaled = ((u32, u32), Arc<Pixels>);
+
 /// A decoded watermark and its placement. Immutable once made (a few
 /// scaled copies are kept behind a lock); share it between threads by
 /// reference or `Arc`.
@@ -137,7 +140,7 @@ pub struct Overlay {
     gray: bool,
     options: OverlayOptions,
     id: String,
-    scaled: Mutex<Vec<((u32, u32), Arc<Pixels>)>>,
+    scaled: Mutex<Vec<Scaled>>,
 }
 
 impl std::fmt::Debug for Overlay {
