@@ -254,6 +254,12 @@ typedef struct thumbnail_limits {
      * Largest output height (default 4096).
      */
     uint32_t max_output_height;
+    /**
+     * Nonzero: refuse a damaged or truncated source
+     * (THUMBNAIL_STATUS_CORRUPT) instead of serving the part that decodes
+     * (default 0). A byte, not a bool, so that every bit pattern is valid.
+     */
+    uint8_t strict;
 } thumbnail_limits;
 
 /**

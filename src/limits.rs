@@ -14,6 +14,9 @@ pub struct Limits {
     pub max_output_width: u32,
     /// Largest output height.
     pub max_output_height: u32,
+    /// Refuse a damaged or truncated source as `corrupt` instead of serving
+    /// the part that decodes (the default, as browsers show such files).
+    pub strict: bool,
 }
 
 impl Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             max_source_pixels: Self::DEFAULT_MAX_SOURCE_PIXELS,
             max_output_width: Self::DEFAULT_MAX_OUTPUT_SIDE,
             max_output_height: Self::DEFAULT_MAX_OUTPUT_SIDE,
+            strict: false,
         }
     }
 }
@@ -70,6 +74,7 @@ impl Limits {
             max_source_pixels: u64::MAX,
             max_output_width: u32::MAX,
             max_output_height: u32::MAX,
+            strict: false,
         }
     }
 }

@@ -170,7 +170,7 @@ func TestRenderErrors(t *testing.T) {
 // Limits that are not exceeded change nothing; zero fields keep defaults.
 func TestRenderWithLimits(t *testing.T) {
 	def := thumbnail.DefaultLimits()
-	if def.MaxSourceBytes != 64<<20 || def.MaxSourcePixels != 50000000 || def.MaxOutputWidth != 4096 || def.MaxOutputHeight != 4096 {
+	if def.MaxSourceBytes != 64<<20 || def.MaxSourcePixels != 50000000 || def.MaxOutputWidth != 4096 || def.MaxOutputHeight != 4096 || def.Strict {
 		t.Fatalf("defaults %+v", def)
 	}
 	img, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200",

@@ -113,6 +113,9 @@ type Limits struct {
 	MaxOutputWidth int
 	// MaxOutputHeight is the largest output height (default 4096).
 	MaxOutputHeight int
+	// Strict refuses a damaged or truncated source (ErrCorrupt) instead of
+	// serving the part that decodes (default false).
+	Strict bool
 }
 
 // DefaultLimits returns the library's default limits, the same on every
@@ -124,6 +127,7 @@ func DefaultLimits() Limits {
 		MaxSourcePixels: clampInt64(uint64(l.max_source_pixels)),
 		MaxOutputWidth:  int(l.max_output_width),
 		MaxOutputHeight: int(l.max_output_height),
+		Strict:          l.strict != 0,
 	}
 }
 
@@ -154,6 +158,9 @@ func (l Limits) toC() (C.thumbnail_limits, error) {
 	}
 	if l.MaxOutputHeight > 0 {
 		c.max_output_height = C.uint32_t(l.MaxOutputHeight)
+	}
+	if l.Strict {
+		c.strict = 1
 	}
 	return c, nil
 }

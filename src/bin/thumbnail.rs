@@ -2,7 +2,7 @@
 //! this project).
 //!
 //! ```text
-//! thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N]
+//! thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N] [--strict]
 //! thumbnail --probe INPUT
 //! thumbnail sign --key HEX --salt HEX [--size N] PATH    (sign.rs)
 //! ```
@@ -15,7 +15,8 @@ use std::process::ExitCode;
 
 use thumbnail::{Format, Limits, Spec};
 
-const USAGE: &str = "usage: thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N]
+const USAGE: &str =
+    "usage: thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N] [--strict]
        thumbnail --probe INPUT
        thumbnail sign --key HEX --salt HEX [--size N] PATH
 OUTPUT '-' writes to stdout; its extension (.jpg, .jpeg, .png) picks the format unless SPEC names one.";
@@ -112,6 +113,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, Failure> {
             "-s" | "--spec" => args.spec = Some(value("-s")?),
             "-o" | "--output" => args.output = Some(value("-o")?),
             "--probe" => args.probe = true,
+            "--strict" => args.limits.strict = true,
             "--max-bytes" => args.limits.max_source_bytes = number(&value("--max-bytes")?)?,
             "--max-pixels" => args.limits.max_source_pixels = number(&value("--max-pixels")?)?,
             "--max-output" => {

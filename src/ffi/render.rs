@@ -26,6 +26,10 @@ pub struct thumbnail_limits {
     pub max_output_width: u32,
     /// Largest output height (default 4096).
     pub max_output_height: u32,
+    /// Nonzero: refuse a damaged or truncated source
+    /// (THUMBNAIL_STATUS_CORRUPT) instead of serving the part that decodes
+    /// (default 0). A byte, not a bool, so that every bit pattern is valid.
+    pub strict: u8,
 }
 
 impl From<Limits> for thumbnail_limits {
@@ -35,6 +39,7 @@ impl From<Limits> for thumbnail_limits {
             max_source_pixels: l.max_source_pixels,
             max_output_width: l.max_output_width,
             max_output_height: l.max_output_height,
+            strict: u8::from(l.strict),
         }
     }
 }
@@ -52,6 +57,7 @@ pub(crate) unsafe fn limits_from(ptr: *const thumbnail_limits) -> Limits {
             max_source_pixels: l.max_source_pixels,
             max_output_width: l.max_output_width,
             max_output_height: l.max_output_height,
+            strict: l.strict != 0,
         },
     }
 }

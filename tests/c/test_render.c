@@ -48,6 +48,7 @@ static void test_limits_default(void) {
     CHECK(l.max_source_bytes == 64u << 20);
     CHECK(l.max_source_pixels == 50000000u);
     CHECK(l.max_output_width == 4096 && l.max_output_height == 4096);
+    CHECK(l.strict == 0);
 }
 
 static void test_spec_canonical(void) {

@@ -228,13 +228,23 @@ local function make_limits(t)
     l.max_source_pixels = DEFAULT_LIMITS.max_source_pixels
     l.max_output_width = DEFAULT_LIMITS.max_output_width
     l.max_output_height = DEFAULT_LIMITS.max_output_height
+    l.strict = DEFAULT_LIMITS.strict
     for k, v in pairs(t) do
         local max = LIMITS[k]
+        if k == "strict" then
+            if type(v) ~= "boolean" then
+                return nil, bad_arg("limits.strict must be a boolean")
+            end
+            max = true
+        end
         if not max then
             return nil, bad_arg("unknown limit " .. tostring(k))
         end
-        if type(v) ~= "number" or v < 0 or v > max or v % 1 ~= 0 then
+        if max ~= true and (type(v) ~= "number" or v < 0 or v > max or v % 1 ~= 0) then
             return nil, bad_arg(("limits.%s must be an integer in 0..%.0f"):format(k, max))
+        end
+        if k == "strict" then
+            v = v and 1 or 0
         end
         l[k] = v
     end
@@ -248,6 +258,7 @@ function _M.limits_default()
         max_source_pixels = tonumber(DEFAULT_LIMITS.max_source_pixels),
         max_output_width = tonumber(DEFAULT_LIMITS.max_output_width),
         max_output_height = tonumber(DEFAULT_LIMITS.max_output_height),
+        strict = DEFAULT_LIMITS.strict ~= 0,
     }
 end
 
@@ -828,6 +839,17 @@ function signer_methods.close(self)
     end
     return true
 end
+
+-- Node-wide cache -----------------------------------------------------------
+
+-- shared.new{ dict = "name", ... }: a cache on a lua_shared_dict, one render
+-- and one stored copy per key for all workers (resty/thumbnail/shared.lua,
+-- loaded on first use: it needs the nginx API).
+_M.shared = {
+    new = function(opts)
+        return require("resty.thumbnail.shared").new(opts)
+    end,
+}
 
 
 return _M

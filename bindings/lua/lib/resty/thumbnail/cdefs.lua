@@ -53,6 +53,7 @@ typedef struct thumbnail_limits {
     uint64_t max_source_pixels;
     uint32_t max_output_width;
     uint32_t max_output_height;
+    uint8_t strict;
 } thumbnail_limits;
 
 typedef struct thumbnail_info {
