@@ -166,6 +166,17 @@ typedef struct {
     ngx_thread_pool_t            *thread_pool;
 
     ngx_http_complex_value_t     *purge;         /* thumbnail_cache_purge */
+
+    /* signed URLs (ngx_http_thumbnail_sign.c) */
+    ngx_array_t                  *sign_keys;     /* of ngx_str_t pairs */
+    ngx_uint_t                    sign_size;
+    ngx_http_complex_value_t     *signature;
+    ngx_http_complex_value_t     *signed_path;   /* NULL: $uri */
+    thumbnail_signer             *signer;
+
+    /* thumbnail_watermark (ngx_http_thumbnail_watermark.c) */
+    thumbnail_overlay            *overlay;       /* NULL: none */
+    ngx_str_t                     overlay_id;    /* part of the cache key */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -333,6 +344,23 @@ void ngx_http_thumbnail_zone_worker_stats(thumbnail_cache_stats *cs);
 u_char *ngx_http_thumbnail_zone_stats_json(u_char *p,
     thumbnail_cache_stats *totals);
 size_t ngx_http_thumbnail_zone_stats_len(void);
+
+
+/* ngx_http_thumbnail_sign.c */
+char *ngx_http_thumbnail_sign_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thumbnail_signature(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thumbnail_sign_merge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *prev, ngx_http_thumbnail_loc_conf_t *conf);
+ngx_int_t ngx_http_thumbnail_sign_check(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+
+/* ngx_http_thumbnail_watermark.c */
+char *ngx_http_thumbnail_watermark(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_thumbnail_watermark_merge(ngx_http_thumbnail_loc_conf_t *prev,
+    ngx_http_thumbnail_loc_conf_t *conf);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

@@ -32,6 +32,7 @@ typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     spec;
     thumbnail_limits              limits;
+    const thumbnail_overlay      *overlay;       /* thumbnail_watermark */
 
     /* written by the pool thread */
     thumbnail_status              status;
@@ -89,6 +90,7 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     t->key = ctx->key;
     t->spec = ctx->spec;
     t->limits = ngx_http_thumbnail_limits(lcf);
+    t->overlay = lcf->overlay;
     t->status = THUMBNAIL_STATUS_INTERNAL;
     t->source = THUMBNAIL_CACHE_SOURCE_NONE;
     t->img = NULL;
@@ -230,6 +232,30 @@ static void
 ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 {
     ngx_http_thumbnail_task_ctx_t *t = data;
+
+    thumbnail_render_options  opts;
+
+    if (t->overlay) {
+        opts = thumbnail_render_options_default();
+        opts.limits = &t->limits;
+        opts.overlay = t->overlay;
+
+        if (t->cache) {
+            t->status = thumbnail_cache_get_or_render_ex(t->cache,
+                            (const char *) t->key.data, t->key.len,
+                            t->src, t->src_len,
+                            (const char *) t->spec.data, t->spec.len,
+                            &opts, &t->img, &t->source,
+                            t->err, sizeof(t->err));
+
+        } else {
+            t->status = thumbnail_render_ex(t->src, t->src_len,
+                            (const char *) t->spec.data, t->spec.len,
+                            &opts, &t->img, t->err, sizeof(t->err));
+        }
+
+        return;
+    }
 
     if (t->cache) {
         t->status = thumbnail_cache_get_or_render(t->cache,
