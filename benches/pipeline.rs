@@ -82,12 +82,18 @@ fn ops(c: &mut Criterion) {
     // What the smart crop reads for a 400x300 cover: the box step's result,
     // about 2x the cover size (800 wide for big20mp's 3:2).
     let reduced = stages::resize(decoded.clone(), 800, 533).unwrap();
-    let small = stages::resize(decoded, 400, 267).unwrap();
+    let small = stages::resize(decoded.clone(), 400, 267).unwrap();
     // A 4:3 crop of the 3:2 image: full height, 711 of 800 columns.
     let fraction = (533.0 * 4.0 / 3.0 / 800.0, 1.0);
+    // And what render gives it for big20mp -> 400x300,cover: the 1/4 decode
+    // itself (1368x912; the crop is under 4x the box, so no box step).
+    let decoded_fraction = (f64::from(decoded.height()) * 4.0 / 3.0 / f64::from(decoded.width()), 1.0);
     for (name, gravity) in [("attention", Gravity::Attention), ("entropy", Gravity::Entropy)] {
         group.bench_function(format!("{name}-crop-400x300"), |b| {
             b.iter(|| stages::smart_crop(&reduced, gravity, fraction, (400, 300)).unwrap());
+        });
+        group.bench_function(format!("{name}-crop-big20mp-decoded"), |b| {
+            b.iter(|| stages::smart_crop(&decoded, gravity, decoded_fraction, (400, 300)).unwrap());
         });
     }
     group.bench_function("sharpen-400x267", |b| {
