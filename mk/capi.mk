@@ -26,7 +26,7 @@ CAPI_CORPUS  ?= $(CAPI_SHARED)/corpus
 CAPI_RELEASE     := $(CURDIR)/target/release
 CAPI_OUT         := $(CURDIR)/target/capi
 CAPI_TEST_PREFIX := $(CURDIR)/target/capi-prefix
-CAPI_TESTS       := test_render test_cache
+CAPI_TESTS       := test_render test_cache test_ops
 CAPI_CFLAGS      := -std=c11 -Wall -Wextra -Werror -pthread -g -O1 -I$(CURDIR)/include
 # What the Rust staticlib needs from the system on Linux/glibc: the output of
 # `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.

@@ -255,6 +255,12 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         return ngx_http_thumbnail_woken(r, lcf, ctx);
     }
 
+    /* signed URLs: 403 before any lookup or source read */
+    rc = ngx_http_thumbnail_sign_check(r, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (lcf->purge) {
         /* thumbnail_cache_purge (ngx_http_thumbnail_zone_serve.c) */
         rc = ngx_http_thumbnail_zone_purge(r, lcf);

@@ -180,6 +180,34 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       offsetof(ngx_http_thumbnail_main_conf_t, render_nice),
       &ngx_http_thumbnail_render_nice_bounds },
 
+    { ngx_string("thumbnail_sign_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_thumbnail_sign_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_sign_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, sign_size),
+      NULL },
+
+    { ngx_string("thumbnail_signature"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_thumbnail_signature,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_watermark"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_thumbnail_watermark,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -272,6 +300,10 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->purge = NGX_CONF_UNSET_PTR;
     conf->max_output_size = NGX_CONF_UNSET_SIZE;
     conf->max_output_held = NGX_CONF_UNSET_SIZE;
+    conf->sign_keys = NGX_CONF_UNSET_PTR;
+    conf->sign_size = NGX_CONF_UNSET_UINT;
+    conf->signature = NGX_CONF_UNSET_PTR;
+    conf->overlay = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -301,6 +333,12 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
     ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
+
+    if (ngx_http_thumbnail_sign_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_thumbnail_watermark_merge(prev, conf);
 
     ngx_conf_merge_size_value(conf->max_source_size, prev->max_source_size,
                               (size_t) def.max_source_bytes);

@@ -183,6 +183,17 @@ typedef struct {
     size_t                        max_output_held;
     size_t                        max_output_size; /* 0: none */
     ngx_flag_t                    max_output_size_auto; /* the cache's */
+
+    /* signed URLs (ngx_http_thumbnail_sign.c) */
+    ngx_array_t                  *sign_keys;     /* of ngx_str_t pairs */
+    ngx_uint_t                    sign_size;
+    ngx_http_complex_value_t     *signature;
+    ngx_http_complex_value_t     *signed_path;   /* NULL: $uri */
+    thumbnail_signer             *signer;
+
+    /* thumbnail_watermark (ngx_http_thumbnail_watermark.c) */
+    thumbnail_overlay            *overlay;       /* NULL: none */
+    ngx_str_t                     overlay_id;    /* part of the cache key */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -384,6 +395,23 @@ void ngx_http_thumbnail_malloc_init(ngx_cycle_t *cycle);
 /* ngx_http_thumbnail_log.c: every request-derived value in a log line */
 ngx_str_t *ngx_http_thumbnail_esc(ngx_pool_t *pool, u_char *data, size_t len);
 ngx_str_t *ngx_http_thumbnail_esc_cstr(ngx_pool_t *pool, const char *s);
+
+
+/* ngx_http_thumbnail_sign.c */
+char *ngx_http_thumbnail_sign_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thumbnail_signature(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thumbnail_sign_merge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *prev, ngx_http_thumbnail_loc_conf_t *conf);
+ngx_int_t ngx_http_thumbnail_sign_check(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+
+/* ngx_http_thumbnail_watermark.c */
+char *ngx_http_thumbnail_watermark(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_thumbnail_watermark_merge(ngx_http_thumbnail_loc_conf_t *prev,
+    ngx_http_thumbnail_loc_conf_t *conf);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

@@ -58,6 +58,7 @@ typedef struct {
     ngx_str_t                     spec;
     thumbnail_limits              limits;
     ngx_int_t                     nice;
+    const thumbnail_overlay      *overlay;       /* thumbnail_watermark */
 
     /* written by the pool thread */
     ngx_uint_t                    next_read;   /* parts read so far */
@@ -140,6 +141,7 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     t->nice = ((ngx_http_thumbnail_main_conf_t *)
                ngx_http_get_module_main_conf(r, ngx_http_thumbnail_module))
               ->render_nice;
+    t->overlay = lcf->overlay;
     t->status = THUMBNAIL_STATUS_INTERNAL;
     t->source = THUMBNAIL_CACHE_SOURCE_NONE;
     t->img = NULL;
@@ -371,7 +373,8 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 {
     ngx_http_thumbnail_task_ctx_t *t = data;
 
-    size_t  prefix;
+    size_t                    prefix;
+    thumbnail_render_options  opts;
 
     ngx_http_thumbnail_thread_nice(t->nice);
 
@@ -405,18 +408,22 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
         return;
     }
 
+    opts = thumbnail_render_options_default();
+    opts.limits = &t->limits;
+    opts.overlay = t->overlay;          /* NULL: no thumbnail_watermark */
+
     if (t->cache) {
-        t->status = thumbnail_cache_get_or_render(t->cache,
+        t->status = thumbnail_cache_get_or_render_ex(t->cache,
                         (const char *) t->key.data, t->key.len,
                         t->src, t->src_len,
                         (const char *) t->spec.data, t->spec.len,
-                        &t->limits, &t->img, &t->source,
+                        &opts, &t->img, &t->source,
                         t->err, sizeof(t->err));
 
     } else {
-        t->status = thumbnail_render(t->src, t->src_len,
+        t->status = thumbnail_render_ex(t->src, t->src_len,
                         (const char *) t->spec.data, t->spec.len,
-                        &t->limits, &t->img, t->err, sizeof(t->err));
+                        &opts, &t->img, t->err, sizeof(t->err));
     }
 
     /* a large free() (munmap) is better done here than on the loop */

@@ -233,7 +233,7 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
 
 /*
- * key  = escape(thumbnail_cache_key) "|" canonical spec
+ * key  = escape(thumbnail_cache_key ["#wm=" overlay id]) "|" canonical spec
  * ETag = "t-" hex(md5(key "|" library version))
  *
  * The default key is "$host$uri", plus "?$args" in a location with its own
@@ -286,7 +286,7 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 {
     u_char                    *p, digest[16];
     size_t                     len;
-    ngx_str_t                  base[4], ver;
+    ngx_str_t                  base[6], ver;
     ngx_uint_t                 i, n;
     ngx_md5_t                  md5;
     ngx_http_core_srv_conf_t  *cscf;
@@ -318,6 +318,14 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
             base[3] = r->args;
             n = 4;
         }
+    }
+
+    if (lcf->overlay) {
+        /* thumbnail_watermark: another logo or options, another key */
+        base[n].data = (u_char *) "#wm=";
+        base[n].len = sizeof("#wm=") - 1;
+        base[n + 1] = lcf->overlay_id;
+        n += 2;
     }
 
     len = 1 + ctx->spec.len;

@@ -66,6 +66,23 @@ pub(crate) fn plan(spec: &Spec, width: u32, height: u32) -> Plan {
     }
 }
 
+/// Moves a `cover` crop so that the point (`fx`, `fy`) (fractions of the
+/// `width` × `height` source) is as close to its centre as the source
+/// allows.
+pub(crate) fn centre_on(crop: Rect, width: u32, height: u32, (fx, fy): (f64, f64)) -> Rect {
+    let (sw, sh) = (f64::from(width), f64::from(height));
+    let x = (fx * sw - crop.width / 2.0).clamp(0.0, (sw - crop.width).max(0.0));
+    let y = (fy * sh - crop.height / 2.0).clamp(0.0, (sh - crop.height).max(0.0));
+    Rect { x, y, ..crop }
+}
+
+/// Moves a `cover` crop to the position given as weights, as a gravity
+/// does: 0.0 is the left/top edge, 1.0 the right/bottom.
+pub(crate) fn place_at(crop: Rect, width: u32, height: u32, (gx, gy): (f64, f64)) -> Rect {
+    let (sw, sh) = (f64::from(width), f64::from(height));
+    Rect { x: (sw - crop.width).max(0.0) * gx, y: (sh - crop.height).max(0.0) * gy, ..crop }
+}
+
 /// Largest size with the source's aspect ratio inside `bw` × `bh`; the
 /// constraining side matches the box exactly.
 fn fit_inside(width: u32, height: u32, bw: u32, bh: u32, enlarge: bool) -> (u32, u32) {
@@ -109,6 +126,19 @@ mod tests {
         assert_eq!((p.crop.x, p.crop.y), (0.0, 200.0));
         let p = plan_of("1000x500,cover", 400, 400);
         assert_eq!(p.scaled, (400, 200), "no enlargement: crop to the box shape");
+    }
+
+    #[test]
+    fn focus_centres_the_crop_as_far_as_the_source_allows() {
+        let p = plan_of("100x100,cover,focus=0.25,0.5", 400, 200);
+        let c = centre_on(p.crop, 400, 200, (0.25, 0.5));
+        assert_eq!((c.x, c.y, c.width), (0.0, 0.0, 200.0), "clamped at the left edge");
+        let c = centre_on(p.crop, 400, 200, (0.6, 0.5));
+        assert_eq!(c.x, 140.0, "centred: 240 - 100");
+        let c = centre_on(p.crop, 400, 200, (1.0, 1.0));
+        assert_eq!((c.x, c.y), (200.0, 0.0));
+        let c = place_at(p.crop, 400, 200, (0.25, 0.0));
+        assert_eq!(c.x, 50.0);
     }
 
     #[test]

@@ -55,7 +55,8 @@ fn header_macros_match_the_crate() {
     let header = committed();
     let abi = format!("#define THUMBNAIL_ABI_VERSION {}\n", thumbnail::ffi::THUMBNAIL_ABI_VERSION);
     let version = format!("#define THUMBNAIL_VERSION \"{}\"\n", env!("CARGO_PKG_VERSION"));
-    for line in [abi, version] {
+    let signature = format!("#define THUMBNAIL_SIGNATURE_MAX {}\n", thumbnail::ffi::THUMBNAIL_SIGNATURE_MAX);
+    for line in [abi, version, signature] {
         assert!(
             header.contains(&line),
             "include/thumbnail.h lacks `{}`: update after_includes in cbindgen.toml, then run `make header`",

@@ -178,6 +178,7 @@ type Option func(*options)
 type options struct {
 	limits    Limits
 	hasLimits bool
+	overlay   *Overlay // WithOverlay (ops.go)
 }
 
 // WithLimits sets the resource limits of the render (zero fields keep the
@@ -263,6 +264,9 @@ func Render(src []byte, spec string, opts ...Option) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ov := overlayOf(opts); ov != nil {
+		return renderEx(src, spec, limits, ov)
+	}
 	specPtr, specLen, specBuf := text(spec)
 	var out *C.thumbnail_image
 	var eb errBuf
@@ -302,7 +306,9 @@ func Probe(src []byte) (Info, error) {
 // a cache key. An invalid spec gives ErrInvalidSpec with the reason.
 func Canonical(spec string) (string, error) {
 	specPtr, specLen, specBuf := text(spec)
-	out := make([]byte, len(spec)+1) // never longer than the input
+	// Canonical forms can be longer than the input ("bg=fff" becomes
+	// "bg=ffffff"), never longer than the header's bound.
+	out := make([]byte, C.THUMBNAIL_SPEC_CANONICAL_MAX)
 	var written C.size_t
 	var eb errBuf
 	st := C.thumbnail_spec_canonical(specPtr, specLen, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, eb.ptr(), eb.len())
@@ -312,7 +318,7 @@ func Canonical(spec string) (string, error) {
 		return "", newError(st, &eb)
 	}
 	if int(written) > len(out)-1 {
-		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than its input"}
+		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than THUMBNAIL_SPEC_CANONICAL_MAX"}
 	}
 	return string(out[:written]), nil
 }

@@ -4,9 +4,12 @@
 //! ```text
 //! thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N] [--strict]
 //! thumbnail --probe INPUT
+//! thumbnail sign --key HEX --salt HEX [--size N] PATH    (sign.rs)
 //! ```
 //! Exit status: 0 success; 2 image or spec error (stderr: `kind: reason`);
 //! 1 usage or I/O error.
+
+mod sign;
 
 use std::process::ExitCode;
 
@@ -15,6 +18,7 @@ use thumbnail::{Format, Limits, Spec};
 const USAGE: &str =
     "usage: thumbnail INPUT -s SPEC -o OUTPUT [--max-bytes N] [--max-pixels N] [--max-output N] [--strict]
        thumbnail --probe INPUT
+       thumbnail sign --key HEX --salt HEX [--size N] PATH
 OUTPUT '-' writes to stdout; its extension (.jpg, .jpeg, .png) picks the format unless SPEC names one.";
 
 enum Failure {
@@ -40,7 +44,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "sign") {
+        return sign::main(&args[1..]);
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("{message}");

@@ -21,7 +21,7 @@ use crate::error::Error;
 /// freed by thumbnail_cache_free(). Every other function may be called on
 /// the same cache from any number of threads at once.
 pub struct thumbnail_cache {
-    cache: Cache,
+    pub(crate) cache: Cache,
 }
 
 /// How a cache is sized (thumbnail_cache_new()). Get the defaults from

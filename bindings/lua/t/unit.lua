@@ -560,4 +560,85 @@ test("GC: dropped caches and results are freed (RSS stays bounded)", function()
     T.ok(growth < 8 * 1024 * 1024, ("RSS grew by %.1f MiB"):format(growth / 1048576))
 end)
 
+-- Issue 19: overlays, signers, the operation options -------------------------
+
+-- A small PNG with transparency (tRNS) from the corpus, as a logo.
+local function red_logo()
+    return T.corpus_file("edge/png-alpha/rgb_trns.png")
+end
+
+test("overlay: watermarks renders, apply=wm needs wm, bad input is an error", function()
+    local ov, err = thumbnail.overlay.new(red_logo(), "gravity=southeast margin=4 opacity=0.5")
+    T.ok(ov, err)
+    T.match(ov:id(), "^%x+$", "id")
+    T.eq(#ov:id(), 16, "id length")
+    local plain = assert(thumbnail.render(kodak(), "200x,png"))
+    local marked, info = thumbnail.render(kodak(), "200x,png", nil, ov)
+    T.ok(marked, info)
+    T.ok(marked ~= plain, "the overlay changes the image")
+    T.eq(info.width, 200, "width")
+    local by_wm = assert(thumbnail.overlay.new(red_logo(), "apply=wm"))
+    T.eq(assert(thumbnail.render(kodak(), "200x,png", nil, by_wm)), plain, "apply=wm without wm")
+    T.ok(assert(thumbnail.render(kodak(), "200x,png,wm", nil, by_wm)) ~= plain, "apply=wm with wm")
+    local data
+    data, err = thumbnail.render(kodak(), "200x,wm")
+    T.eq(data, nil, "wm without overlay")
+    T.match(err, "^invalid%-spec: wm: no watermark overlay", "wm err")
+    data, err = thumbnail.overlay.new("nope", "")
+    T.eq(data, nil, "bad image")
+    T.match(err, "^unsupported: ", "bad image err")
+    data, err = thumbnail.overlay.new(red_logo(), "opacity=9")
+    T.match(err, "^invalid%-spec: watermark option", "bad options err")
+    data, err = thumbnail.render(kodak(), "200x", nil, {})
+    T.match(err, "^invalid%-argument: overlay must come from", "not an overlay")
+    -- The cache: the key names the overlay.
+    local c = assert(thumbnail.cache.new())
+    local key = "kodim01|200x,png|wm=" .. ov:id()
+    local a, ia = c:get_or_render(key, kodak(), "200x,png", nil, ov)
+    T.eq(ia.cache, "rendered", "first")
+    local b, ib = c:get_or_render(key, kodak(), "200x,png", nil, ov)
+    T.eq(ib.cache, "hit", "second")
+    T.eq(a, marked, "cached bytes = direct render")
+    T.eq(b, marked, "hit bytes")
+    ov:close()
+    data, err = thumbnail.render(kodak(), "200x", nil, ov)
+    T.match(err, "overlay is closed", "closed overlay")
+end)
+
+test("signer: imgproxy's vector, truncation, rotation, expiry", function()
+    local path = "/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png"
+    local sig = "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8"
+    local s = assert(thumbnail.signer.new{ { key = "736563726574", salt = "68656C6C6F" } })
+    T.eq(s:sign(path), sig, "imgproxy's documented signature")
+    T.eq(s:verify(path, sig), true, "verify")
+    T.eq(s:verify(path .. "x", sig), false, "tampered path")
+    T.eq(s:verify(path, sig:sub(1, 42)), false, "tampered signature")
+    local s8 = assert(thumbnail.signer.new{ { key = "736563726574", salt = "68656C6C6F" }, size = 8 })
+    T.eq(s8:sign(path), "oKfUtW34Dvo", "size 8")
+    local rotated = assert(thumbnail.signer.new{
+        { key = "00ff", salt = "01" }, { key = "736563726574", salt = "68656C6C6F" } })
+    T.eq(rotated:verify(path, sig), true, "old pair verifies")
+    T.ok(rotated:sign(path) ~= sig, "new pair signs")
+    local exp = "/200x200,cover,exp=1767225600/cat.jpg"
+    local esig = s:sign(exp)
+    T.eq(s:verify(exp, esig, 1767225600), true, "until exp")
+    T.eq(s:verify(exp, esig, 1767225601), false, "after exp")
+    local bad, err = thumbnail.signer.new{ { key = "xyz", salt = "00" } }
+    T.eq(bad, nil, "bad key")
+    T.match(err, "^invalid%-argument: signing key 1 is not hex", "bad key err")
+    bad, err = thumbnail.signer.new{}
+    T.match(err, "^invalid%-argument: ", "no key")
+    s:close()
+    T.eq(s:verify(path, sig), false, "closed")
+end)
+
+test("canonical may be longer than its input; the operation options", function()
+    T.eq(thumbnail.canonical("x1,bg=123"), "x1,bg=112233", "bg=123")
+    T.eq(thumbnail.canonical("9x9,wm,rotate=90,cover,focus=0.50,0.25"), "9x9,cover,focus=0.5,0.25,rotate=90,wm",
+         "operations")
+    local data, info = thumbnail.render(kodak(), "100x100,cover,attention,rotate=90,flop,sharpen=3,png")
+    T.ok(data, info)
+    T.eq(info.width, 100, "width")
+end)
+
 return tests

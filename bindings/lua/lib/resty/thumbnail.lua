@@ -25,6 +25,7 @@ local tonumber = tonumber
 local tostring = tostring
 local pairs = pairs
 local setmetatable = setmetatable
+local getmetatable = getmetatable
 local floor = math.floor
 local str_find = string.find
 local str_sub = string.sub
@@ -168,6 +169,8 @@ local _M = {
     library_version = ffi_str(C.thumbnail_version()),
     library_path = lib_path,
     cache = {},
+    overlay = {},
+    signer = {},
 }
 
 
@@ -265,11 +268,12 @@ end
 
 -- Rendering ---------------------------------------------------------------
 
--- render(source, spec [, limits]) -> data, info | nil, err
+-- render(source, spec [, limits [, overlay]]) -> data, info | nil, err
 -- info = { width, height, media_type, format ("jpeg"/"png") }.
+-- overlay: a watermark from overlay.new() (see there).
 -- Blocks the calling thread for the whole decode/resize/encode (tens to
 -- hundreds of ms for large photos); see render_in_thread().
-function _M.render(src, spec, limits)
+function _M.render(src, spec, limits, overlay)
     if type(src) ~= "string" then
         return nil, bad_arg("source must be a string")
     end
@@ -281,7 +285,17 @@ function _M.render(src, spec, limits)
         return nil, err
     end
     err_buf[0] = 0
-    local rc = C.thumbnail_render(src, #src, spec, #spec, lim, img_out, err_buf, ERR_LEN)
+    local rc
+    if overlay ~= nil then
+        local opts
+        opts, err = _M._render_options(lim, overlay)
+        if not opts then
+            return nil, err
+        end
+        rc = C.thumbnail_render_ex(src, #src, spec, #spec, opts, img_out, err_buf, ERR_LEN)
+    else
+        rc = C.thumbnail_render(src, #src, spec, #spec, lim, img_out, err_buf, ERR_LEN)
+    end
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
@@ -318,17 +332,14 @@ function _M.canonical(spec)
     if type(spec) ~= "string" then
         return nil, bad_arg("spec must be a string")
     end
-    local need = #spec + 1 -- a canonical spec is never longer than the input
-    local buf = spec_buf
-    if need > SPEC_LEN then
-        buf = ffi_new("char[?]", need)
-    end
+    -- A canonical spec may be longer than its input ("bg=fff" becomes
+    -- "bg=ffffff") but never reaches THUMBNAIL_SPEC_CANONICAL_MAX (128).
     err_buf[0] = 0
-    local rc = C.thumbnail_spec_canonical(spec, #spec, buf, need, size_out, err_buf, ERR_LEN)
+    local rc = C.thumbnail_spec_canonical(spec, #spec, spec_buf, SPEC_LEN, size_out, err_buf, ERR_LEN)
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
-    return ffi_str(buf, size_out[0])
+    return ffi_str(spec_buf, size_out[0])
 end
 
 -- Maps an error message to an HTTP status by its `name:` prefix, through the
@@ -512,14 +523,15 @@ function cache_methods.get(self, key)
     return nil, status_error(rc, "cache lookup failed")
 end
 
--- cache:get_or_render(key, source_or_loader, spec [, limits])
+-- cache:get_or_render(key, source_or_loader, spec [, limits [, overlay]])
 --   -> data, info | nil, err
 -- info has the fields of render()'s plus cache = "hit", "rendered" or
 -- "deduped". source_or_loader is the source string, or a function returning
 -- the source string (or nil, err) that is called only on a miss; it may
 -- yield (cosockets, ngx.location.capture...). Its failure gives
--- "load-failed: <err>".
-function cache_methods.get_or_render(self, key, src, spec, limits)
+-- "load-failed: <err>". With an overlay, the key must name it too (append
+-- overlay:id()): the cache does not look at the overlay.
+function cache_methods.get_or_render(self, key, src, spec, limits, overlay)
     local h, err = check_key(self, key)
     if not h then
         return nil, err
@@ -567,8 +579,19 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
         return nil, err
     end
     err_buf[0] = 0
-    local rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
-                                               img_out, source_out, err_buf, ERR_LEN)
+    local rc
+    if overlay ~= nil then
+        local opts
+        opts, err = _M._render_options(lim, overlay)
+        if not opts then
+            return nil, err
+        end
+        rc = C.thumbnail_cache_get_or_render_ex(h, key, #key, src, #src, spec, #spec, opts,
+                                                img_out, source_out, err_buf, ERR_LEN)
+    else
+        rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
+                                             img_out, source_out, err_buf, ERR_LEN)
+    end
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
@@ -670,6 +693,155 @@ cache_mt.__tostring = function(self)
     return self.handle and "thumbnail.cache" or "thumbnail.cache (closed)"
 end
 
+
+-- Watermark overlays ----------------------------------------------------------
+
+local overlay_methods = {}
+local overlay_mt = { __index = overlay_methods }
+local overlay_out = ffi_new("thumbnail_overlay *[1]")
+local render_options_buf = ffi_new("thumbnail_render_options[1]")
+
+-- overlay.new(image, options) -> overlay | nil, err
+-- image: the overlay's bytes (a PNG with alpha, typically); options: the
+-- nginx directive's syntax, e.g. "gravity=southeast margin=8 opacity=0.6
+-- scale=0.2 apply=always" (every option optional). Decoded once: make it at
+-- startup (init_by_lua / init_worker_by_lua) and pass it to render() and
+-- cache:get_or_render(). Freed by the garbage collector or overlay:close().
+function _M.overlay.new(image, options)
+    if type(image) ~= "string" then
+        return nil, bad_arg("overlay image must be a string")
+    end
+    options = options or ""
+    if type(options) ~= "string" then
+        return nil, bad_arg("overlay options must be a string")
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_overlay_new(image, #image, options, #options, overlay_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local handle = ffi_gc(overlay_out[0], C.thumbnail_overlay_free)
+    overlay_out[0] = nil
+    return setmetatable({ handle = handle, _id = ffi_str(C.thumbnail_overlay_id(handle)) }, overlay_mt)
+end
+
+-- overlay:id() -> 16 hex digits naming the image and options (for cache keys)
+function overlay_methods.id(self)
+    return self._id
+end
+
+-- overlay:close() -> true (later renders with it fail with invalid-argument)
+function overlay_methods.close(self)
+    local h = self.handle
+    if h then
+        self.handle = nil
+        ffi_gc(h, nil)
+        C.thumbnail_overlay_free(h)
+    end
+    return true
+end
+
+-- Fills the module's render options with limits and an overlay; returns
+-- the pointer to pass or nil, err.
+function _M._render_options(lim, overlay)
+    if getmetatable(overlay) ~= overlay_mt then
+        return nil, bad_arg("overlay must come from thumbnail.overlay.new()")
+    end
+    if not overlay.handle then
+        return nil, bad_arg("overlay is closed")
+    end
+    local o = render_options_buf[0]
+    o.size = ffi.sizeof("thumbnail_render_options")
+    o.limits = lim
+    o.overlay = overlay.handle
+    return render_options_buf
+end
+
+
+-- Signed URLs -------------------------------------------------------------------
+
+local signer_methods = {}
+local signer_mt = { __index = signer_methods }
+local signer_out = ffi_new("thumbnail_signer *[1]")
+local SIG_LEN = 64
+local sig_buf = ffi_new("char[?]", SIG_LEN)
+
+-- signer.new{ { key = HEX, salt = HEX }, ... [, size = N] } -> signer | nil, err
+-- imgproxy's scheme: unpadded base64url of HMAC-SHA256(key, salt .. path),
+-- truncated to size bytes (1..32, default 32). sign() uses the first pair;
+-- verify() accepts any (key rotation).
+function _M.signer.new(opts)
+    if type(opts) ~= "table" then
+        return nil, bad_arg("signer options must be a table")
+    end
+    local n = #opts
+    local size = opts.size or 0
+    if type(size) ~= "number" or size < 0 or size > 32 or size % 1 ~= 0 then
+        return nil, bad_arg("size must be an integer in 0..32")
+    end
+    -- The key strings stay referenced by opts during the call; the library
+    -- copies them.
+    local keys = ffi_new("thumbnail_sign_key[?]", n > 0 and n or 1)
+    for i = 1, n do
+        local pair = opts[i]
+        if type(pair) ~= "table" or type(pair.key) ~= "string" or type(pair.salt) ~= "string" then
+            return nil, bad_arg("each key must be a table { key = HEX, salt = HEX }")
+        end
+        local k = keys[i - 1]
+        k.key_hex, k.key_hex_len = pair.key, #pair.key
+        k.salt_hex, k.salt_hex_len = pair.salt, #pair.salt
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_signer_new(keys, n, size, signer_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local handle = ffi_gc(signer_out[0], C.thumbnail_signer_free)
+    signer_out[0] = nil
+    return setmetatable({ handle = handle }, signer_mt)
+end
+
+-- signer:sign(path) -> signature | nil, err
+function signer_methods.sign(self, path)
+    if not self.handle then
+        return nil, bad_arg("signer is closed")
+    end
+    if type(path) ~= "string" then
+        return nil, bad_arg("path must be a string")
+    end
+    local rc = C.thumbnail_signer_sign(self.handle, path, #path, sig_buf, SIG_LEN, size_out, nil, 0)
+    if rc ~= STATUS_OK then
+        return nil, status_error(rc, "sign failed")
+    end
+    return ffi_str(sig_buf, size_out[0])
+end
+
+-- signer:verify(path, sig [, now]) -> boolean
+-- Constant-time; an exp=UNIX token in path must not be past (now: UNIX
+-- seconds, default the system clock; pass ngx.time() under nginx).
+function signer_methods.verify(self, path, sig, now)
+    if not self.handle or type(path) ~= "string" or type(sig) ~= "string" then
+        return false
+    end
+    if now == nil then
+        return C.thumbnail_signer_verify(self.handle, path, #path, sig, #sig)
+    end
+    if type(now) ~= "number" or now < 0 then
+        return false
+    end
+    return C.thumbnail_signer_verify_at(self.handle, path, #path, sig, #sig, floor(now))
+end
+
+-- signer:close() -> true
+function signer_methods.close(self)
+    local h = self.handle
+    if h then
+        self.handle = nil
+        ffi_gc(h, nil)
+        C.thumbnail_signer_free(h)
+    end
+    return true
+end
 
 -- Node-wide cache -----------------------------------------------------------
 
