@@ -204,7 +204,13 @@ impl Spec {
                     seen.once(Slot::NoOrient)?;
                     self.orient = false;
                 }
-                _ => return Err(Error::invalid_spec(format!("unknown option '{}'", printable(option)))),
+                _ => {
+                    // One spelling per option: "200x200, cover" is refused
+                    // (canonical strings never hold spaces), but the message
+                    // says why.
+                    let hint = if option.trim_ascii() == option { "" } else { " (no spaces around ',')" };
+                    return Err(Error::invalid_spec(format!("unknown option {}{hint}", printable(option))));
+                }
             }
         }
         Ok(())
@@ -310,7 +316,7 @@ impl Seen {
 
 fn parse_size(size: &str) -> Result<(Option<u32>, Option<u32>)> {
     let Some((w, h)) = size.split_once('x') else {
-        return Err(Error::invalid_spec(format!("size '{}' must be WxH, Wx or xH", printable(size))));
+        return Err(Error::invalid_spec(format!("size {} must be WxH, Wx or xH", printable(size))));
     };
     let width = parse_dimension(w, "width")?;
     let height = parse_dimension(h, "height")?;
@@ -325,7 +331,7 @@ fn parse_dimension(text: &str, what: &str) -> Result<Option<u32>> {
         return Ok(None);
     }
     let value = parse_decimal(text)
-        .ok_or_else(|| Error::invalid_spec(format!("{what} '{}' is not a number", printable(text))))?;
+        .ok_or_else(|| Error::invalid_spec(format!("{what} {} is not a number", printable(text))))?;
     if value == 0 || value > u64::from(MAX_SPEC_DIMENSION) {
         return Err(Error::invalid_spec(format!("{what} {value} out of range 1..={MAX_SPEC_DIMENSION}")));
     }
@@ -342,7 +348,7 @@ fn parse_decimal(text: &str) -> Option<u64> {
 
 fn parse_quality(text: &str) -> Result<u8> {
     let value = parse_decimal(text)
-        .ok_or_else(|| Error::invalid_spec(format!("quality 'q{}' is not a number", printable(text))))?;
+        .ok_or_else(|| Error::invalid_spec(format!("quality {} is not a number", printable(&format!("q{text}")))))?;
     if !(1..=100).contains(&value) {
         return Err(Error::invalid_spec(format!("quality {value} out of range 1..=100")));
     }
@@ -358,7 +364,7 @@ fn parse_format(text: &str) -> Option<Format> {
 }
 
 fn parse_colour(hex: &str) -> Result<Rgb> {
-    let bad = || Error::invalid_spec(format!("bg '{}' must be RRGGBB or RGB hex", printable(hex)));
+    let bad = || Error::invalid_spec(format!("bg {} must be RRGGBB or RGB hex", printable(hex)));
     if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
@@ -373,7 +379,39 @@ fn parse_colour(hex: &str) -> Result<Rgb> {
     }
 }
 
-/// Quotes untrusted text safely in messages (they end up in logs).
+/// Quotes untrusted text for a message (messages end up in logs and HTTP
+/// headers): in single quotes, readable as typed (spaces and printable
+/// non-ASCII stay), with only what is unprintable escaped: `\n`, `\r`,
+/// `\t`, `\xHH` for other ASCII controls, `\u{HHHH}` for other control
+/// and invisible format characters (C1 controls, line separators, bidi
+/// overrides, zero-width characters); `\` and `'` are escaped so the
+/// quoting stays unambiguous. At most 32 characters are shown, then `...`.
 fn printable(text: &str) -> String {
-    text.chars().take(32).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
+    const SHOWN: usize = 32;
+    let mut out = String::with_capacity(text.len().min(4 * SHOWN) + 5);
+    out.push('\'');
+    for c in text.chars().take(SHOWN) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || invisible(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    if text.chars().nth(SHOWN).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Format characters that change how a log line reads without showing:
+/// zero-width spaces and joiners, bidi marks, embeddings, overrides and
+/// isolates, line and paragraph separators, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
