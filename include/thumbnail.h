@@ -186,9 +186,12 @@ typedef int32_t thumbnail_cache_source;
 /**
  * A cache of rendered thumbnails. Opaque.
  *
- * Sharded, bounded by bytes, least-recently-used eviction per shard, with
- * single-flight: when several threads miss on the same key at once, one
- * renders and the others wait for its result. Made by thumbnail_cache_new(),
+ * Sharded, bounded by bytes, S3-FIFO eviction per shard (not LRU: new keys
+ * enter a small FIFO queue and only keys hit while there reach the main
+ * queue, so a burst of keys used once cannot flush the cache; eviction
+ * order is not recency order), with single-flight: when several threads
+ * miss on the same key at once, one renders and the others wait for its
+ * result. Made by thumbnail_cache_new(),
  * freed by thumbnail_cache_free(). Every other function may be called on
  * the same cache from any number of threads at once.
  */
@@ -665,8 +668,8 @@ thumbnail_status thumbnail_cache_get(const struct thumbnail_cache *cache,
                                      struct thumbnail_image **out);
 
 /**
- * Stores `img` under `key`, replacing any previous value; evicts least
- * recently used entries as needed.
+ * Stores `img` under `key`, replacing any previous value; evicts other
+ * entries as needed (S3-FIFO, see thumbnail_cache).
  *
  * Returns OK if stored; TOO_LARGE if the value exceeds one shard's budget
  * (it is not stored, and any previous value for `key` is removed);
