@@ -816,6 +816,35 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             size_t out_len,
                                             size_t *written);
 
+/**
+ * thumbnail_cache_get_or_render() for a caller that has just looked `key`
+ * up with thumbnail_cache_get(), got NOT_FOUND, and fetched the source
+ * since (a loader of its own, e.g. one that yields, or a phase that reads
+ * the source between the lookup and the render). That lookup already
+ * counted the miss, so this call counts no second get or miss: a miss
+ * through a loader is one `gets` and one `misses`, as with
+ * thumbnail_cache_get_or_load(). Loads, renders and waits are counted as
+ * usual, and single-flight works as in thumbnail_cache_get_or_render().
+ * If another caller stored `key` meanwhile, that image is returned
+ * (THUMBNAIL_CACHE_SOURCE_HIT) and src is not rendered; a remembered error
+ * is returned without counting an `error_hits`.
+ *
+ * Arguments, returns, ownership and thread safety: as for
+ * thumbnail_cache_get_or_render().
+ */
+thumbnail_status thumbnail_cache_get_or_render_after_miss(const struct thumbnail_cache *cache,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          const uint8_t *src,
+                                                          size_t src_len,
+                                                          const char *spec,
+                                                          size_t spec_len,
+                                                          const struct thumbnail_limits *limits,
+                                                          struct thumbnail_image **out,
+                                                          thumbnail_cache_source *source_out,
+                                                          char *err,
+                                                          size_t err_len);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

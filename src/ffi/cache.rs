@@ -506,3 +506,51 @@ pub unsafe extern "C" fn thumbnail_cache_stats_json(
         unsafe { args::write_text(&json, out, out_len, written, "stats JSON") }
     })
 }
+
+/// thumbnail_cache_get_or_render() for a caller that has just looked `key`
+/// up with thumbnail_cache_get(), got NOT_FOUND, and fetched the source
+/// since (a loader of its own, e.g. one that yields, or a phase that reads
+/// the source between the lookup and the render). That lookup already
+/// counted the miss, so this call counts no second get or miss: a miss
+/// through a loader is one `gets` and one `misses`, as with
+/// thumbnail_cache_get_or_load(). Loads, renders and waits are counted as
+/// usual, and single-flight works as in thumbnail_cache_get_or_render().
+/// If another caller stored `key` meanwhile, that image is returned
+/// (THUMBNAIL_CACHE_SOURCE_HIT) and src is not rendered; a remembered error
+/// is returned without counting an `error_hits`.
+///
+/// Arguments, returns, ownership and thread safety: as for
+/// thumbnail_cache_get_or_render().
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn thumbnail_cache_get_or_render_after_miss(
+    cache: *const thumbnail_cache,
+    key: *const c_char,
+    key_len: usize,
+    src: *const u8,
+    src_len: usize,
+    spec: *const c_char,
+    spec_len: usize,
+    limits: *const thumbnail_limits,
+    out: *mut *mut thumbnail_image,
+    source_out: *mut thumbnail_cache_source,
+    err: *mut c_char,
+    err_len: usize,
+) -> thumbnail_status {
+    boundary(err, err_len, || {
+        // SAFETY (all blocks): the pointer contract of
+        // thumbnail_cache_get_or_render().
+        let out = unsafe { args::out(out, ptr::null_mut(), "out")? };
+        let source_out = unsafe { args::optional_out(source_out, thumbnail_cache_source::None) };
+        let cache = unsafe { args::handle(cache, "cache")? };
+        let key = unsafe { args::key(key, key_len)? };
+        let src = unsafe { args::bytes(src, src_len, "src")? };
+        let spec = unsafe { args::spec(spec, spec_len)? };
+        let limits = unsafe { limits_from(limits) };
+        let (thumb, how) = cache.cache.get_or_render_after_miss(key, || crate::render(src, &spec, &limits))?;
+        out.set(thumbnail_image::into_raw(thumb));
+        if let Some(source_out) = source_out {
+            source_out.set(how.into());
+        }
+        Ok(())
+    })
+}

@@ -127,7 +127,10 @@ local options_buf = ffi_new("thumbnail_cache_options[1]")
 local stats_buf = ffi_new("thumbnail_cache_stats[1]")
 local JSON_LEN = 1024
 local json_buf = ffi_new("char[?]", JSON_LEN)
-local SPEC_LEN = 256
+-- Every canonical spec and its NUL fit (the header's
+-- THUMBNAIL_SPEC_CANONICAL_MAX); a canonical spec can be longer than its
+-- input ("jpg" -> "jpeg", "bg=222" -> "bg=222222").
+local SPEC_LEN = cdefs.spec_canonical_max
 local spec_buf = ffi_new("char[?]", SPEC_LEN)
 
 local DEFAULT_LIMITS = C.thumbnail_limits_default()
@@ -164,6 +167,8 @@ local _M = {
     _VERSION = cdefs.version,
     -- The ABI these bindings were generated for (== the library's).
     abi_version = cdefs.abi_version,
+    -- A buffer this size holds every canonical spec and its NUL.
+    spec_canonical_max = cdefs.spec_canonical_max,
     -- The library's own version string and where it was loaded from.
     library_version = ffi_str(C.thumbnail_version()),
     library_path = lib_path,
@@ -315,17 +320,12 @@ function _M.canonical(spec)
     if type(spec) ~= "string" then
         return nil, bad_arg("spec must be a string")
     end
-    local need = #spec + 1 -- a canonical spec is never longer than the input
-    local buf = spec_buf
-    if need > SPEC_LEN then
-        buf = ffi_new("char[?]", need)
-    end
     err_buf[0] = 0
-    local rc = C.thumbnail_spec_canonical(spec, #spec, buf, need, size_out, err_buf, ERR_LEN)
+    local rc = C.thumbnail_spec_canonical(spec, #spec, spec_buf, SPEC_LEN, size_out, err_buf, ERR_LEN)
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
-    return ffi_str(buf, size_out[0])
+    return ffi_str(spec_buf, size_out[0])
 end
 
 -- Maps an error message to an HTTP status by its `name:` prefix, through the
@@ -528,6 +528,7 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
         return nil, bad_arg("limits must be a table")
     end
 
+    local render = C.thumbnail_cache_get_or_render
     if type(src) == "function" then
         -- The loader runs in Lua, between a lookup and the render: a Lua
         -- function called back from C (thumbnail_cache_get_or_load) could
@@ -554,6 +555,8 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
             return nil, CLOSED
         end
         src = loaded
+        -- the get above counted this lookup's miss: count it once
+        render = C.thumbnail_cache_get_or_render_after_miss
     elseif type(src) ~= "string" then
         return nil, bad_arg("source must be a string or a function")
     end
@@ -564,8 +567,7 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
         return nil, err
     end
     err_buf[0] = 0
-    local rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
-                                               img_out, source_out, err_buf, ERR_LEN)
+    local rc = render(h, key, #key, src, #src, spec, #spec, lim, img_out, source_out, err_buf, ERR_LEN)
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end

@@ -192,6 +192,19 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             char *out,
                                             size_t out_len,
                                             size_t *written);
+
+thumbnail_status thumbnail_cache_get_or_render_after_miss(const struct thumbnail_cache *cache,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          const uint8_t *src,
+                                                          size_t src_len,
+                                                          const char *spec,
+                                                          size_t spec_len,
+                                                          const struct thumbnail_limits *limits,
+                                                          struct thumbnail_image **out,
+                                                          thumbnail_cache_source *source_out,
+                                                          char *err,
+                                                          size_t err_len);
 ]]
 
 return _M
