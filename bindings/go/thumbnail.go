@@ -295,7 +295,9 @@ func Probe(src []byte) (Info, error) {
 // a cache key. An invalid spec gives ErrInvalidSpec with the reason.
 func Canonical(spec string) (string, error) {
 	specPtr, specLen, specBuf := text(spec)
-	out := make([]byte, len(spec)+1) // never longer than the input
+	// A canonical spec can be longer than its text ("jpg" -> "jpeg",
+	// "bg=222" -> "bg=222222"); THUMBNAIL_SPEC_CANONICAL_MAX always suffices.
+	var out [C.THUMBNAIL_SPEC_CANONICAL_MAX]byte
 	var written C.size_t
 	var eb errBuf
 	st := C.thumbnail_spec_canonical(specPtr, specLen, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, eb.ptr(), eb.len())
@@ -305,7 +307,7 @@ func Canonical(spec string) (string, error) {
 		return "", newError(st, &eb)
 	}
 	if int(written) > len(out)-1 {
-		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than its input"}
+		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than THUMBNAIL_SPEC_CANONICAL_MAX"}
 	}
 	return string(out[:written]), nil
 }
