@@ -7,9 +7,9 @@
  * queued or running in this worker, and at most thumbnail_max_heavy heavy
  * ones (the source's header is probed); beyond either the request is
  * refused with 503. Then a task made by ngx_thread_task_alloc() runs
- * thumbnail_cache_get_or_render() (thumbnail_render() without a cache) on a
- * pool thread, reading only the source and the key and spec, writing only
- * the task's context. Its completion handler, back on the event loop,
+ * thumbnail_cache_get_or_render_after_miss() (thumbnail_render() without a
+ * cache) on a pool thread, reading only the source and the key and spec,
+ * writing only the task's context. Its completion handler, back on the event loop,
  * finishes the flight and resumes the request as
  * ngx_http_copy_thread_event_handler() does: the writer calls the body
  * filter, which sends the thumbnail (ngx_http_thumbnail_filter.c). A
@@ -232,7 +232,8 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
     ngx_http_thumbnail_task_ctx_t *t = data;
 
     if (t->cache) {
-        t->status = thumbnail_cache_get_or_render(t->cache,
+        /* the phase handler's thumbnail_cache_get counted this miss */
+        t->status = thumbnail_cache_get_or_render_after_miss(t->cache,
                         (const char *) t->key.data, t->key.len,
                         t->src, t->src_len,
                         (const char *) t->spec.data, t->spec.len,
