@@ -39,9 +39,12 @@ rust-deps:
 	fi
 
 ## lib: target/release/libthumbnail.{a,so} and the
-## `thumbnail` CLI (cargo build --release)
+## `thumbnail` CLI (cargo build --release), plus the link
+## libthumbnail.so.N -> libthumbnail.so that the SONAME names,
+## so programs linked in-tree run with LD_LIBRARY_PATH or rpath
 lib: rust-deps
 	$(CARGO) build --release --locked
+	@ln -sfn libthumbnail.so target/release/libthumbnail.so.$(CAPI_ABI)
 
 ## test: every test suite; installs what it needs: lint
 ## (rustfmt, clippy, gofmt), Rust (core, cache, CLI, corpus,
@@ -97,7 +100,7 @@ capi-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-capi-build capi-test-asan capi-check-soname capi-test-pkgconfig: capi-deps
+capi-build capi-test-asan capi-check-soname capi-test-pkgconfig capi-test-intree: capi-deps
 
 ## clean: cargo clean: removes target/ (the nginx build, the
 ## venvs and the demo's files too)

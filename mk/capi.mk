@@ -86,8 +86,8 @@ capi-install: lib
 
 # --- tests ---------------------------------------------------------------
 
-## capi-test: every C test: the four capi-test-* below
-capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig
+## capi-test: every C test: the five capi-test-* below
+capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig capi-test-intree
 	@echo "capi-test: all passed"
 
 # Each test linked statically (the default) and once against the shared
@@ -143,6 +143,26 @@ capi-test-asan: lib
 			$(CAPI_RELEASE)/libthumbnail.a $(CAPI_LIBS_PRIVATE) -o $(CAPI_OUT)/$$t-asan || exit 1; \
 		ASAN_OPTIONS=detect_leaks=$$leaks:abort_on_error=0 $(CAPI_OUT)/$$t-asan $(CAPI_CORPUS) || exit 1; \
 	done
+
+## capi-test-intree: bindings/c/example.c linked in-tree
+## (-Ltarget/release -lthumbnail) runs: once with
+## LD_LIBRARY_PATH=target/release, once with an rpath; the
+## loader finds libthumbnail.so.N that `make lib` links
+capi-test-intree: lib
+	@mkdir -p $(CAPI_OUT)
+	@set -e; \
+	$(CC) -std=c11 -Wall -Wextra -Werror bindings/c/example.c -I$(CURDIR)/include \
+		-L$(CAPI_RELEASE) -lthumbnail -o $(CAPI_OUT)/example-intree; \
+	$(READELF) -d $(CAPI_OUT)/example-intree | grep -q 'NEEDED.*\[libthumbnail\.so\.$(CAPI_ABI)\]'; \
+	test -e $(CAPI_RELEASE)/libthumbnail.so.$(CAPI_ABI) || { \
+		echo "$(CAPI_RELEASE)/libthumbnail.so.$(CAPI_ABI) missing: make lib creates it" >&2; exit 1; }; \
+	LD_LIBRARY_PATH=$(CAPI_RELEASE) $(CAPI_OUT)/example-intree \
+		$(CAPI_CORPUS)/photos/rocket.jpg 64x64 $(CAPI_OUT)/rocket-intree.jpg; \
+	$(CC) -std=c11 -Wall -Wextra -Werror bindings/c/example.c -I$(CURDIR)/include \
+		-L$(CAPI_RELEASE) -lthumbnail -Wl,-rpath,$(CAPI_RELEASE) -o $(CAPI_OUT)/example-rpath; \
+	env -u LD_LIBRARY_PATH $(CAPI_OUT)/example-rpath \
+		$(CAPI_CORPUS)/photos/rocket.jpg 64x64 $(CAPI_OUT)/rocket-rpath.jpg; \
+	echo "capi-test-intree: a program linked against target/release runs"
 
 capi-check-soname: lib
 	@$(READELF) -d $(CAPI_RELEASE)/libthumbnail.so | grep -q 'SONAME.*\[libthumbnail\.so\.$(CAPI_ABI)\]' || { \
