@@ -81,7 +81,9 @@ load_module $MODULES/ngx_http_lua_module.so;
 master_process on;
 daemon on;
 worker_processes 1;
-$( [ "$(id -u)" = 0 ] && echo "user nobody nogroup;" )
+# workers run as the invoking user (as root: not nobody), so they can read
+# a checkout in a folder only its owner may enter (tests/private_checkout.sh)
+$( [ "$(id -u)" = 0 ] && echo "user $(id -un) $(id -gn);" )
 pid $PIDFILE;
 error_log $ERRLOG info;
 
