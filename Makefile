@@ -112,3 +112,4 @@ include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
 include mk/bench.mk
+include mk/install.mk
