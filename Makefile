@@ -50,8 +50,9 @@ lib: rust-deps
 ## (rustfmt, clippy, gofmt), Rust (core, cache, CLI, corpus,
 ## header drift), C ABI (native, valgrind, ASan, pkg-config),
 ## Go (cgo, -race), Lua (LuaJIT, nginx + lua-nginx-module),
-## the nginx module (real nginx, pytest)
-test: lint test-rust capi-test go-test lua-test nginx-test
+## the nginx module (real nginx, pytest), make install +
+## uninstall into a DESTDIR (install-test)
+test: lint test-rust capi-test go-test lua-test nginx-test install-test
 
 ## lint: rustfmt and clippy (-D warnings, every target; the
 ## lint set is in Cargo.toml [lints]), gofmt; a stray `unsafe`

@@ -34,7 +34,7 @@ CAPI_LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 CAPI_VALGRIND_FLAGS := --quiet --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite
 
-.PHONY: header header-check cbindgen-cli install capi-install \
+.PHONY: header header-check cbindgen-cli capi-install \
 	capi-test capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig \
 	capi-build capi-check-soname
 
@@ -74,13 +74,9 @@ define capi_install
 	chmod 644 $(1)/lib/pkgconfig/thumbnail.pc
 endef
 
-## install: thumbnail.h, libthumbnail.a, libthumbnail.so.1
-## (+ the libthumbnail.so link) and thumbnail.pc into
-## DESTDIR/PREFIX (PREFIX=/usr/local by default)
-# `install` has no recipe of its own here, so the top Makefile may add more
-# prerequisites to it (e.g. the CLI binary).
-install: capi-install
-
+# `make install` is mk/install.mk's: its install-lib is this capi-install
+# (thumbnail.h, libthumbnail.a, libthumbnail.so.N + the .so link,
+# thumbnail.pc into DESTDIR/PREFIX).
 capi-install: lib
 	$(call capi_install,$(DESTDIR)$(PREFIX),$(PREFIX))
 

@@ -111,7 +111,7 @@ install-test: lib nginx-module lua-deps capi-deps
 		local d, i = t.render(io.open('$(CAPI_CORPUS)/photos/coffee.png', 'rb'):read('*a'), '40x40,jpeg') \
 		assert(d and i.width == 40, i) \
 		print('install-test: resty.thumbnail ' .. t._VERSION .. ' from ' .. t.library_path)"; \
-	sed 's|$$prefix|'$$root$$prefix'|' $$root$$prefix/share/nginx/modules-available/$(INSTALL_NGX_CONF) \
+	sed "s|$$prefix|$$root$$prefix|" $$root$$prefix/share/nginx/modules-available/$(INSTALL_NGX_CONF) \
 		> $(INSTALL_TEST_ROOT)/work/nginx.conf; \
 	grep -q '^load_module /usr/local/lib/nginx/modules/ngx_http_thumbnail_module.so;$$' \
 		$$root$$prefix/share/nginx/modules-available/$(INSTALL_NGX_CONF); \
