@@ -545,10 +545,24 @@ test("loading: THUMBNAIL_LIB and the package.cpath search", function()
     local release = T.root .. "/target/release"
     out = run("THUMBNAIL_LIB=", "/nonexistent/?.so;" .. release .. "/?.so")
     T.eq(out, "ok " .. release .. "/libthumbnail.so", "found through package.cpath")
-    out = run("THUMBNAIL_LIB=", "/nonexistent/?.so")
+    -- issue 18: the directory of each cpath entry, as lua-resty-core's
+    -- load_shared_lib does: an entry whose file part is not ?.so counts too
+    out = run("THUMBNAIL_LIB=", "/nonexistent/lua/?.so;" .. release .. "/loadall.so")
+    T.eq(out, "ok " .. release .. "/libthumbnail.so", "directory of a cpath entry")
+    out = run("THUMBNAIL_LIB=", "/nonexistent/a/?.so;/nonexistent/b/?/init.so")
     if out:sub(1, 3) ~= "ok " then -- unless a libthumbnail is installed system-wide
         T.match(out, "^resty%.thumbnail: cannot find libthumbnail", "not found")
+        -- every path tried is listed
+        T.match(out, "/nonexistent/a/libthumbnail%.so, /nonexistent/b/%?/libthumbnail%.so, "
+                .. "libthumbnail%.so%." .. cdefs.abi_version .. " in the system library path", "tried: " .. out)
     end
+    -- a runtime-only install (the SONAME, no libthumbnail.so link) is found
+    local solo = T.root .. "/target/lua-test/soname-only"
+    os.execute("rm -rf " .. shell_quote(solo) .. " && mkdir -p " .. shell_quote(solo))
+    os.execute("cp " .. shell_quote(release .. "/libthumbnail.so") .. " "
+               .. shell_quote(solo .. "/libthumbnail.so." .. cdefs.abi_version))
+    out = run("THUMBNAIL_LIB= LD_LIBRARY_PATH=" .. shell_quote(solo), "/nonexistent/?.so")
+    T.eq(out, "ok libthumbnail.so." .. cdefs.abi_version .. " (system library path)", "by SONAME")
 end)
 
 test("GC: dropped caches and results are freed (RSS stays bounded)", function()

@@ -24,6 +24,7 @@ local type = type
 local tonumber = tonumber
 local tostring = tostring
 local pairs = pairs
+local ipairs = ipairs
 local setmetatable = setmetatable
 local floor = math.floor
 local str_find = string.find
@@ -72,9 +73,16 @@ local function load_library()
         return lib, explicit
     end
 
+    -- As lua-resty-core's load_shared_lib does: the directory of each
+    -- package.cpath entry + the library's file name (so
+    -- `lua_package_cpath "/opt/thumbnail/lib/?.so;;"` finds
+    -- /opt/thumbnail/lib/libthumbnail.so); then the system's library path,
+    -- by SONAME first (a runtime-only install, e.g. Debian's libthumbnail1,
+    -- has libthumbnail.so.N but no libthumbnail.so link).
     local tried = {}
-    for template in package.cpath:gmatch("[^;]+") do
-        local path = template:gsub("%?", "libthumbnail")
+    for entry in package.cpath:gmatch("[^;]+") do
+        local dir = entry:match("^(.*/)") or "./"
+        local path = dir .. "libthumbnail.so"
         local f = io.open(path, "rb")
         if f then
             f:close()
@@ -82,19 +90,23 @@ local function load_library()
             if ok then
                 return lib, path
             end
-            tried[#tried + 1] = path .. ": " .. tostring(lib)
+            tried[#tried + 1] = path .. " (" .. tostring(lib) .. ")"
+        else
+            tried[#tried + 1] = path
         end
     end
 
-    local ok, lib = pcall(ffi.load, "thumbnail")
-    if ok then
-        return lib, "libthumbnail.so (system library path)"
+    for _, name in ipairs { "libthumbnail.so." .. cdefs.abi_version, "libthumbnail.so" } do
+        local ok, lib = pcall(ffi.load, name)
+        if ok then
+            return lib, name .. " (system library path)"
+        end
+        tried[#tried + 1] = name .. " in the system library path (" .. tostring(lib) .. ")"
     end
-    tried[#tried + 1] = "ffi.load(\"thumbnail\"): " .. tostring(lib)
-    error("resty.thumbnail: cannot find libthumbnail: set THUMBNAIL_LIB, "
-          .. "lib_path in resty.thumbnail.config, or package.cpath "
-          .. "(tried every package.cpath entry with ? = libthumbnail); "
-          .. table.concat(tried, "; "), 0)
+    error("resty.thumbnail: cannot find libthumbnail; set lua_package_cpath to "
+          .. "its directory (\"/usr/local/lib/?.so;;\"), THUMBNAIL_LIB (with env "
+          .. "THUMBNAIL_LIB; in nginx), or lib_path in resty.thumbnail.config. Tried: "
+          .. table.concat(tried, ", "), 0)
 end
 
 local C, lib_path = load_library()
