@@ -50,16 +50,17 @@ lib: rust-deps
 ## (rustfmt, clippy, gofmt), Rust (core, cache, CLI, corpus,
 ## header drift), C ABI (native, valgrind, ASan, pkg-config),
 ## Go (cgo, -race), Lua (LuaJIT, nginx + lua-nginx-module),
-## the nginx module (real nginx, pytest), make install +
+## the nginx module (real nginx, pytest), the cluster (etcd,
+## 3 nodes + router, groupcache example), make install +
 ## uninstall into a DESTDIR (install-test)
-test: lint test-rust capi-test go-test lua-test nginx-test install-test
+test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test
 
 ## lint: rustfmt and clippy (-D warnings, every target; the
 ## lint set is in Cargo.toml [lints]), gofmt; a stray `unsafe`
 ## outside src/ffi fails the build
 lint: rust-deps go-tools
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	@out=$$(gofmt -l bindings/go); if [ -n "$$out" ]; then \
 	  echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
@@ -112,5 +113,6 @@ include mk/capi.mk
 include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
+include mk/cluster.mk
 include mk/bench.mk
 include mk/install.mk

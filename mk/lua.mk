@@ -26,9 +26,11 @@ lua-test-unit: lua-deps lib
 	$(LUAJIT) $(LUA_DIR)/t/run.lua
 
 ## lua-test-nginx: the module in a real nginx with
-## lua-nginx-module (bindings/lua/t/nginx_test.sh)
+## lua-nginx-module (bindings/lua/t/nginx_test.sh), and its
+## node-wide cache with 2 workers (t/nginx_shared_test.py)
 lua-test-nginx: lua-deps lib
 	bash $(LUA_DIR)/t/nginx_test.sh
+	python3 $(LUA_DIR)/t/nginx_shared_test.py
 
 ## test-private-checkout: lua-test-nginx again from a copy in
 ## a mktemp -d folder (mode 0700): servers run as the

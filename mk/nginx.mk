@@ -126,7 +126,12 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'  }' \
 		'}' > $(NGX_OUT)/check/nginx.conf && \
 	$(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/nginx.conf \
-	&& echo "nginx-module: $(NGX_BIN) -t accepts load_module $(NGX_SO)"
+	&& sed -e 's|thumbnail_cache size=16m shards=4 ttl=10m;|thumbnail_cache zone=check:1m inactive=1h ttl=1d max_item=256k lock_age=10s;|' \
+	       -e 's|thumbnail_cache_key $$host$$uri;|thumbnail_cache_key $$host$$uri; thumbnail_cache_purge $$arg_purge;|' \
+	       $(NGX_OUT)/check/nginx.conf > $(NGX_OUT)/check/zone.conf \
+	&& grep -q 'zone=check' $(NGX_OUT)/check/zone.conf && grep -q 'thumbnail_cache_purge' $(NGX_OUT)/check/zone.conf \
+	&& $(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/zone.conf \
+	&& echo "nginx-module: $(NGX_BIN) -t accepts load_module $(NGX_SO) (per-worker cache, and zone)"
 endef
 
 nginx-venv: nginx-test-deps $(NGX_VENV)/.ok
@@ -140,7 +145,7 @@ $(NGX_VENV)/.ok:
 ## (venv in target/venv; starts its own nginx instances)
 nginx-test: nginx-module nginx-venv
 	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
-		env -u NGINX $(NGX_VENV)/bin/pytest -q tests/nginx
+		env -u NGINX $(NGX_VENV)/bin/pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/target/nginx-tests tests/nginx
 
 ## nginx-demo: nginx in the foreground on 127.0.0.1:8080
 ## (NGX_DEMO_PORT=... to change it) serving /t/<spec>/<file>
@@ -151,7 +156,7 @@ nginx-demo: nginx-module
 	echo '<!doctype html><meta charset="utf-8"><title>thumbnail nginx demo</title>'; \
 	echo '<style>body{font-family:sans-serif;background:#eee}figure{display:inline-block;margin:8px;vertical-align:top}img{background:#ccc}</style>'; \
 	echo '<h1>ngx_http_thumbnail_module</h1>'; \
-	echo '<p>Every image is <code>/t/&lt;spec&gt;/&lt;file&gt;</code>, rendered on a thread pool and cached per worker. <a href="/stats">/stats</a></p>'; \
+	echo '<p>Every image is <code>/t/&lt;spec&gt;/&lt;file&gt;</code>, rendered once on a thread pool and cached in a zone shared by both workers. <a href="/stats">/stats</a></p>'; \
 	for f in samples/*.png samples/*.jpg; do \
 		n=$$(basename $$f); echo "<h2>$$n</h2>"; \
 		for s in 120x120,jpeg 200x200,cover,jpeg,q85 300x200,contain,jpeg,bg=222 400x; do \
@@ -177,9 +182,9 @@ nginx-demo: nginx-module
 		'  fastcgi_temp_path $(NGX_DEMO)/nginx/tmp/fastcgi;' \
 		'  uwsgi_temp_path $(NGX_DEMO)/nginx/tmp/uwsgi;' \
 		'  scgi_temp_path $(NGX_DEMO)/nginx/tmp/scgi;' \
-		'  thumbnail_cache size=64m shards=16 ttl=1h;' \
+		'  thumbnail_cache zone=thumbs:64m inactive=1h;' \
 		'  server {' \
-		'    listen 127.0.0.1:$(NGX_DEMO_PORT);' \
+		'    listen 127.0.0.1:$(NGX_DEMO_PORT) reuseport;' \
 		'    location = / { root $(NGX_DEMO); try_files /index.html =404; }' \
 		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>[^/]+)$$ {' \
 		'      alias $(CURDIR)/samples/$$file;' \

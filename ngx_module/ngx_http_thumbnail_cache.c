@@ -43,6 +43,106 @@ static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h,
 thumbnail_cache  *ngx_http_thumbnail_cache;
 
 
+/*
+ * thumbnail_cache size=SIZE [shards=N] [ttl=TIME]: the per-worker cache;
+ * zone=NAME:SIZE and its parameters go to ngx_http_thumbnail_zone.c
+ */
+
+char *
+ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thumbnail_main_conf_t *mcf = conf;
+
+    char        *rv;
+    ssize_t      size;
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_msec_t   ttl;
+    ngx_uint_t   i;
+
+    if (mcf->cache_set || mcf->zone) {
+        return "is duplicate";
+    }
+
+    /* zone= and its parameters: ngx_http_thumbnail_zone.c */
+    rv = ngx_http_thumbnail_zone_directive(cf, mcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+    size = NGX_ERROR;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_thumbnail_zone_arg(&value[i])) {
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_size = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n == NGX_ERROR || n < 1 || n > 1024) {
+                goto invalid;
+            }
+
+            mcf->cache_shards = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 0);
+            if (ttl == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_ttl = ttl;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (size == NGX_ERROR) {
+        if (mcf->zone) {
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thumbnail_cache\" needs \"size=\" "
+                           "or \"zone=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->cache_set = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
 ngx_int_t
 ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf)
 {
@@ -136,6 +236,12 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_thumbnail_module);
 
     if (ctx) {
+        if (ctx->zone_waiting) {
+            /* the awaited render ended (ngx_http_thumbnail_zone_flight.c) */
+            ngx_http_thumbnail_zone_cleanup(ctx);
+            return ngx_http_thumbnail_lookup(r, lcf, ctx);
+        }
+
         if (!ctx->waiting) {
             /* decided before (e.g. the phases run again) */
             return NGX_DECLINED;
@@ -146,6 +252,14 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_thumbnail_woken(r, lcf, ctx);
+    }
+
+    if (lcf->purge) {
+        /* thumbnail_cache_purge (ngx_http_thumbnail_zone_serve.c) */
+        rc = ngx_http_thumbnail_zone_purge(r, lcf);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     ngx_http_thumbnail_restore_head(r);
@@ -173,6 +287,7 @@ static ngx_int_t
 ngx_http_thumbnail_lookup(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
+    ngx_int_t                     rc;
     thumbnail_status              st;
     thumbnail_image              *img;
     ngx_http_thumbnail_flight_t  *fl;
@@ -199,6 +314,12 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
                           "thumbnail: cache lookup failed: %s",
                           thumbnail_status_name(st));
         }
+    }
+
+    /* the node-wide zone: a hit, another worker's render to wait for */
+    rc = ngx_http_thumbnail_zone_lookup(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     fl = ngx_http_thumbnail_flight_find(&ctx->key);
@@ -354,6 +475,14 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_flight_unwait(ctx);
 
     if (fl->status == NGX_HTTP_OK && fl->img) {
+        /* the leader's caching headers (ngx_http_thumbnail_zone_serve.c) */
+        if (ngx_http_thumbnail_zone_replay(r, fl->cache_headers,
+                                           fl->cache_headers_len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         /* the flight's reference is dropped by the pool cleanup */
         return ngx_http_thumbnail_serve(r, ctx, fl->img, fl->last_modified);
     }

@@ -156,6 +156,9 @@ ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
         return;
     }
 
+    /* the zone takes the result (ngx_http_thumbnail_zone_flight.c) */
+    ngx_http_thumbnail_zone_finish(fl, status, img, last_modified);
+
     fl->done = 1;
     fl->status = status;
     fl->img = img;
@@ -192,6 +195,11 @@ ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
     }
 
     thumbnail_image_free(fl->img);
+
+    if (fl->cache_headers) {
+        ngx_free(fl->cache_headers);
+    }
+
     ngx_free(fl);
 }
 

@@ -19,8 +19,11 @@
  *   thumbnail_thread_pool NAME;                  http, server, location
  *                                                (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
+ *   thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME]
+ *                   [max_item=SIZE] [lock_age=TIME];    http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
+ *   thumbnail_cache_purge CONDITION;             http, server, location
  */
 
 
@@ -39,10 +42,9 @@ static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf,
     ngx_str_t *spec, ngx_str_t *out, const char *fmt);
-static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
 
@@ -140,6 +142,13 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       0,
       NULL },
 
+    { ngx_string("thumbnail_cache_purge"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, purge),
+      NULL },
+
       ngx_null_command
 };
 
@@ -165,7 +174,7 @@ ngx_module_t  ngx_http_thumbnail_module = {
     ngx_http_thumbnail_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_thumbnail_init_module,        /* init module */
     ngx_http_thumbnail_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -228,6 +237,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_queue = NGX_CONF_UNSET_UINT;
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
+    conf->purge = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -256,6 +266,7 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+    ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
 
     ngx_conf_merge_size_value(conf->max_source_size, prev->max_source_size,
                               (size_t) def.max_source_bytes);
@@ -285,6 +296,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (!conf->enable) {
         return NGX_CONF_OK;
+    }
+
+    if (ngx_http_thumbnail_zone_check_purge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->spec == NULL) {
@@ -423,85 +438,6 @@ ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf, ngx_str_t *spec,
 }
 
 
-static char *
-ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_thumbnail_main_conf_t *mcf = conf;
-
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_msec_t   ttl;
-    ngx_uint_t   i;
-
-    if (mcf->cache_set) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    size = NGX_ERROR;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_size = (size_t) size;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n == NGX_ERROR || n < 1 || n > 1024) {
-                goto invalid;
-            }
-
-            mcf->cache_shards = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 0);
-            if (ttl == (ngx_msec_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_ttl = ttl;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thumbnail_cache\" needs \"size=\"");
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->cache_set = 1;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-
-    return NGX_CONF_ERROR;
-}
-
-
 static ngx_int_t
 ngx_http_thumbnail_init(ngx_conf_t *cf)
 {
@@ -571,6 +507,15 @@ ngx_http_thumbnail_pin(ngx_conf_t *cf)
 }
 
 
+/* in the master, before the workers are forked */
+
+static ngx_int_t
+ngx_http_thumbnail_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_thumbnail_zone_init_module(cycle);
+}
+
+
 static ngx_int_t
 ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
 {
@@ -583,6 +528,10 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
     ngx_http_thumbnail_flight_init();
 
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thumbnail_zone_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

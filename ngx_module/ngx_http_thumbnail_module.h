@@ -14,7 +14,8 @@
  *                                 as GET, a failure's status, Retry-After
  *   ngx_http_thumbnail_cache.c    the per-worker cache and the pre-content
  *                                 phase handler: answers cache hits, waits
- *                                 for or starts a render
+ *                                 for or starts a render; the
+ *                                 thumbnail_cache directive
  *   ngx_http_thumbnail_flight.c   the in-worker single-flight table
  *   ngx_http_thumbnail_filter.c   header and body filter: holds the
  *                                 source's header back, buffers its body,
@@ -24,6 +25,21 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
+ *                                 and their caching headers in a shared
+ *                                 memory zone; this file has the directive,
+ *                                 the zone and its reuse across reloads,
+ *                                 the wake-up pipes between workers
+ *   ngx_http_thumbnail_zone_store.c   the zone's entries: rbtree, pieces,
+ *                                 LRU eviction, expiry, store, copy-out
+ *   ngx_http_thumbnail_zone_flight.c  cross-worker single-flight: lookup,
+ *                                 in-flight markers and their takeover,
+ *                                 parked followers, the leader's result
+ *   ngx_http_thumbnail_zone_serve.c   a zone hit's response and its caching
+ *                                 headers, purge, the zone's stats
+ *
+ * The zone's files share ngx_http_thumbnail_zone.h, which only they
+ * include; the rest of the module uses the zone API declared below.
  */
 
 
@@ -58,7 +74,10 @@
 #define NGX_HTTP_THUMBNAIL_PASS       5   /* not ours: pass everything */
 
 
-/* per-worker counters, then the gauges in_flight, waiting and heavy */
+/*
+ * per-worker counters, then the gauges in_flight, waiting and heavy, then
+ * zone_waits (requests that waited for another worker's render)
+ */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
     X(cache_hits)                                                           \
@@ -74,7 +93,8 @@
     X(heavy_refused)                                                        \
     X(in_flight)                                                            \
     X(waiting)                                                              \
-    X(heavy)
+    X(heavy)                                                                \
+    X(zone_waits)
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -121,6 +141,8 @@ typedef struct {
     ngx_flag_t                    cache_set;
 
     ngx_shm_zone_t               *stats_zone;
+
+    ngx_shm_zone_t               *zone;          /* thumbnail_cache zone= */
 } ngx_http_thumbnail_main_conf_t;
 
 
@@ -142,6 +164,8 @@ typedef struct {
 
     ngx_str_t                     thread_pool_name;
     ngx_thread_pool_t            *thread_pool;
+
+    ngx_http_complex_value_t     *purge;         /* thumbnail_cache_purge */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -164,6 +188,10 @@ struct ngx_http_thumbnail_flight_s {
     time_t                        last_modified;
     unsigned                      in_table:1;
     unsigned                      done:1;
+
+    u_char                       *cache_headers; /* the leader's caching
+                                                    headers, for waiters */
+    size_t                        cache_headers_len;
 };
 
 
@@ -196,6 +224,14 @@ typedef struct {
     unsigned                      waiting:1;
     unsigned                      woken:1;
     unsigned                      heavy:1;     /* in counters.heavy */
+
+    /* the node-wide zone (ngx_http_thumbnail_zone_flight.c) */
+    uint64_t                      zone_token;  /* our in-flight marker */
+    ngx_event_t                   zone_timer;  /* a follower's next look */
+    ngx_msec_t                    zone_delay;
+    ngx_queue_t                   zone_link;   /* in the parked queue */
+    unsigned                      zone_waiting:1;
+    unsigned                      zone_waited:1;
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -213,6 +249,9 @@ ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
 ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img,
     time_t last_modified);
+ngx_int_t ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, const char *type, size_t len,
+    time_t last_modified);
 ngx_int_t ngx_http_thumbnail_set_etag(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 ngx_buf_t *ngx_http_thumbnail_image_buf(ngx_pool_t *pool,
@@ -229,6 +268,8 @@ ngx_int_t ngx_http_thumbnail_retry_after(ngx_http_request_t *r);
 /* ngx_http_thumbnail_cache.c */
 extern thumbnail_cache                *ngx_http_thumbnail_cache;
 
+char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
@@ -269,6 +310,29 @@ void ngx_http_thumbnail_stats_changed(void);
 void ngx_http_thumbnail_stats_flush(void);
 char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thumbnail_zone.c, _zone_store.c, _zone_flight.c, _zone_serve.c */
+char *ngx_http_thumbnail_zone_directive(ngx_conf_t *cf,
+    ngx_http_thumbnail_main_conf_t *mcf);
+ngx_int_t ngx_http_thumbnail_zone_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_thumbnail_zone_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_thumbnail_zone_arg(ngx_str_t *arg);
+char *ngx_http_thumbnail_zone_check_purge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_zone_purge(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+void ngx_http_thumbnail_zone_finish(ngx_http_thumbnail_flight_t *fl,
+    ngx_uint_t status, thumbnail_image *img, time_t last_modified);
+ngx_int_t ngx_http_thumbnail_zone_replay(ngx_http_request_t *r,
+    u_char *p, size_t len);
+void ngx_http_thumbnail_zone_cleanup(ngx_http_thumbnail_ctx_t *ctx);
+ngx_uint_t ngx_http_thumbnail_zone_enabled(void);
+void ngx_http_thumbnail_zone_worker_stats(thumbnail_cache_stats *cs);
+u_char *ngx_http_thumbnail_zone_stats_json(u_char *p,
+    thumbnail_cache_stats *totals);
+size_t ngx_http_thumbnail_zone_stats_len(void);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

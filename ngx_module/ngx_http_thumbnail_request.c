@@ -65,6 +65,7 @@ ngx_http_thumbnail_cleanup(void *data)
 
     ngx_http_thumbnail_flight_unwait(ctx);
     ngx_http_thumbnail_flight_leave(ctx);
+    ngx_http_thumbnail_zone_cleanup(ctx);
 
     if (ctx->img) {
         thumbnail_image_free(ctx->img);
@@ -348,6 +349,19 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    return ngx_http_thumbnail_set_headers_raw(r, ctx, type,
+                                              thumbnail_image_len(img),
+                                              last_modified);
+}
+
+
+/* the same for a thumbnail of `len` bytes of media type `type` */
+
+ngx_int_t
+ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, const char *type, size_t len,
+    time_t last_modified)
+{
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.status_line.len = 0;
 
@@ -358,7 +372,7 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     r->headers_out.charset.len = 0;
 
     ngx_http_clear_content_length(r);
-    r->headers_out.content_length_n = thumbnail_image_len(img);
+    r->headers_out.content_length_n = len;
 
     if (r->headers_out.content_encoding) {
         r->headers_out.content_encoding->hash = 0;

@@ -8,8 +8,8 @@
 # Every harness that starts a server runs it as the invoking user, so the
 # server can read the checkout wherever it lies. This copies what the suite
 # reads (bindings/lua and the built library and CLI, a few MB) into
-# $(mktemp -d)/repo and runs that copy's bindings/lua/t/nginx_test.sh, whose
-# ROOT is then the private folder. Started as root with `user nobody
+# $(mktemp -d)/repo and runs that copy's bindings/lua/t/nginx_test.sh and
+# nginx_shared_test.py, whose ROOT is then the private folder. Started as root with `user nobody
 # nogroup;` (as it was), every request failed there with "module 'thumbtest'
 # not found". The folder is removed on exit.
 set -eu
@@ -29,3 +29,4 @@ cp -a "$ROOT/target/release/libthumbnail.so" "$ROOT/target/release/thumbnail" \
     "$PRIVATE/repo/target/release/"
 
 bash "$PRIVATE/repo/bindings/lua/t/nginx_test.sh"
+python3 "$PRIVATE/repo/bindings/lua/t/nginx_shared_test.py"

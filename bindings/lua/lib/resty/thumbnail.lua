@@ -682,4 +682,16 @@ cache_mt.__tostring = function(self)
 end
 
 
+-- Node-wide cache -----------------------------------------------------------
+
+-- shared.new{ dict = "name", ... }: a cache on a lua_shared_dict, one render
+-- and one stored copy per key for all workers (resty/thumbnail/shared.lua,
+-- loaded on first use: it needs the nginx API).
+_M.shared = {
+    new = function(opts)
+        return require("resty.thumbnail.shared").new(opts)
+    end,
+}
+
+
 return _M
