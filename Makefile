@@ -52,8 +52,9 @@ lib: rust-deps
 ## Go (cgo, -race), Lua (LuaJIT, nginx + lua-nginx-module),
 ## the nginx module (real nginx, pytest), the cluster (etcd,
 ## 3 nodes + router, groupcache example), make install +
-## uninstall into a DESTDIR (install-test)
-test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test
+## uninstall into a DESTDIR (install-test), the Debian
+## packages in a clean bookworm chroot (deb-test)
+test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test deb-test
 
 ## lint: rustfmt and clippy (-D warnings, every target; the
 ## lint set is in Cargo.toml [lints]), gofmt; a stray `unsafe`
@@ -116,3 +117,4 @@ include mk/nginx.mk
 include mk/cluster.mk
 include mk/bench.mk
 include mk/install.mk
+include mk/deb.mk
