@@ -154,7 +154,7 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_thumbnail_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_thumbnail_add_variables,      /* preconfiguration */
     ngx_http_thumbnail_init,               /* postconfiguration */
 
     ngx_http_thumbnail_create_main_conf,   /* create main configuration */

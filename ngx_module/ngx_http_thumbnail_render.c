@@ -38,6 +38,7 @@ typedef struct {
     thumbnail_cache_source        source;
     thumbnail_image              *img;
     char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_msec_t                    elapsed;   /* $thumbnail_render_time */
 } ngx_http_thumbnail_task_ctx_t;
 
 
@@ -231,6 +232,10 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 {
     ngx_http_thumbnail_task_ctx_t *t = data;
 
+    struct timespec  start, end;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &start);
+
     if (t->cache) {
         /* the phase handler's thumbnail_cache_get counted this miss */
         t->status = thumbnail_cache_get_or_render_after_miss(t->cache,
@@ -245,6 +250,11 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
                         (const char *) t->spec.data, t->spec.len,
                         &t->limits, &t->img, t->err, sizeof(t->err));
     }
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &end);
+
+    t->elapsed = (ngx_msec_t) ((end.tv_sec - start.tv_sec) * 1000
+                               + (end.tv_nsec - start.tv_nsec) / 1000000);
 }
 
 
@@ -277,6 +287,9 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     }
 
     ngx_http_thumbnail_free_source(r, ctx);
+
+    ctx->rendered = 1;
+    ctx->render_ms = t->elapsed;
 
     if (t->status == THUMBNAIL_STATUS_OK) {
         status = NGX_HTTP_OK;
