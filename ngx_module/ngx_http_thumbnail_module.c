@@ -149,6 +149,13 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       offsetof(ngx_http_thumbnail_loc_conf_t, purge),
       NULL },
 
+    { ngx_string("thumbnail_quality"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, quality),
+      NULL },  /* 1..100, checked in merge; applied in options.c */
+
       ngx_null_command
 };
 
@@ -238,6 +245,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
     conf->purge = NGX_CONF_UNSET_PTR;
+    conf->quality = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -287,6 +295,19 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
+
+    /* thumbnail_quality: unset means none (options.c) */
+    if (conf->quality == NGX_CONF_UNSET_UINT) {
+        conf->quality = prev->quality;
+    }
+
+    if (conf->quality != NGX_CONF_UNSET_UINT
+        && (conf->quality < 1 || conf->quality > 100))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail_quality must be 1..100");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_output == 0 || conf->max_output > 0xffffffff) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

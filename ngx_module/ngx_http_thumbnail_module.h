@@ -27,6 +27,8 @@
  *                                 memory, the `thumbnail_stats` JSON handler
  *   ngx_http_thumbnail_vars.c     $thumbnail_cache_status and
  *                                 $thumbnail_render_time
+ *   ngx_http_thumbnail_options.c  location defaults a URL may override
+ *                                 (thumbnail_quality)
  *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
  *                                 and their caching headers in a shared
  *                                 memory zone; this file has the directive,
@@ -168,6 +170,8 @@ typedef struct {
     ngx_thread_pool_t            *thread_pool;
 
     ngx_http_complex_value_t     *purge;         /* thumbnail_cache_purge */
+
+    ngx_uint_t                    quality;       /* thumbnail_quality */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -248,6 +252,11 @@ typedef struct {
 #define NGX_HTTP_THUMBNAIL_CS_MISS    2   /* rendered it (BYPASS: no cache) */
 #define NGX_HTTP_THUMBNAIL_CS_WAIT    3   /* had another request's render */
 #define NGX_HTTP_THUMBNAIL_CS_BYPASS  4
+
+/* ngx_http_thumbnail_options.c */
+ngx_int_t ngx_http_thumbnail_apply_defaults(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx,
+    ngx_str_t *given);
 
 /* ngx_http_thumbnail_vars.c */
 ngx_int_t ngx_http_thumbnail_add_variables(ngx_conf_t *cf);

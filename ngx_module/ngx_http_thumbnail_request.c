@@ -161,6 +161,7 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     if (lcf->spec_static.data) {
         ctx->spec = lcf->spec_static;
+        raw = lcf->spec_static;
 
     } else {
         if (ngx_http_complex_value(r, lcf->spec, &raw) != NGX_OK) {
@@ -187,6 +188,10 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
                       "thumbnail: spec \"%V\" is not in "
                       "thumbnail_allowed_specs", &ctx->spec);
         return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_http_thumbnail_apply_defaults(r, lcf, ctx, &raw) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {
