@@ -240,6 +240,12 @@ typedef struct thumbnail_limits {
      * (default 0). A byte, not a bool, so that every bit pattern is valid.
      */
     uint8_t strict;
+    /**
+     * Largest encoded output, in bytes: a larger thumbnail is
+     * THUMBNAIL_STATUS_TOO_LARGE (checked after encoding, so it bounds the
+     * memory a result holds, not the work). 0, the default, means no limit.
+     */
+    uint64_t max_output_bytes;
 } thumbnail_limits;
 
 /**

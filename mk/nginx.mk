@@ -35,7 +35,7 @@ NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # a folder only its owner may enter (tests/private_checkout.sh).
 NGX_USER_LINE   := $(shell [ "$$(id -u)" = 0 ] && echo "user $$(id -un) $$(id -gn);")
 
-.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean
+.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean nginx-burst-bench nginx-slow-readers-bench
 
 ## nginx-module: target/nginx/ngx_http_thumbnail_module.so,
 ## built against Debian's nginx with nginx-dev's configure
@@ -112,6 +112,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'  thumbnail_cache size=16m shards=4 ttl=10m;' \
 		'  thumbnail_max_queue 32;' \
 		'  thumbnail_heavy_pixels 30000000; thumbnail_max_heavy 2;' \
+		'  thumbnail_render_nice 10;' \
 		'  server {' \
 		'    listen 127.0.0.1:1;' \
 		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$$ {' \
@@ -120,6 +121,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'      thumbnail_allowed_specs 200x200 300x300,cover;' \
 		'      thumbnail_max_source_size 32m; thumbnail_max_pixels 40000000;' \
 		'      thumbnail_max_output 2048; thumbnail_thread_pool default;' \
+		'      thumbnail_max_output_size 4m; thumbnail_max_output_held 32m;' \
 		'      thumbnail_cache_key $$host$$uri;' \
 		'    }' \
 		'    location /stats { thumbnail_stats; }' \
@@ -201,3 +203,18 @@ nginx-demo: nginx-module
 ## target/nginx and the demo's nginx prefix
 nginx-clean:
 	rm -rf $(NGX_TREE) $(NGX_BUILD) $(NGX_OUT) $(NGX_DEMO)/nginx
+
+## nginx-burst-bench: a burst of 200 distinct thumbnail misses
+## of a 4.4 MB photo beside a small static file on the same
+## worker; prints the static file's p50/p99 (BURST_ARGS=...)
+BURST_ARGS ?=
+nginx-burst-bench: nginx-module nginx-venv
+	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
+		env -u NGINX $(NGX_VENV)/bin/python benches/nginx_burst.py $(BURST_ARGS)
+
+## nginx-slow-readers-bench: 16 clients that never read ask
+## for 10.8 MB PNGs; prints the worker's RSS and output_held
+SLOW_ARGS ?=
+nginx-slow-readers-bench: nginx-module nginx-venv
+	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
+		env -u NGINX $(NGX_VENV)/bin/python benches/nginx_slow_readers.py $(SLOW_ARGS)

@@ -16,9 +16,11 @@
  *   3. on a miss, if this worker is already fetching and rendering the same
  *      key (a "flight", ngx_http_thumbnail_flight.c), parks the request
  *      until that render finishes and then answers with its result;
- *   4. otherwise makes the request the flight's leader and lets it go on to
- *      the content handler; the filter (ngx_http_thumbnail_filter.c) renders
- *      the source body and finishes the flight.
+ *   4. otherwise admits the render (ngx_http_thumbnail_admit.c: 503 when
+ *      the queue is full or too much output is held for clients, before the
+ *      source is read), makes the request the flight's leader and lets it go
+ *      on to the content handler; the filter (ngx_http_thumbnail_filter.c)
+ *      renders the source body and finishes the flight.
  */
 
 
@@ -36,8 +38,7 @@ static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
-static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h,
-    ngx_uint_t drop_ims);
+static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h);
 
 
 thumbnail_cache  *ngx_http_thumbnail_cache;
@@ -305,7 +306,9 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
             ngx_http_thumbnail_stat_inc(cache_hits);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "thumbnail: cache hit \"%V\"", &ctx->key);
+                           "thumbnail: cache hit \"%V\"",
+                           ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                                  ctx->key.len));
 
             return ngx_http_thumbnail_serve(r, ctx, img, -1);
         }
@@ -330,9 +333,11 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (ngx_http_thumbnail_queue_full(r, lcf)) {
+    rc = ngx_http_thumbnail_admit(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
         /* refused before the source is read */
-        return ngx_http_thumbnail_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return ngx_http_thumbnail_refuse(r, ctx, rc);
     }
 
     /* lead: fetch the source and render (the filter does it) */
@@ -359,33 +364,29 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
  * 412, or 304 against the source's ETag. They are dropped from the request
  * (the list an upstream copies, and the parsed fields the static filters
  * read), as proxy_cache drops them; If-None-Match is checked against our
- * own ETag instead (ctx->if_none_match). If-Modified-Since is kept when it
- * is the only validator: the thumbnail's Last-Modified is the source's.
- * Accept-Encoding goes too: the renderer needs the identity encoding
- * (gzip_static, a compressing origin).
+ * own ETag instead (ctx->if_none_match), on a cache hit or after the
+ * render. If-Modified-Since goes too, even alone: answered by the source
+ * (its date is the thumbnail's Last-Modified) it made a 304 for a source
+ * that cannot render (corrupt, a bomb, not an image) and kept thumbnails
+ * of an older library version in caches; only the ETag names the library
+ * version. Accept-Encoding goes too: the renderer needs the identity
+ * encoding (gzip_static, a compressing origin).
  */
 
 static ngx_uint_t
-ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
+ngx_http_thumbnail_drop_header(ngx_table_elt_t *h)
 {
     ngx_str_t         *name;
-    static ngx_str_t   ims = ngx_string("If-Modified-Since");
     static ngx_str_t   names[] = {
         ngx_string("Range"),
         ngx_string("If-Range"),
         ngx_string("If-Match"),
         ngx_string("If-Unmodified-Since"),
         ngx_string("If-None-Match"),
+        ngx_string("If-Modified-Since"),
         ngx_string("Accept-Encoding"),
         ngx_null_string
     };
-
-    if (drop_ims
-        && h->key.len == ims.len
-        && ngx_strncasecmp(h->key.data, ims.data, ims.len) == 0)
-    {
-        return 1;
-    }
 
     for (name = names; name->len; name++) {
         if (h->key.len == name->len
@@ -402,12 +403,10 @@ ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
 static ngx_int_t
 ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, drop_ims;
+    ngx_uint_t        i;
     ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
-
-    drop_ims = (r->headers_in.if_none_match != NULL);
 
     /* rebuild the list without them (a list cannot drop elements) */
 
@@ -435,7 +434,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_thumbnail_drop_header(&h[i], drop_ims)) {
+        if (ngx_http_thumbnail_drop_header(&h[i])) {
             continue;
         }
 
@@ -452,10 +451,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
     r->headers_in.if_match = NULL;
     r->headers_in.if_unmodified_since = NULL;
     r->headers_in.if_none_match = NULL;
-
-    if (drop_ims) {
-        r->headers_in.if_modified_since = NULL;
-    }
+    r->headers_in.if_modified_since = NULL;
 
 #if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
     r->headers_in.accept_encoding = NULL;

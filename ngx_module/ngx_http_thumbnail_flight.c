@@ -73,7 +73,8 @@ ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "thumbnail: waiting for the render of \"%V\"",
-                   &ctx->key);
+                   ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                          ctx->key.len));
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
@@ -200,6 +201,10 @@ ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
 
     if (fl->cache_headers) {
         ngx_free(fl->cache_headers);
+    }
+
+    if (fl->held) {
+        ngx_http_thumbnail_unhold(fl->held);
     }
 
     ngx_free(fl);

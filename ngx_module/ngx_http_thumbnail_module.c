@@ -11,7 +11,7 @@
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
  *   thumbnail_max_pixels N;                      http, server, location
  *                                                (50000000)
- *   thumbnail_max_output N;                      http, server, location (4096)
+ *   thumbnail_max_output N;                      http, server, location (2048)
  *   thumbnail_max_queue N;                       http, server, location (64)
  *   thumbnail_heavy_pixels N;                    http, server, location
  *                                                (30000000)
@@ -24,6 +24,11 @@
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
  *   thumbnail_cache_purge CONDITION;             http, server, location
+ *   thumbnail_max_output_size SIZE;              http, server, location
+ *                                                (the cache's largest value,
+ *                                                none without a cache)
+ *   thumbnail_max_output_held SIZE;              http, server, location (64m)
+ *   thumbnail_render_nice N;                     http (19)
  */
 
 
@@ -47,6 +52,11 @@ static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_thumbnail_render_nice_bounds = {
+    ngx_conf_check_num_bounds, 0, 19
+};
 
 
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
@@ -149,6 +159,27 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       offsetof(ngx_http_thumbnail_loc_conf_t, purge),
       NULL },
 
+    { ngx_string("thumbnail_max_output_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_size),
+      NULL },
+
+    { ngx_string("thumbnail_max_output_held"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_held),
+      NULL },
+
+    { ngx_string("thumbnail_render_nice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_main_conf_t, render_nice),
+      &ngx_http_thumbnail_render_nice_bounds },
+
     { ngx_string("thumbnail_quality"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -211,6 +242,7 @@ ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->cache_shards = 16;
+    mcf->render_nice = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -245,6 +277,8 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
     conf->purge = NGX_CONF_UNSET_PTR;
+    conf->max_output_size = NGX_CONF_UNSET_SIZE;
+    conf->max_output_held = NGX_CONF_UNSET_SIZE;
     conf->quality = NGX_CONF_UNSET_UINT;
 
     return conf;
@@ -280,8 +314,13 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               (size_t) def.max_source_bytes);
     ngx_conf_merge_uint_value(conf->max_pixels, prev->max_pixels,
                               (ngx_uint_t) def.max_source_pixels);
-    ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
-                              def.max_output_width);
+    /*
+     * 2048, not the library's 4096: a 1024-pixel slot at 2x or a
+     * 680-pixel one at 3x; past that it is not a thumbnail, and a 4096x4096
+     * output is 64 MB of pixels while rendering (16 MB at 2048) and up to
+     * as many bytes of PNG
+     */
+    ngx_conf_merge_uint_value(conf->max_output, prev->max_output, 2048);
     ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
 
     /*
@@ -295,6 +334,26 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
+
+    /*
+     * Unset, the output byte limit is the largest value the cache holds
+     * (computed per request: the key is charged too), so a thumbnail that
+     * is served can be cached and is not rendered again for every request;
+     * without a cache there is none.
+     */
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = prev->max_output_size;
+        conf->max_output_size_auto = prev->max_output_size_auto;
+    }
+
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = 0;
+        conf->max_output_size_auto = 1;
+    }
+
+    /* per worker: rendered thumbnails held for clients */
+    ngx_conf_merge_size_value(conf->max_output_held, prev->max_output_held,
+                              64 * 1024 * 1024);
 
     /* thumbnail_quality: unset means none (options.c) */
     if (conf->quality == NGX_CONF_UNSET_UINT) {
@@ -474,6 +533,9 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
 
+    /* see ngx_http_thumbnail_render.c */
+    ngx_conf_init_value(mcf->render_nice, 19);
+
     ngx_http_thumbnail_pin(cf);
 
     if (ngx_http_thumbnail_cache_init_conf(cf) != NGX_OK) {
@@ -547,6 +609,7 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_thumbnail_flight_init();
+    ngx_http_thumbnail_malloc_init(cycle);
 
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;

@@ -41,6 +41,10 @@
  *                                 parked followers, the leader's result
  *   ngx_http_thumbnail_zone_serve.c   a zone hit's response and its caching
  *                                 headers, purge, the zone's stats
+ *   ngx_http_thumbnail_admit.c    admission of a render before its source is
+ *                                 read (queue, held output), the bytes of
+ *                                 rendered thumbnails held for clients
+ *   ngx_http_thumbnail_log.c      request data escaped for the error log
  *
  * The zone's files share ngx_http_thumbnail_zone.h, which only they
  * include; the rest of the module uses the zone API declared below.
@@ -68,6 +72,11 @@
 
 #define NGX_HTTP_THUMBNAIL_ERR_LEN    256
 
+/* blocks of this size and more are mmap()ed: ngx_http_thumbnail_admit.c */
+#ifndef NGX_HTTP_THUMBNAIL_MMAP_THRESHOLD
+#define NGX_HTTP_THUMBNAIL_MMAP_THRESHOLD  (1024 * 1024)
+#endif
+
 
 /* ctx->phase */
 #define NGX_HTTP_THUMBNAIL_START      0   /* ctx made, source not seen yet */
@@ -79,8 +88,10 @@
 
 
 /*
- * per-worker counters, then the gauges in_flight, waiting and heavy, then
- * zone_waits (requests that waited for another worker's render)
+ * per-worker counters, then the gauges in_flight (renders admitted: source
+ * being read, queued or rendering), waiting and heavy, then zone_waits
+ * (requests that waited for another worker's render), held_refused and
+ * the gauge output_held (bytes of rendered thumbnails held for clients)
  */
 #define NGX_HTTP_THUMBNAIL_COUNTERS(X)                                       \
     X(requests)                                                             \
@@ -98,7 +109,9 @@
     X(in_flight)                                                            \
     X(waiting)                                                              \
     X(heavy)                                                                \
-    X(zone_waits)
+    X(zone_waits)                                                           \
+    X(held_refused)                                                         \
+    X(output_held)
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -147,6 +160,7 @@ typedef struct {
     ngx_shm_zone_t               *stats_zone;
 
     ngx_shm_zone_t               *zone;          /* thumbnail_cache zone= */
+    ngx_int_t                     render_nice;
 } ngx_http_thumbnail_main_conf_t;
 
 
@@ -170,6 +184,9 @@ typedef struct {
     ngx_thread_pool_t            *thread_pool;
 
     ngx_http_complex_value_t     *purge;         /* thumbnail_cache_purge */
+    size_t                        max_output_held;
+    size_t                        max_output_size; /* 0: none */
+    ngx_flag_t                    max_output_size_auto; /* the cache's */
 
     ngx_uint_t                    quality;       /* thumbnail_quality */
 } ngx_http_thumbnail_loc_conf_t;
@@ -198,6 +215,8 @@ struct ngx_http_thumbnail_flight_s {
     u_char                       *cache_headers; /* the leader's caching
                                                     headers, for waiters */
     size_t                        cache_headers_len;
+    size_t                        held;        /* img's bytes, counted in
+                                                  output_held */
 };
 
 
@@ -225,11 +244,21 @@ typedef struct {
 
     ngx_str_t                     method_name; /* of a HEAD turned into GET */
 
+    ngx_array_t                  *reads;       /* of ngx_http_thumbnail_read_t:
+                                                  file parts of the source,
+                                                  read on a pool thread */
+    size_t                        held;        /* img's bytes, counted in
+                                                  output_held */
+
     unsigned                      head:1;
     unsigned                      leader:1;
     unsigned                      waiting:1;
     unsigned                      woken:1;
     unsigned                      heavy:1;     /* in counters.heavy */
+    unsigned                      admitted:1;  /* in counters.in_flight */
+    unsigned                      filter_flags:1; /* the two below saved */
+    unsigned                      need_in_memory:1; /* r->main_filter_... */
+    unsigned                      sendfile:1;  /* c->sendfile */
 
     /* the node-wide zone (ngx_http_thumbnail_zone_flight.c) */
     uint64_t                      zone_token;  /* our in-flight marker */
@@ -246,6 +275,14 @@ typedef struct {
 } ngx_http_thumbnail_ctx_t;
 
 
+/* a part of the source in a file, to read into ctx->src at pos */
+typedef struct {
+    ngx_fd_t                      fd;
+    ngx_str_t                    *name;
+    off_t                         offset;
+    size_t                        pos;
+    size_t                        size;
+} ngx_http_thumbnail_read_t;
 /* ctx->cache_status: what $thumbnail_cache_status says */
 #define NGX_HTTP_THUMBNAIL_CS_NONE    0   /* never reached the cache */
 #define NGX_HTTP_THUMBNAIL_CS_HIT     1
@@ -323,8 +360,6 @@ void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
 /* ngx_http_thumbnail_render.c */
 ngx_int_t ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
-ngx_uint_t ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf);
 
 /* ngx_http_thumbnail_stats.c */
 extern ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
@@ -356,10 +391,24 @@ ngx_int_t ngx_http_thumbnail_zone_replay(ngx_http_request_t *r,
     u_char *p, size_t len);
 void ngx_http_thumbnail_zone_cleanup(ngx_http_thumbnail_ctx_t *ctx);
 ngx_uint_t ngx_http_thumbnail_zone_enabled(void);
+size_t ngx_http_thumbnail_zone_max_item(void);
 void ngx_http_thumbnail_zone_worker_stats(thumbnail_cache_stats *cs);
 u_char *ngx_http_thumbnail_zone_stats_json(u_char *p,
     thumbnail_cache_stats *totals);
 size_t ngx_http_thumbnail_zone_stats_len(void);
+
+/* ngx_http_thumbnail_admit.c */
+ngx_int_t ngx_http_thumbnail_admit(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
+void ngx_http_thumbnail_admit_release(ngx_http_thumbnail_ctx_t *ctx);
+ngx_int_t ngx_http_thumbnail_hold(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, size_t len);
+void ngx_http_thumbnail_unhold(size_t len);
+void ngx_http_thumbnail_malloc_init(ngx_cycle_t *cycle);
+
+/* ngx_http_thumbnail_log.c: every request-derived value in a log line */
+ngx_str_t *ngx_http_thumbnail_esc(ngx_pool_t *pool, u_char *data, size_t len);
+ngx_str_t *ngx_http_thumbnail_esc_cstr(ngx_pool_t *pool, const char *s);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_MODULE_H_INCLUDED_ */

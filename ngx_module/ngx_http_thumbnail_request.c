@@ -56,7 +56,10 @@ ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
 }
 
 
-/* the request ends: it stops waiting, leaves its flight, frees its image */
+/*
+ * The request ends: it stops waiting, leaves its flight and its place in
+ * the render queue, frees its image and its source.
+ */
 
 static void
 ngx_http_thumbnail_cleanup(void *data)
@@ -66,11 +69,19 @@ ngx_http_thumbnail_cleanup(void *data)
     ngx_http_thumbnail_flight_unwait(ctx);
     ngx_http_thumbnail_flight_leave(ctx);
     ngx_http_thumbnail_zone_cleanup(ctx);
+    ngx_http_thumbnail_admit_release(ctx);
 
     if (ctx->img) {
         thumbnail_image_free(ctx->img);
         ctx->img = NULL;
     }
+
+    if (ctx->held) {
+        ngx_http_thumbnail_unhold(ctx->held);
+        ctx->held = 0;
+    }
+
+    ngx_http_thumbnail_free_source(ctx->request, ctx);
 }
 
 
@@ -155,6 +166,14 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     ctx->if_none_match = r->headers_in.if_none_match;
 
+    /*
+     * If-Modified-Since never makes a 304 of a thumbnail: nginx's
+     * not_modified filter would compare it with the Last-Modified of a
+     * render, a zone hit or a flight's result, which is the source's and
+     * names no library version (only the ETag does)
+     */
+    r->headers_in.if_modified_since = NULL;
+
     if (lcf->spec == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -178,7 +197,10 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "thumbnail: bad spec \"%V\": %s", &raw, err);
+                          "thumbnail: bad spec \"%V\": %V",
+                          ngx_http_thumbnail_esc(r->pool, raw.data, raw.len),
+                          ngx_http_thumbnail_esc_cstr(r->pool,
+                                                      (char *) err));
             return NGX_HTTP_BAD_REQUEST;
         }
     }
@@ -186,7 +208,9 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     if (!ngx_http_thumbnail_spec_allowed(lcf, &ctx->spec)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "thumbnail: spec \"%V\" is not in "
-                      "thumbnail_allowed_specs", &ctx->spec);
+                      "thumbnail_allowed_specs",
+                      ngx_http_thumbnail_esc(r->pool, ctx->spec.data,
+                                             ctx->spec.len));
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -580,6 +604,8 @@ ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
     if (ctx->flight && ctx->leader) {
         ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
     }
+
+    ngx_http_thumbnail_admit_release(ctx);
 
     ngx_http_thumbnail_count_status(status);
 }

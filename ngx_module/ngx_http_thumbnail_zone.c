@@ -504,6 +504,19 @@ ngx_http_thumbnail_zone_enabled(void)
 }
 
 
+/* the largest thumbnail the zone stores (max_item=), or 0 without a zone */
+
+size_t
+ngx_http_thumbnail_zone_max_item(void)
+{
+    ngx_http_thumbnail_zone_t  *zone;
+
+    zone = ngx_http_thumbnail_zone_get();
+
+    return zone ? zone->max_item : 0;
+}
+
+
 /* wake-ups ------------------------------------------------------------- */
 
 

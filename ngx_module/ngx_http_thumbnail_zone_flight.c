@@ -231,7 +231,9 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
         ngx_http_thumbnail_zone_worker_changed();
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "thumbnail: zone hit \"%V\"", &ctx->key);
+                       "thumbnail: zone hit \"%V\"",
+                       ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                              ctx->key.len));
 
         return ngx_http_thumbnail_zone_serve(r, ctx, &cp);
 
@@ -299,7 +301,9 @@ lead:
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "thumbnail: the render of \"%V\" by process %P "
                       "started %M ms ago is taken over",
-                      &ctx->key, dead, age);
+                      ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                             ctx->key.len),
+                      dead, age);
     }
 
     if (!ctx->zone_waited) {
@@ -333,7 +337,9 @@ ngx_http_thumbnail_zone_park(ngx_http_request_t *r,
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "thumbnail: waiting for another worker's render "
-                       "of \"%V\"", &ctx->key);
+                       "of \"%V\"",
+                       ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                              ctx->key.len));
     }
 
     ctx->zone_waiting = 1;

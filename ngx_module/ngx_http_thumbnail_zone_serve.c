@@ -28,15 +28,38 @@ ngx_http_thumbnail_zone_worker_t         ngx_http_thumbnail_zone_worker;
 /* hits ----------------------------------------------------------------- */
 
 
-/* answers with a zone entry, as ngx_http_thumbnail_cache.c answers a hit */
+/*
+ * Answers with a zone entry, as ngx_http_thumbnail_cache.c answers a hit.
+ * The entry was copied out of the zone for this request: the copy counts
+ * as output held for a client (ngx_http_thumbnail_admit.c), and past
+ * thumbnail_max_output_held the hit is refused with 503 instead.
+ */
 
 ngx_int_t
 ngx_http_thumbnail_zone_serve(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_zone_copy_t *cp)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_chain_t                     out;
+    ngx_http_thumbnail_loc_conf_t  *lcf;
+
+    if (!(r->method & NGX_HTTP_HEAD)) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
+
+        if (ngx_http_thumbnail_hold(r, lcf, cp->value_len) != NGX_OK) {
+            ngx_http_thumbnail_failed(ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+
+            if (ngx_http_thumbnail_retry_after(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        /* released by the request's cleanup */
+        ctx->held = cp->value_len;
+    }
 
     /* the filter passes our own response through */
     ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
@@ -337,7 +360,8 @@ ngx_http_thumbnail_zone_purge(ngx_http_request_t *r,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "thumbnail: purge \"%V\": %s", &ctx->key,
+                  "thumbnail: purge \"%V\": %s",
+                  ngx_http_thumbnail_esc(r->pool, ctx->key.data, ctx->key.len),
                   found ? "purged" : "not cached");
 
     if (found) {

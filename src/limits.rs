@@ -17,6 +17,10 @@ pub struct Limits {
     /// Refuse a damaged or truncated source as `corrupt` instead of serving
     /// the part that decodes (the default, as browsers show such files).
     pub strict: bool,
+    /// Largest encoded output, in bytes; checked after encoding, so it bounds
+    /// what a render hands back (and a cache or a slow client holds), not
+    /// the work. `u64::MAX`, the default, means no limit.
+    pub max_output_bytes: u64,
 }
 
 impl Limits {
@@ -42,6 +46,13 @@ impl Limits {
         Ok(())
     }
 
+    pub(crate) fn check_output_bytes(&self, len: usize) -> Result<()> {
+        if len as u64 > self.max_output_bytes {
+            return Err(Error::too_large(format!("output is {len} bytes, limit {}", self.max_output_bytes)));
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_output(&self, width: u32, height: u32) -> Result<()> {
         if width > self.max_output_width || height > self.max_output_height {
             return Err(Error::too_large(format!(
@@ -61,6 +72,7 @@ impl Default for Limits {
             max_output_width: Self::DEFAULT_MAX_OUTPUT_SIDE,
             max_output_height: Self::DEFAULT_MAX_OUTPUT_SIDE,
             strict: false,
+            max_output_bytes: u64::MAX,
         }
     }
 }
@@ -75,6 +87,7 @@ impl Limits {
             max_output_width: u32::MAX,
             max_output_height: u32::MAX,
             strict: false,
+            max_output_bytes: u64::MAX,
         }
     }
 }

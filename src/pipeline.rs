@@ -56,6 +56,7 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let upright = orient::apply(resized, orientation);
     let finished = compose::finish(upright, plan.canvas, plan.offset, spec.background, format);
     let data = encode::encode(&finished, format, spec)?;
+    limits.check_output_bytes(data.len())?;
     Ok(Thumbnail::new(data, format, finished.width, finished.height))
 }
 

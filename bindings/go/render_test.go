@@ -182,7 +182,7 @@ func TestRenderErrors(t *testing.T) {
 // Limits that are not exceeded change nothing; zero fields keep defaults.
 func TestRenderWithLimits(t *testing.T) {
 	def := thumbnail.DefaultLimits()
-	if def.MaxSourceBytes != 64<<20 || def.MaxSourcePixels != 50000000 || def.MaxOutputWidth != 4096 || def.MaxOutputHeight != 4096 || def.Strict {
+	if def.MaxSourceBytes != 64<<20 || def.MaxSourcePixels != 50000000 || def.MaxOutputWidth != 4096 || def.MaxOutputHeight != 4096 || def.Strict || def.MaxOutputBytes != 0 {
 		t.Fatalf("defaults %+v", def)
 	}
 	img, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200",
@@ -192,6 +192,10 @@ func TestRenderWithLimits(t *testing.T) {
 	}
 	if _, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200", thumbnail.WithLimits(thumbnail.Limits{})); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200,png",
+		thumbnail.WithLimits(thumbnail.Limits{MaxOutputBytes: 1000})); !errors.Is(err, thumbnail.ErrTooLarge) {
+		t.Fatalf("MaxOutputBytes 1000: %v", err)
 	}
 }
 

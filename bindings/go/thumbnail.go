@@ -116,6 +116,9 @@ type Limits struct {
 	// Strict refuses a damaged or truncated source (ErrCorrupt) instead of
 	// serving the part that decodes (default false).
 	Strict bool
+	// MaxOutputBytes is the largest encoded thumbnail in bytes, checked
+	// after encoding (default 0: no limit).
+	MaxOutputBytes int64
 }
 
 // DefaultLimits returns the library's default limits, the same on every
@@ -128,6 +131,7 @@ func DefaultLimits() Limits {
 		MaxOutputWidth:  int(l.max_output_width),
 		MaxOutputHeight: int(l.max_output_height),
 		Strict:          l.strict != 0,
+		MaxOutputBytes:  clampInt64(uint64(l.max_output_bytes)),
 	}
 }
 
@@ -141,7 +145,7 @@ func clampInt64(v uint64) int64 {
 // toC fills in the defaults and converts to the C struct.
 func (l Limits) toC() (C.thumbnail_limits, error) {
 	c := C.thumbnail_limits_default()
-	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 {
+	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 || l.MaxOutputBytes < 0 {
 		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: negative limit"}
 	}
 	if int64(l.MaxOutputWidth) > math.MaxUint32 || int64(l.MaxOutputHeight) > math.MaxUint32 {
@@ -161,6 +165,9 @@ func (l Limits) toC() (C.thumbnail_limits, error) {
 	}
 	if l.Strict {
 		c.strict = 1
+	}
+	if l.MaxOutputBytes > 0 {
+		c.max_output_bytes = C.uint64_t(l.MaxOutputBytes)
 	}
 	return c, nil
 }

@@ -30,6 +30,10 @@ pub struct thumbnail_limits {
     /// (THUMBNAIL_STATUS_CORRUPT) instead of serving the part that decodes
     /// (default 0). A byte, not a bool, so that every bit pattern is valid.
     pub strict: u8,
+    /// Largest encoded output, in bytes: a larger thumbnail is
+    /// THUMBNAIL_STATUS_TOO_LARGE (checked after encoding, so it bounds the
+    /// memory a result holds, not the work). 0, the default, means no limit.
+    pub max_output_bytes: u64,
 }
 
 impl From<Limits> for thumbnail_limits {
@@ -40,6 +44,7 @@ impl From<Limits> for thumbnail_limits {
             max_output_width: l.max_output_width,
             max_output_height: l.max_output_height,
             strict: u8::from(l.strict),
+            max_output_bytes: if l.max_output_bytes == u64::MAX { 0 } else { l.max_output_bytes },
         }
     }
 }
@@ -58,6 +63,7 @@ pub(crate) unsafe fn limits_from(ptr: *const thumbnail_limits) -> Limits {
             max_output_width: l.max_output_width,
             max_output_height: l.max_output_height,
             strict: l.strict != 0,
+            max_output_bytes: if l.max_output_bytes == 0 { u64::MAX } else { l.max_output_bytes },
         },
     }
 }

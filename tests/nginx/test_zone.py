@@ -61,6 +61,13 @@ ZONE_SERVER = CC_ORIGIN + r"""
             thumbnail on;
             thumbnail_spec $spec;
         }}
+        # thumbnails over max_item served (not stored) instead of 413
+        location ~ ^/nocap/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {CORPUS}/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+            thumbnail_max_output_size 0;
+        }}
         location ~ ^/cc/(?<spec>[^/]+)/ {{
             rewrite ^/cc/[^/]+/(.*)$ /$1 break;
             proxy_pass http://127.0.0.1:@CCPORT@;
@@ -290,8 +297,11 @@ def test_render_error_reaches_followers(zone2):
 
 def test_oversize_item_served_not_stored(zone_small):
     ngx = zone_small
+    # by default thumbnail_max_output_size is max_item: 413, not a render
+    # for every request (test_hardening.py)
+    assert ngx.get("/t/600x600,q95/photos/rocket.jpg").status_code == 413
     before = ngx.stats()
-    big = "/t/600x600,q95/photos/rocket.jpg"   # ~60 KB > max_item 24k
+    big = "/nocap/600x600,q95/photos/rocket.jpg"   # ~60 KB > max_item 24k
     r1 = ngx.get(big)
     assert r1.status_code == 200 and len(r1.content) > 24 * 1024
     assert image_info(r1.content) == ("jpeg", 600, 400)

@@ -226,6 +226,7 @@ local LIMITS = {
     max_source_pixels = 2 ^ 53,
     max_output_width = 2 ^ 32 - 1,
     max_output_height = 2 ^ 32 - 1,
+    max_output_bytes = 2 ^ 53,  -- 0: no limit
 }
 
 -- Fills limits_buf from a Lua table (defaults for absent fields); returns
@@ -243,6 +244,7 @@ local function make_limits(t)
     l.max_output_width = DEFAULT_LIMITS.max_output_width
     l.max_output_height = DEFAULT_LIMITS.max_output_height
     l.strict = DEFAULT_LIMITS.strict
+    l.max_output_bytes = DEFAULT_LIMITS.max_output_bytes
     for k, v in pairs(t) do
         local max = LIMITS[k]
         if k == "strict" then
@@ -273,6 +275,7 @@ function _M.limits_default()
         max_output_width = tonumber(DEFAULT_LIMITS.max_output_width),
         max_output_height = tonumber(DEFAULT_LIMITS.max_output_height),
         strict = DEFAULT_LIMITS.strict ~= 0,
+        max_output_bytes = tonumber(DEFAULT_LIMITS.max_output_bytes),
     }
 end
 

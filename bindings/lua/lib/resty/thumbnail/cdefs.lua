@@ -49,6 +49,7 @@ typedef struct thumbnail_limits {
     uint32_t max_output_width;
     uint32_t max_output_height;
     uint8_t strict;
+    uint64_t max_output_bytes;
 } thumbnail_limits;
 
 typedef struct thumbnail_info {
