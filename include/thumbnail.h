@@ -188,9 +188,12 @@ typedef int32_t thumbnail_cache_source;
 /**
  * A cache of rendered thumbnails. Opaque.
  *
- * Sharded, bounded by bytes, least-recently-used eviction per shard, with
- * single-flight: when several threads miss on the same key at once, one
- * renders and the others wait for its result. Made by thumbnail_cache_new(),
+ * Sharded, bounded by bytes, S3-FIFO eviction per shard (not LRU: new keys
+ * enter a small FIFO queue and only keys hit while there reach the main
+ * queue, so a burst of keys used once cannot flush the cache; eviction
+ * order is not recency order), with single-flight: when several threads
+ * miss on the same key at once, one renders and the others wait for its
+ * result. Made by thumbnail_cache_new(),
  * freed by thumbnail_cache_free(). Every other function may be called on
  * the same cache from any number of threads at once.
  */
@@ -729,8 +732,8 @@ thumbnail_status thumbnail_cache_get(const struct thumbnail_cache *cache,
                                      struct thumbnail_image **out);
 
 /**
- * Stores `img` under `key`, replacing any previous value; evicts least
- * recently used entries as needed.
+ * Stores `img` under `key`, replacing any previous value; evicts other
+ * entries as needed (S3-FIFO, see thumbnail_cache).
  *
  * Returns OK if stored; TOO_LARGE if the value exceeds one shard's budget
  * (it is not stored, and any previous value for `key` is removed);
@@ -1012,6 +1015,35 @@ thumbnail_status thumbnail_cache_get_or_load_ex(const struct thumbnail_cache *ca
                                                 thumbnail_cache_source *source_out,
                                                 char *err,
                                                 size_t err_len);
+
+/**
+ * thumbnail_cache_get_or_render_ex() for a caller that has just looked
+ * `key` up with thumbnail_cache_get(), got NOT_FOUND, and fetched the
+ * source since (a loader of its own, e.g. one that yields, or a phase that
+ * reads the source between the lookup and the render). That lookup
+ * already counted the miss, so this call counts no second get or miss: a
+ * miss through a loader is one `gets` and one `misses`, as with
+ * thumbnail_cache_get_or_load(). Loads, renders and waits are counted as
+ * usual, and single-flight works as in thumbnail_cache_get_or_render().
+ * If another caller stored `key` meanwhile, that image is returned
+ * (THUMBNAIL_CACHE_SOURCE_HIT) and src is not rendered; a remembered error
+ * is returned without counting an `error_hits`.
+ *
+ * Arguments, returns, ownership and thread safety: as for
+ * thumbnail_cache_get_or_render_ex().
+ */
+thumbnail_status thumbnail_cache_get_or_render_after_miss(const struct thumbnail_cache *cache,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          const uint8_t *src,
+                                                          size_t src_len,
+                                                          const char *spec,
+                                                          size_t spec_len,
+                                                          const struct thumbnail_render_options *opts,
+                                                          struct thumbnail_image **out,
+                                                          thumbnail_cache_source *source_out,
+                                                          char *err,
+                                                          size_t err_len);
 
 /**
  * Makes a signer from `n_keys` key/salt pairs.

@@ -30,6 +30,10 @@ NGX_CC_OPT      := -g -O2 -fstack-protector-strong -Wformat -Werror=format-secur
 NGX_LD_OPT      := -Wl,-z,relro -Wl,-z,now -fPIC
 
 NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Every server a target starts runs as the invoking user: as root, nginx
+# would otherwise run its workers as nobody, who cannot read a checkout in
+# a folder only its owner may enter (tests/private_checkout.sh).
+NGX_USER_LINE   := $(shell [ "$$(id -u)" = 0 ] && echo "user $$(id -un) $$(id -gn);")
 
 .PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean nginx-burst-bench nginx-slow-readers-bench
 
@@ -166,6 +170,7 @@ nginx-demo: nginx-module
 		'load_module $(NGX_SO);' \
 		'daemon off;' \
 		'master_process on;' \
+		'$(NGX_USER_LINE)' \
 		'worker_processes 2;' \
 		'error_log $(NGX_DEMO)/nginx/logs/error.log info;' \
 		'pid $(NGX_DEMO)/nginx/nginx.pid;' \

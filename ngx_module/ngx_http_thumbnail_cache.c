@@ -308,6 +308,7 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
 
         if (st == THUMBNAIL_STATUS_OK) {
             ctx->img = img;
+            ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_HIT;
             ngx_http_thumbnail_stat_inc(cache_hits);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

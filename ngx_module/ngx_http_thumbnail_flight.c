@@ -61,6 +61,7 @@ ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
     ctx->flight = fl;
     ctx->waiting = 1;
     ctx->woken = 0;
+    ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_WAIT;
     ngx_queue_insert_tail(&fl->waiters, &ctx->wait_link);
 
     ctx->wake.handler = ngx_http_thumbnail_flight_wake_handler;
@@ -101,6 +102,7 @@ ngx_http_thumbnail_flight_lead(ngx_http_request_t *r,
     fl->refs++;
     ctx->flight = fl;
     ctx->leader = 1;
+    ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_MISS;
 
     return NGX_OK;
 }

@@ -207,13 +207,19 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+    { ngx_string("thumbnail_quality"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, quality),
+      NULL },  /* 1..100, checked in merge; applied in options.c */
 
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_thumbnail_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_thumbnail_add_variables,      /* preconfiguration */
     ngx_http_thumbnail_init,               /* postconfiguration */
 
     ngx_http_thumbnail_create_main_conf,   /* create main configuration */
@@ -304,6 +310,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->sign_size = NGX_CONF_UNSET_UINT;
     conf->signature = NGX_CONF_UNSET_PTR;
     conf->overlay = NGX_CONF_UNSET_PTR;
+    conf->quality = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -384,6 +391,19 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* per worker: rendered thumbnails held for clients */
     ngx_conf_merge_size_value(conf->max_output_held, prev->max_output_held,
                               64 * 1024 * 1024);
+
+    /* thumbnail_quality: unset means none (options.c) */
+    if (conf->quality == NGX_CONF_UNSET_UINT) {
+        conf->quality = prev->quality;
+    }
+
+    if (conf->quality != NGX_CONF_UNSET_UINT
+        && (conf->quality < 1 || conf->quality > 100))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail_quality must be 1..100");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_output == 0 || conf->max_output > 0xffffffff) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

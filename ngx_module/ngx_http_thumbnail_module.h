@@ -25,6 +25,10 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_vars.c     $thumbnail_cache_status and
+ *                                 $thumbnail_render_time
+ *   ngx_http_thumbnail_options.c  location defaults a URL may override
+ *                                 (thumbnail_quality)
  *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
  *                                 and their caching headers in a shared
  *                                 memory zone; this file has the directive,
@@ -194,6 +198,8 @@ typedef struct {
     /* thumbnail_watermark (ngx_http_thumbnail_watermark.c) */
     thumbnail_overlay            *overlay;       /* NULL: none */
     ngx_str_t                     overlay_id;    /* part of the cache key */
+
+    ngx_uint_t                    quality;       /* thumbnail_quality */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -272,6 +278,11 @@ typedef struct {
     ngx_queue_t                   zone_link;   /* in the parked queue */
     unsigned                      zone_waiting:1;
     unsigned                      zone_waited:1;
+
+    /* $thumbnail_cache_status, $thumbnail_render_time (_vars.c) */
+    unsigned                      cache_status:3;  /* NGX_HTTP_THUMBNAIL_CS_* */
+    unsigned                      rendered:1;
+    ngx_msec_t                    render_ms;
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -283,6 +294,20 @@ typedef struct {
     size_t                        pos;
     size_t                        size;
 } ngx_http_thumbnail_read_t;
+/* ctx->cache_status: what $thumbnail_cache_status says */
+#define NGX_HTTP_THUMBNAIL_CS_NONE    0   /* never reached the cache */
+#define NGX_HTTP_THUMBNAIL_CS_HIT     1
+#define NGX_HTTP_THUMBNAIL_CS_MISS    2   /* rendered it (BYPASS: no cache) */
+#define NGX_HTTP_THUMBNAIL_CS_WAIT    3   /* had another request's render */
+#define NGX_HTTP_THUMBNAIL_CS_BYPASS  4
+
+/* ngx_http_thumbnail_options.c */
+ngx_int_t ngx_http_thumbnail_apply_defaults(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx,
+    ngx_str_t *given);
+
+/* ngx_http_thumbnail_vars.c */
+ngx_int_t ngx_http_thumbnail_add_variables(ngx_conf_t *cf);
 
 
 /* ngx_http_thumbnail_module.c */

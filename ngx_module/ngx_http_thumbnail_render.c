@@ -11,7 +11,8 @@
  *           proxied response spooled to a temp file): pread() them into the
  *           source buffer, the first 256 KB first, and probe the header
  *           there. Nothing of the source is read on the event loop.
- *   RENDER  thumbnail_cache_get_or_render() (thumbnail_render() without a
+ *   RENDER  thumbnail_cache_get_or_render_after_miss() (the phase
+ *           handler's lookup counted the miss; thumbnail_render() without a
  *           cache), then free the source.
  *
  * In between, on the event loop: heavy-source admission from the header
@@ -72,6 +73,7 @@ typedef struct {
     thumbnail_cache_source        source;
     thumbnail_image              *img;
     char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_msec_t                    elapsed;   /* $thumbnail_render_time */
 } ngx_http_thumbnail_task_ctx_t;
 
 
@@ -374,6 +376,7 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
     ngx_http_thumbnail_task_ctx_t *t = data;
 
     size_t                    prefix;
+    struct timespec           start, end;
     thumbnail_render_options  opts;
 
     ngx_http_thumbnail_thread_nice(t->nice);
@@ -412,8 +415,11 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
     opts.limits = &t->limits;
     opts.overlay = t->overlay;          /* NULL: no thumbnail_watermark */
 
+    (void) clock_gettime(CLOCK_MONOTONIC, &start);
+
     if (t->cache) {
-        t->status = thumbnail_cache_get_or_render_ex(t->cache,
+        /* the phase handler's thumbnail_cache_get counted this miss */
+        t->status = thumbnail_cache_get_or_render_after_miss(t->cache,
                         (const char *) t->key.data, t->key.len,
                         t->src, t->src_len,
                         (const char *) t->spec.data, t->spec.len,
@@ -425,6 +431,11 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
                         (const char *) t->spec.data, t->spec.len,
                         &opts, &t->img, t->err, sizeof(t->err));
     }
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &end);
+
+    t->elapsed = (ngx_msec_t) ((end.tv_sec - start.tv_sec) * 1000
+                               + (end.tv_nsec - start.tv_nsec) / 1000000);
 
     /* a large free() (munmap) is better done here than on the loop */
 
@@ -561,6 +572,11 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     if (ctx->heavy) {
         ctx->heavy = 0;
         ngx_http_thumbnail_stat_dec(heavy);
+    }
+
+    if (!t->read_failed) {
+        ctx->rendered = 1;
+        ctx->render_ms = t->elapsed;
     }
 
     if (t->read_failed) {

@@ -90,41 +90,30 @@ ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
     u_char *err, size_t err_len)
 {
     u_char            *p;
-    size_t             size, written;
-    ngx_uint_t         tries;
+    size_t             written;
     thumbnail_status   st;
 
     /*
-     * The header promises spec_len + 1 bytes suffice, but e.g. "bg=222"
-     * canonicalises to a longer "bg=222222": retry once with the size
-     * the library reports.
+     * A canonical spec can be longer than its text ("jpg" becomes "jpeg",
+     * "bg=222" becomes "bg=222222"), never longer than
+     * THUMBNAIL_SPEC_CANONICAL_MAX with its NUL: one call, no retry.
      */
 
-    size = spec->len + 1;
+    p = ngx_pnalloc(pool, THUMBNAIL_SPEC_CANONICAL_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
 
-    for (tries = 0; tries < 2; tries++) {
-        p = ngx_pnalloc(pool, size);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
+    written = 0;
 
-        written = 0;
+    st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
+                                  (char *) p, THUMBNAIL_SPEC_CANONICAL_MAX,
+                                  &written, (char *) err, err_len);
 
-        st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
-                                      (char *) p, size, &written,
-                                      (char *) err, err_len);
-
-        if (st == THUMBNAIL_STATUS_OK) {
-            out->data = p;
-            out->len = written;
-            return NGX_OK;
-        }
-
-        if (st != THUMBNAIL_STATUS_BUFFER_TOO_SMALL || written + 1 <= size) {
-            break;
-        }
-
-        size = written + 1;
+    if (st == THUMBNAIL_STATUS_OK) {
+        out->data = p;
+        out->len = written;
+        return NGX_OK;
     }
 
     if (err_len && st == THUMBNAIL_STATUS_BUFFER_TOO_SMALL) {
@@ -191,6 +180,7 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     if (lcf->spec_static.data) {
         ctx->spec = lcf->spec_static;
+        raw = lcf->spec_static;
 
     } else {
         if (ngx_http_complex_value(r, lcf->spec, &raw) != NGX_OK) {
@@ -222,6 +212,10 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
                       ngx_http_thumbnail_esc(r->pool, ctx->spec.data,
                                              ctx->spec.len));
         return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_http_thumbnail_apply_defaults(r, lcf, ctx, &raw) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {

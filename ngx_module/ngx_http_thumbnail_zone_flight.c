@@ -224,6 +224,7 @@ ngx_http_thumbnail_zone_lookup(ngx_http_request_t *r,
 
         } else {
             ngx_http_thumbnail_zone_worker.hits++;
+            ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_HIT;
             ngx_http_thumbnail_stat_inc(cache_hits);
         }
 
@@ -329,6 +330,7 @@ ngx_http_thumbnail_zone_park(ngx_http_request_t *r,
 {
     if (!ctx->zone_waited) {
         ctx->zone_waited = 1;
+        ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_WAIT;
         ctx->zone_delay = NGX_HTTP_THUMBNAIL_ZONE_POLL_MIN;
         ngx_http_thumbnail_zone_worker.misses++;
         ngx_http_thumbnail_stat_inc(zone_waits);

@@ -41,7 +41,11 @@ pub(crate) fn plan(spec: &Spec, width: u32, height: u32) -> Plan {
     let full = Rect { x: 0.0, y: 0.0, width: sw, height: sh };
     match spec.fit {
         Fit::Inside => {
-            let scaled = fit_inside(width, height, bw, bh, spec.enlarge);
+            // A missing side does not constrain: its derived length is
+            // rounded, and fitting inside it could take a pixel off the
+            // side that was asked for (640x427 at "200x" gave 199x133).
+            let (fw, fh) = (spec.width.map_or(u32::MAX, |_| bw), spec.height.map_or(u32::MAX, |_| bh));
+            let scaled = fit_inside(width, height, fw, fh, spec.enlarge);
             Plan { crop: full, scaled, canvas: scaled, offset: (0, 0) }
         }
         Fit::Fill => Plan { crop: full, scaled: (bw, bh), canvas: (bw, bh), offset: (0, 0) },
@@ -147,6 +151,19 @@ mod tests {
         assert_eq!((p.scaled, p.canvas, p.offset), ((200, 100), (200, 200), (0, 50)));
         let p = plan_of("200x200,contain,north", 400, 200);
         assert_eq!(p.offset, (0, 0));
+    }
+
+    #[test]
+    fn a_given_side_is_kept_exactly() {
+        // 427 * 200 / 640 = 133.4: the derived side rounds down, and the
+        // given one must not follow it (it was 199)
+        assert_eq!(plan_of("200x", 640, 427).scaled, (200, 133));
+        assert_eq!(plan_of("x133", 640, 427).scaled, (199, 133));
+        assert_eq!(plan_of("x200", 427, 640).scaled, (133, 200));
+        for w in 1..=300 {
+            assert_eq!(plan_of(&format!("{w}x"), 640, 427).scaled.0, w, "{w}x");
+            assert_eq!(plan_of(&format!("x{w}"), 427, 640).scaled.1, w.min(640), "x{w}");
+        }
     }
 
     #[test]

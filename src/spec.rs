@@ -300,7 +300,7 @@ impl Spec {
             // Checked by the signed-URL verifier; rendering ignores it.
             seen.once(Slot::Expiry)?;
             parse_decimal(time)
-                .ok_or_else(|| Error::invalid_spec(format!("exp '{}' is not a UNIX time", printable(time))))?;
+                .ok_or_else(|| Error::invalid_spec(format!("exp {} is not a UNIX time", printable(time))))?;
         } else {
             match option {
                 "enlarge" => {
@@ -332,7 +332,13 @@ impl Spec {
                     self.watermark = true;
                 }
                 "focus" => return Err(Error::invalid_spec("focus needs a point: focus=X,Y (fractions 0..1)")),
-                _ => return Err(Error::invalid_spec(format!("unknown option '{}'", printable(option)))),
+                _ => {
+                    // One spelling per option: "200x200, cover" is refused
+                    // (canonical strings never hold spaces), but the message
+                    // says why.
+                    let hint = if option.trim_ascii() == option { "" } else { " (no spaces around ',')" };
+                    return Err(Error::invalid_spec(format!("unknown option {}{hint}", printable(option))));
+                }
             }
         }
         Ok(())
@@ -477,7 +483,7 @@ impl Seen {
 
 fn parse_size(size: &str) -> Result<(Option<u32>, Option<u32>)> {
     let Some((w, h)) = size.split_once('x') else {
-        return Err(Error::invalid_spec(format!("size '{}' must be WxH, Wx or xH", printable(size))));
+        return Err(Error::invalid_spec(format!("size {} must be WxH, Wx or xH", printable(size))));
     };
     let width = parse_dimension(w, "width")?;
     let height = parse_dimension(h, "height")?;
@@ -492,7 +498,7 @@ fn parse_dimension(text: &str, what: &str) -> Result<Option<u32>> {
         return Ok(None);
     }
     let value = parse_decimal(text)
-        .ok_or_else(|| Error::invalid_spec(format!("{what} '{}' is not a number", printable(text))))?;
+        .ok_or_else(|| Error::invalid_spec(format!("{what} {} is not a number", printable(text))))?;
     if value == 0 || value > u64::from(MAX_SPEC_DIMENSION) {
         return Err(Error::invalid_spec(format!("{what} {value} out of range 1..={MAX_SPEC_DIMENSION}")));
     }
@@ -509,7 +515,7 @@ fn parse_decimal(text: &str) -> Option<u64> {
 
 fn parse_quality(text: &str) -> Result<u8> {
     let value = parse_decimal(text)
-        .ok_or_else(|| Error::invalid_spec(format!("quality 'q{}' is not a number", printable(text))))?;
+        .ok_or_else(|| Error::invalid_spec(format!("quality {} is not a number", printable(&format!("q{text}")))))?;
     if !(1..=100).contains(&value) {
         return Err(Error::invalid_spec(format!("quality {value} out of range 1..=100")));
     }
@@ -525,7 +531,7 @@ fn parse_format(text: &str) -> Option<Format> {
 }
 
 fn parse_colour(hex: &str) -> Result<Rgb> {
-    let bad = || Error::invalid_spec(format!("bg '{}' must be RRGGBB or RGB hex", printable(hex)));
+    let bad = || Error::invalid_spec(format!("bg {} must be RRGGBB or RGB hex", printable(hex)));
     if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
@@ -540,9 +546,41 @@ fn parse_colour(hex: &str) -> Result<Rgb> {
     }
 }
 
-/// Quotes untrusted text safely in messages (they end up in logs).
-fn printable(text: &str) -> String {
-    text.chars().take(32).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
+/// Quotes untrusted text for a message (messages end up in logs and HTTP
+/// headers): in single quotes, readable as typed (spaces and printable
+/// non-ASCII stay), with only what is unprintable escaped: `\n`, `\r`,
+/// `\t`, `\xHH` for other ASCII controls, `\u{HHHH}` for other control
+/// and invisible format characters (C1 controls, line separators, bidi
+/// overrides, zero-width characters); `\` and `'` are escaped so the
+/// quoting stays unambiguous. At most 32 characters are shown, then `...`.
+pub(crate) fn printable(text: &str) -> String {
+    const SHOWN: usize = 32;
+    let mut out = String::with_capacity(text.len().min(4 * SHOWN) + 5);
+    out.push('\'');
+    for c in text.chars().take(SHOWN) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || invisible(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    if text.chars().nth(SHOWN).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Format characters that change how a log line reads without showing:
+/// zero-width spaces and joiners, bidi marks, embeddings, overrides and
+/// isolates, line and paragraph separators, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 fn parse_rotate(text: &str) -> Result<u16> {
@@ -551,14 +589,14 @@ fn parse_rotate(text: &str) -> Result<u16> {
         "90" => Ok(90),
         "180" => Ok(180),
         "270" => Ok(270),
-        _ => Err(Error::invalid_spec(format!("rotate '{}' must be 0, 90, 180 or 270", printable(text)))),
+        _ => Err(Error::invalid_spec(format!("rotate {} must be 0, 90, 180 or 270", printable(text)))),
     }
 }
 
 /// `sharpen=N` / `blur=N`: 1..=max.
 fn parse_level(text: &str, what: &str, max: u8) -> Result<u8> {
     let value = parse_decimal(text)
-        .ok_or_else(|| Error::invalid_spec(format!("{what} '{}' is not a number", printable(text))))?;
+        .ok_or_else(|| Error::invalid_spec(format!("{what} {} is not a number", printable(text))))?;
     if value == 0 || value > u64::from(max) {
         return Err(Error::invalid_spec(format!("{what} {value} out of range 1..={max}")));
     }
@@ -578,7 +616,7 @@ fn parse_focus(x: &str, y: Option<&str>) -> Result<Focus> {
 fn parse_fraction(text: &str, axis: &str) -> Result<u16> {
     let bad = || {
         Error::invalid_spec(format!(
-            "focus {axis} '{}' must be a fraction 0..1 with up to 6 decimals (focus=X,Y)",
+            "focus {axis} {} must be a fraction 0..1 with up to 6 decimals (focus=X,Y)",
             printable(text)
         ))
     };

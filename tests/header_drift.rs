@@ -64,3 +64,14 @@ fn header_macros_match_the_crate() {
         );
     }
 }
+
+/// issue 18: the header described the cache as least-recently-used; it is
+/// S3-FIFO (src/cache/s3fifo.rs), whose eviction order is not recency order.
+#[test]
+fn header_names_the_eviction_policy() {
+    let header = committed().to_lowercase().replace("\n *", "");
+    for wrong in ["least-recently-used", "least recently used", "lru eviction"] {
+        assert!(!header.contains(wrong), "include/thumbnail.h says {wrong:?}; the cache is S3-FIFO");
+    }
+    assert!(header.contains("s3-fifo"), "include/thumbnail.h does not name S3-FIFO");
+}

@@ -98,7 +98,38 @@ fn every_error_says_what_is_wrong() {
     assert_eq!(error("10x10,north"), "gravity applies only to cover or contain");
     assert_eq!(error("10x,contain"), "contain needs both width and height");
     assert_eq!(error("x10,fill"), "fill needs both width and height");
-    assert_eq!(error("10x10,\u{1b}[31m"), "unknown option '?[31m'");
+    assert_eq!(error("10x10,\u{1b}[31m"), "unknown option '\\x1b[31m'");
+}
+
+/// issue 18: error messages quote the offending text as typed (spaces and
+/// printable non-ASCII included) and escape only what is unprintable; they
+/// used to print every space and non-ASCII character as `?`
+/// (`unknown option '?cover'`).
+#[test]
+fn errors_quote_the_text_readably() {
+    assert_eq!(error("200x200, cover"), "unknown option ' cover' (no spaces around ',')");
+    assert_eq!(error("200x200,cover "), "unknown option 'cover ' (no spaces around ',')");
+    assert_eq!(error("200x200,big cover"), "unknown option 'big cover'");
+    assert_eq!(error("200 x200"), "width '200 ' is not a number");
+    assert_eq!(error("10x10,grün"), "unknown option 'grün'");
+    assert_eq!(error("10x10,bg=ff ff ff"), "bg 'ff ff ff' must be RRGGBB or RGB hex");
+    assert_eq!(error("10x10,q 9"), "quality 'q 9' is not a number");
+    assert_eq!(error("10x10,a\nb\r\tc"), "unknown option 'a\\nb\\r\\tc'");
+    assert_eq!(error("10x10,a\u{7f}\u{85}"), "unknown option 'a\\x7f\\u{0085}'");
+    assert_eq!(error("10x10,\u{202e}gpj"), "unknown option '\\u{202e}gpj'");
+    assert_eq!(error("10x10,it's\\"), "unknown option 'it\\'s\\\\'");
+    assert_eq!(error(&format!("10x10,{}", "y".repeat(40))), format!("unknown option '{}'...", "y".repeat(32)));
+}
+
+/// issue 18 decision: a space after a comma is not accepted. Each option
+/// has one spelling, canonical strings hold no spaces, and a URL with
+/// `%20` in its spec is a typo worth a 400 rather than a second URL for the
+/// same thumbnail; the message says what to change.
+#[test]
+fn spaces_around_commas_are_refused() {
+    for text in ["200x200, cover", "200x200 ,cover", " 200x200", "200x200,cover ", "200x200,\tq90"] {
+        assert!(Spec::parse(text).is_err(), "{text:?} was accepted");
+    }
 }
 
 #[test]

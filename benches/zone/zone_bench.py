@@ -25,9 +25,11 @@ Writes target/bench-zone/results.md and results.json.
 import argparse
 import concurrent.futures
 import http.client
+import grp
 import json
 import os
 import pathlib
+import pwd
 import platform
 import re
 import selectors
@@ -125,9 +127,11 @@ def conf(mode, prefix, port, timing=False):
     listen 127.0.0.1:{port} reuseport;
     {LOCATION.format(images=IMAGES, extra="thumbnail_max_heavy 2; thumbnail_cache_purge $purge_method;" if mode != "worker" else "thumbnail_max_heavy 2;")}
   }}"""
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};" if os.geteuid() == 0 else ""  # the invoking user
     return f"""{load}
 daemon off;
 master_process on;
+{user}
 worker_processes 2;
 error_log {prefix}/error.log warn;
 pid {prefix}/nginx.pid;

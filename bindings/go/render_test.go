@@ -108,6 +108,18 @@ func TestCanonical(t *testing.T) {
 	if err != nil || got != "200x200,cover" {
 		t.Fatalf("got %q, %v", got, err)
 	}
+	// issue 18: canonical forms longer than their input (the buffer was
+	// sized len(spec)+1, so these failed with ErrBufferTooSmall).
+	for in, want := range map[string]string{
+		"200x200,jpg":        "200x200,jpeg",
+		"9x9,bg=222":         "9x9,bg=222222",
+		"9x,jpg,bg=123,q9":   "9x,jpeg,q9,bg=112233",
+		"1x1,bg=fff,jpg,q80": "1x1,jpeg",
+	} {
+		if got, err := thumbnail.Canonical(in); err != nil || got != want {
+			t.Fatalf("Canonical(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
 	for _, bad := range []string{"", "0x0", "100x100,big"} {
 		if _, err := thumbnail.Canonical(bad); !errors.Is(err, thumbnail.ErrInvalidSpec) {
 			t.Fatalf("%q: %v", bad, err)

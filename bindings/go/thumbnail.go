@@ -306,9 +306,9 @@ func Probe(src []byte) (Info, error) {
 // a cache key. An invalid spec gives ErrInvalidSpec with the reason.
 func Canonical(spec string) (string, error) {
 	specPtr, specLen, specBuf := text(spec)
-	// Canonical forms can be longer than the input ("bg=fff" becomes
-	// "bg=ffffff"), never longer than the header's bound.
-	out := make([]byte, C.THUMBNAIL_SPEC_CANONICAL_MAX)
+	// A canonical spec can be longer than its text ("jpg" -> "jpeg",
+	// "bg=222" -> "bg=222222"); THUMBNAIL_SPEC_CANONICAL_MAX always suffices.
+	var out [C.THUMBNAIL_SPEC_CANONICAL_MAX]byte
 	var written C.size_t
 	var eb errBuf
 	st := C.thumbnail_spec_canonical(specPtr, specLen, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, eb.ptr(), eb.len())

@@ -8,12 +8,11 @@ use std::mem::size_of;
 use std::ptr;
 
 use super::args;
-use super::cache::{thumbnail_cache, thumbnail_cache_source, thumbnail_load_fn};
+use super::cache::{get_or_render_into, load_source, thumbnail_cache, thumbnail_cache_source, thumbnail_load_fn};
 use super::image::thumbnail_image;
 use super::panic::{boundary, guard};
 use super::render::{limits_from, thumbnail_limits};
 use super::status::{Failure, thumbnail_status};
-use crate::error::Error;
 use crate::limits::Limits;
 use crate::ops::watermark::Overlay;
 use crate::pipeline::RenderOptions;
@@ -229,13 +228,7 @@ pub unsafe extern "C" fn thumbnail_cache_get_or_render_ex(
         let spec = unsafe { args::spec(spec, spec_len)? };
         let (limits, overlay) = unsafe { options_from(opts)? };
         let options = RenderOptions::default().overlay(overlay);
-        let (thumb, how) =
-            cache.cache.get_or_render_traced(key, || crate::render_with(src, &spec, &limits, &options))?;
-        out.set(thumbnail_image::into_raw(thumb));
-        if let Some(source_out) = source_out {
-            source_out.set(how.into());
-        }
-        Ok(())
+        get_or_render_into(cache, key, false, || crate::render_with(src, &spec, &limits, &options), out, source_out)
     })
 }
 
@@ -270,22 +263,52 @@ pub unsafe extern "C" fn thumbnail_cache_get_or_load_ex(
         let spec = unsafe { args::spec(spec, spec_len)? };
         let (limits, overlay) = unsafe { options_from(opts)? };
         let options = RenderOptions::default().overlay(overlay);
-        let render = || {
-            let mut src: *const u8 = ptr::null();
-            let mut src_len: usize = 0;
-            let rc = unsafe { load(userdata, &mut src, &mut src_len) };
-            if rc != 0 {
-                return Err(Error::load_failed(format!("source loader returned {rc}")));
-            }
-            let src =
-                unsafe { args::bytes(src, src_len, "loaded source") }.map_err(|f| Error::load_failed(f.message))?;
-            crate::render_with(src, &spec, &limits, &options)
-        };
-        let (thumb, how) = cache.cache.get_or_render_traced(key, render)?;
-        out.set(thumbnail_image::into_raw(thumb));
-        if let Some(source_out) = source_out {
-            source_out.set(how.into());
-        }
-        Ok(())
+        // SAFETY: the contract of thumbnail_load_fn.
+        let render = || crate::render_with(unsafe { load_source(load, userdata) }?, &spec, &limits, &options);
+        get_or_render_into(cache, key, false, render, out, source_out)
+    })
+}
+
+/// thumbnail_cache_get_or_render_ex() for a caller that has just looked
+/// `key` up with thumbnail_cache_get(), got NOT_FOUND, and fetched the
+/// source since (a loader of its own, e.g. one that yields, or a phase that
+/// reads the source between the lookup and the render). That lookup
+/// already counted the miss, so this call counts no second get or miss: a
+/// miss through a loader is one `gets` and one `misses`, as with
+/// thumbnail_cache_get_or_load(). Loads, renders and waits are counted as
+/// usual, and single-flight works as in thumbnail_cache_get_or_render().
+/// If another caller stored `key` meanwhile, that image is returned
+/// (THUMBNAIL_CACHE_SOURCE_HIT) and src is not rendered; a remembered error
+/// is returned without counting an `error_hits`.
+///
+/// Arguments, returns, ownership and thread safety: as for
+/// thumbnail_cache_get_or_render_ex().
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn thumbnail_cache_get_or_render_after_miss(
+    cache: *const thumbnail_cache,
+    key: *const c_char,
+    key_len: usize,
+    src: *const u8,
+    src_len: usize,
+    spec: *const c_char,
+    spec_len: usize,
+    opts: *const thumbnail_render_options,
+    out: *mut *mut thumbnail_image,
+    source_out: *mut thumbnail_cache_source,
+    err: *mut c_char,
+    err_len: usize,
+) -> thumbnail_status {
+    boundary(err, err_len, || {
+        // SAFETY (all blocks): the pointer contract of
+        // thumbnail_cache_get_or_render_ex().
+        let out = unsafe { args::out(out, ptr::null_mut(), "out")? };
+        let source_out = unsafe { args::optional_out(source_out, thumbnail_cache_source::None) };
+        let cache = unsafe { args::handle(cache, "cache")? };
+        let key = unsafe { args::key(key, key_len)? };
+        let src = unsafe { args::bytes(src, src_len, "src")? };
+        let spec = unsafe { args::spec(spec, spec_len)? };
+        let (limits, overlay) = unsafe { options_from(opts)? };
+        let options = RenderOptions::default().overlay(overlay);
+        get_or_render_into(cache, key, true, || crate::render_with(src, &spec, &limits, &options), out, source_out)
     })
 }

@@ -20,7 +20,7 @@ use crate::geometry::Rect;
 use crate::limits::Limits;
 use crate::pixels::{Layout, Pixels};
 use crate::resize;
-use crate::spec::{Gravity, Spec};
+use crate::spec::{Gravity, Spec, printable};
 
 /// Largest overlay accepted, in pixels (from its header): a logo, not a photo.
 const MAX_OVERLAY_PIXELS: u64 = 16_000_000;
@@ -77,7 +77,7 @@ impl OverlayOptions {
     pub fn parse(text: &str) -> Result<OverlayOptions> {
         let mut options = OverlayOptions::default();
         for option in text.split([' ', ',', '\t', '\n']).filter(|s| !s.is_empty()) {
-            let bad = |what: &str| Error::invalid_spec(format!("watermark option '{}': {what}", shown(option)));
+            let bad = |what: &str| Error::invalid_spec(format!("watermark option {}: {what}", printable(option)));
             let (name, value) = option.split_once('=').ok_or_else(|| bad("expected name=value"))?;
             match name {
                 "gravity" => {
@@ -121,10 +121,6 @@ impl OverlayOptions {
 fn fraction(text: &str) -> Option<f32> {
     let plain = !text.is_empty() && text.len() <= 12 && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     text.parse::<f32>().ok().filter(|v| plain && (0.0..=1.0).contains(v))
-}
-
-fn shown(text: &str) -> String {
-    text.chars().take(40).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }
 
 /// A copy of the overlay resized for one thumbnail size.

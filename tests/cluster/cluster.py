@@ -12,9 +12,11 @@ Configs: cluster/nginx/node.conf.in, router.conf.in, upstream.conf.in.
 """
 
 import http.client
+import grp
 import json
 import os
 import pathlib
+import pwd
 import signal
 import socket
 import subprocess
@@ -31,7 +33,9 @@ ETCD = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 SAMPLES = ROOT / "samples"
 # nginx reads $NGINX as inherited sockets: never pass one on
 ENV = {k: v for k, v in os.environ.items() if k != "NGINX"}
-USER = "user root;" if os.geteuid() == 0 else ""
+# workers run as the invoking user, whoever that is (the rule of every
+# harness that starts a server)
+USER = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};" if os.geteuid() == 0 else ""
 
 # True once node.conf.in uses the node-wide shared-memory cache (one cache
 # and one single-flight for all workers of a node).

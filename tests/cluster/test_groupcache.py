@@ -26,7 +26,8 @@ def build(out_dir):
             link.unlink()
         link.symlink_to(c.ROOT)
     binary = out_dir / "groupcache-thumbs"
-    env = dict(c.ENV, GO111MODULE="off", GOPATH=f"{gopath}:{GOCODE}", GOFLAGS="", GOPROXY="off")
+    # the in-tree static link (bindings/go/link_static.go); the default is pkg-config
+    env = dict(c.ENV, GO111MODULE="off", GOPATH=f"{gopath}:{GOCODE}", GOFLAGS="-tags=thumbnail_static", GOPROXY="off")
     out = subprocess.run(["go", "build", "-o", str(binary), IMPORT], cwd=gopath, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -20,6 +20,8 @@ PHOTOS = [
     ("photos/rocket.jpg", "100x100,cover,png", ("png", 100, 100)),
     ("photos/kodak/kodim01.png", "300x300", ("png", 300, 200)),
     ("photos/kodak/kodim01.png", "300x300,contain,jpeg,bg=222", ("jpeg", 300, 300)),
+    # canonical form longer than the text (jpg -> jpeg, bg=123 -> bg=112233)
+    ("photos/rocket.jpg", "90x90,jpg,contain,bg=123", ("jpeg", 90, 90)),
     ("photos/coffee.png", "160x", None),
     ("photos/harbour-9MP-HMD_Nokia_8.3_5G.jpg", "256x256", None),
     # EXIF orientation 6: stored 1200x1800, displayed 1800x1200

@@ -245,6 +245,12 @@ test("canonical", function()
     local s, err = thumbnail.canonical("200x200,bogus")
     T.eq(s, nil, "invalid")
     T.match(err, "^invalid%-spec: ", "err")
+    -- issue 18: canonical forms longer than their input (the buffer was
+    -- sized #spec + 1: buffer-too-small)
+    T.eq(thumbnail.canonical("200x200,jpg"), "200x200,jpeg", "jpg grows to jpeg")
+    T.eq(thumbnail.canonical("9x9,bg=222"), "9x9,bg=222222", "bg=RGB grows to RRGGBB")
+    T.eq(thumbnail.canonical("9x,jpg,bg=123,q9"), "9x,jpeg,q9,bg=112233", "both")
+    T.eq(thumbnail.spec_canonical_max, 128, "THUMBNAIL_SPEC_CANONICAL_MAX")
     -- longer than the module's 256-byte buffer
     s, err = thumbnail.canonical(("200x200,"):rep(40))
     T.eq(s, nil, "long spec")
@@ -324,6 +330,35 @@ test("cache: loader function runs only on a miss", function()
     T.match(err, "^load%-failed: ", "loader returning nothing")
     d3, err = cache:get_or_render("k3", 42, "100x100")
     T.match(err, "^invalid%-argument: source must be", "source neither string nor function")
+    cache:close()
+end)
+
+test("cache: growing specs through get_or_render, with a source and a loader", function()
+    local cache = T.ok(thumbnail.cache.new(), "cache.new")
+    for _, spec in ipairs { "20x20,jpg", "20x20,contain,bg=222" } do
+        local d, i = cache:get_or_render("s|" .. spec, kodak(), spec)
+        T.ok(d, spec .. " with a source: " .. tostring(i))
+        d, i = cache:get_or_render("l|" .. spec, kodak, spec)
+        T.ok(d, spec .. " with a loader: " .. tostring(i))
+        T.eq(i.cache, "rendered", spec .. " source")
+    end
+    cache:close()
+end)
+
+test("cache: a miss through a loader counts one get and one miss", function()
+    local cache = T.ok(thumbnail.cache.new(), "cache.new")
+    local d, i = cache:get_or_render("once", kodak, "30x30,jpeg")
+    T.ok(d, "rendered: " .. tostring(i))
+    local s = cache:stats()
+    T.eq(s.gets, 1, "gets after one miss")
+    T.eq(s.misses, 1, "misses after one miss")
+    T.eq(s.loads, 1, "loads")
+    d, i = cache:get_or_render("once", kodak, "30x30,jpeg")
+    T.eq(i.cache, "hit", "then a hit")
+    s = cache:stats()
+    T.eq(s.gets, 2, "gets after a hit")
+    T.eq(s.hits, 1, "hits")
+    T.eq(s.gets, s.hits + s.misses, "gets == hits + misses")
     cache:close()
 end)
 
@@ -513,10 +548,24 @@ test("loading: THUMBNAIL_LIB and the package.cpath search", function()
     local release = T.root .. "/target/release"
     out = run("THUMBNAIL_LIB=", "/nonexistent/?.so;" .. release .. "/?.so")
     T.eq(out, "ok " .. release .. "/libthumbnail.so", "found through package.cpath")
-    out = run("THUMBNAIL_LIB=", "/nonexistent/?.so")
+    -- issue 18: the directory of each cpath entry, as lua-resty-core's
+    -- load_shared_lib does: an entry whose file part is not ?.so counts too
+    out = run("THUMBNAIL_LIB=", "/nonexistent/lua/?.so;" .. release .. "/loadall.so")
+    T.eq(out, "ok " .. release .. "/libthumbnail.so", "directory of a cpath entry")
+    out = run("THUMBNAIL_LIB=", "/nonexistent/a/?.so;/nonexistent/b/?/init.so")
     if out:sub(1, 3) ~= "ok " then -- unless a libthumbnail is installed system-wide
         T.match(out, "^resty%.thumbnail: cannot find libthumbnail", "not found")
+        -- every path tried is listed
+        T.match(out, "/nonexistent/a/libthumbnail%.so, /nonexistent/b/%?/libthumbnail%.so, "
+                .. "libthumbnail%.so%." .. cdefs.abi_version .. " in the system library path", "tried: " .. out)
     end
+    -- a runtime-only install (the SONAME, no libthumbnail.so link) is found
+    local solo = T.root .. "/target/lua-test/soname-only"
+    os.execute("rm -rf " .. shell_quote(solo) .. " && mkdir -p " .. shell_quote(solo))
+    os.execute("cp " .. shell_quote(release .. "/libthumbnail.so") .. " "
+               .. shell_quote(solo .. "/libthumbnail.so." .. cdefs.abi_version))
+    out = run("THUMBNAIL_LIB= LD_LIBRARY_PATH=" .. shell_quote(solo), "/nonexistent/?.so")
+    T.eq(out, "ok libthumbnail.so." .. cdefs.abi_version .. " (system library path)", "by SONAME")
 end)
 
 test("GC: dropped caches and results are freed (RSS stays bounded)", function()

@@ -24,6 +24,7 @@ local type = type
 local tonumber = tonumber
 local tostring = tostring
 local pairs = pairs
+local ipairs = ipairs
 local setmetatable = setmetatable
 local getmetatable = getmetatable
 local floor = math.floor
@@ -73,9 +74,16 @@ local function load_library()
         return lib, explicit
     end
 
+    -- As lua-resty-core's load_shared_lib does: the directory of each
+    -- package.cpath entry + the library's file name (so
+    -- `lua_package_cpath "/opt/thumbnail/lib/?.so;;"` finds
+    -- /opt/thumbnail/lib/libthumbnail.so); then the system's library path,
+    -- by SONAME first (a runtime-only install, e.g. Debian's libthumbnail1,
+    -- has libthumbnail.so.N but no libthumbnail.so link).
     local tried = {}
-    for template in package.cpath:gmatch("[^;]+") do
-        local path = template:gsub("%?", "libthumbnail")
+    for entry in package.cpath:gmatch("[^;]+") do
+        local dir = entry:match("^(.*/)") or "./"
+        local path = dir .. "libthumbnail.so"
         local f = io.open(path, "rb")
         if f then
             f:close()
@@ -83,19 +91,23 @@ local function load_library()
             if ok then
                 return lib, path
             end
-            tried[#tried + 1] = path .. ": " .. tostring(lib)
+            tried[#tried + 1] = path .. " (" .. tostring(lib) .. ")"
+        else
+            tried[#tried + 1] = path
         end
     end
 
-    local ok, lib = pcall(ffi.load, "thumbnail")
-    if ok then
-        return lib, "libthumbnail.so (system library path)"
+    for _, name in ipairs { "libthumbnail.so." .. cdefs.abi_version, "libthumbnail.so" } do
+        local ok, lib = pcall(ffi.load, name)
+        if ok then
+            return lib, name .. " (system library path)"
+        end
+        tried[#tried + 1] = name .. " in the system library path (" .. tostring(lib) .. ")"
     end
-    tried[#tried + 1] = "ffi.load(\"thumbnail\"): " .. tostring(lib)
-    error("resty.thumbnail: cannot find libthumbnail: set THUMBNAIL_LIB, "
-          .. "lib_path in resty.thumbnail.config, or package.cpath "
-          .. "(tried every package.cpath entry with ? = libthumbnail); "
-          .. table.concat(tried, "; "), 0)
+    error("resty.thumbnail: cannot find libthumbnail; set lua_package_cpath to "
+          .. "its directory (\"/usr/local/lib/?.so;;\"), THUMBNAIL_LIB (with env "
+          .. "THUMBNAIL_LIB; in nginx), or lib_path in resty.thumbnail.config. Tried: "
+          .. table.concat(tried, ", "), 0)
 end
 
 local C, lib_path = load_library()
@@ -128,7 +140,10 @@ local options_buf = ffi_new("thumbnail_cache_options[1]")
 local stats_buf = ffi_new("thumbnail_cache_stats[1]")
 local JSON_LEN = 1024
 local json_buf = ffi_new("char[?]", JSON_LEN)
-local SPEC_LEN = 256
+-- Every canonical spec and its NUL fit (the header's
+-- THUMBNAIL_SPEC_CANONICAL_MAX); a canonical spec can be longer than its
+-- input ("jpg" -> "jpeg", "bg=222" -> "bg=222222").
+local SPEC_LEN = cdefs.spec_canonical_max
 local spec_buf = ffi_new("char[?]", SPEC_LEN)
 
 local DEFAULT_LIMITS = C.thumbnail_limits_default()
@@ -165,6 +180,8 @@ local _M = {
     _VERSION = cdefs.version,
     -- The ABI these bindings were generated for (== the library's).
     abi_version = cdefs.abi_version,
+    -- A buffer this size holds every canonical spec and its NUL.
+    spec_canonical_max = cdefs.spec_canonical_max,
     -- The library's own version string and where it was loaded from.
     library_version = ffi_str(C.thumbnail_version()),
     library_path = lib_path,
@@ -332,8 +349,6 @@ function _M.canonical(spec)
     if type(spec) ~= "string" then
         return nil, bad_arg("spec must be a string")
     end
-    -- A canonical spec may be longer than its input ("bg=fff" becomes
-    -- "bg=ffffff") but never reaches THUMBNAIL_SPEC_CANONICAL_MAX (128).
     err_buf[0] = 0
     local rc = C.thumbnail_spec_canonical(spec, #spec, spec_buf, SPEC_LEN, size_out, err_buf, ERR_LEN)
     if rc ~= STATUS_OK then
@@ -543,6 +558,7 @@ function cache_methods.get_or_render(self, key, src, spec, limits, overlay)
         return nil, bad_arg("limits must be a table")
     end
 
+    local after_miss = false
     if type(src) == "function" then
         -- The loader runs in Lua, between a lookup and the render: a Lua
         -- function called back from C (thumbnail_cache_get_or_load) could
@@ -569,6 +585,8 @@ function cache_methods.get_or_render(self, key, src, spec, limits, overlay)
             return nil, CLOSED
         end
         src = loaded
+        -- the get above counted this lookup's miss: count it once
+        after_miss = true
     elseif type(src) ~= "string" then
         return nil, bad_arg("source must be a string or a function")
     end
@@ -580,14 +598,15 @@ function cache_methods.get_or_render(self, key, src, spec, limits, overlay)
     end
     err_buf[0] = 0
     local rc
-    if overlay ~= nil then
+    if after_miss or overlay ~= nil then
         local opts
         opts, err = _M._render_options(lim, overlay)
         if not opts then
             return nil, err
         end
-        rc = C.thumbnail_cache_get_or_render_ex(h, key, #key, src, #src, spec, #spec, opts,
-                                                img_out, source_out, err_buf, ERR_LEN)
+        local render = after_miss and C.thumbnail_cache_get_or_render_after_miss
+            or C.thumbnail_cache_get_or_render_ex
+        rc = render(h, key, #key, src, #src, spec, #spec, opts, img_out, source_out, err_buf, ERR_LEN)
     else
         rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
                                              img_out, source_out, err_buf, ERR_LEN)
@@ -741,9 +760,16 @@ function overlay_methods.close(self)
     return true
 end
 
--- Fills the module's render options with limits and an overlay; returns
--- the pointer to pass or nil, err.
+-- Fills the module's render options with limits and an overlay (or none);
+-- returns the pointer to pass or nil, err.
 function _M._render_options(lim, overlay)
+    if overlay == nil then
+        local o = render_options_buf[0]
+        o.size = ffi.sizeof("thumbnail_render_options")
+        o.limits = lim
+        o.overlay = nil
+        return render_options_buf
+    end
     if getmetatable(overlay) ~= overlay_mt then
         return nil, bad_arg("overlay must come from thumbnail.overlay.new()")
     end

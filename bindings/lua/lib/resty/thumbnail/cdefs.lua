@@ -261,6 +261,19 @@ thumbnail_status thumbnail_cache_get_or_load_ex(const struct thumbnail_cache *ca
                                                 char *err,
                                                 size_t err_len);
 
+thumbnail_status thumbnail_cache_get_or_render_after_miss(const struct thumbnail_cache *cache,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          const uint8_t *src,
+                                                          size_t src_len,
+                                                          const char *spec,
+                                                          size_t spec_len,
+                                                          const struct thumbnail_render_options *opts,
+                                                          struct thumbnail_image **out,
+                                                          thumbnail_cache_source *source_out,
+                                                          char *err,
+                                                          size_t err_len);
+
 thumbnail_status thumbnail_signer_new(const struct thumbnail_sign_key *keys,
                                       size_t n_keys,
                                       uint32_t size,

@@ -21,6 +21,10 @@ pub const USAGE: &str = "usage: thumbnail sign --key HEX --salt HEX [--size N] P
 
 /// Runs `thumbnail sign` with the arguments after `sign`.
 pub fn main(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match signature(args) {
         Ok(sig) => {
             println!("{sig}");
@@ -50,7 +54,6 @@ pub fn signature(args: &[String]) -> Result<String, String> {
                     .filter(|n| (1..=32).contains(n))
                     .ok_or_else(|| format!("--size '{text}' must be 1..=32\n{USAGE}"))?;
             }
-            "-h" | "--help" => return Err(USAGE.to_owned()),
             _ if arg.starts_with("--") => return Err(format!("unknown option {arg}\n{USAGE}")),
             _ if path.is_none() => path = Some(arg.clone()),
             _ => return Err(format!("unexpected argument {arg}\n{USAGE}")),
