@@ -632,7 +632,8 @@ fn parse_fraction(text: &str, axis: &str) -> Result<u16> {
         scale /= 10;
     }
     if micro > 1_000_000 {
-        return Err(Error::invalid_spec(format!("focus {axis} {} out of range 0..1", printable(text))));
+        // text is digits and a dot here: printed as is, like the other numbers
+        return Err(Error::invalid_spec(format!("focus {axis} {text} out of range 0..1")));
     }
     Ok(((micro + 500) / 1000) as u16)
 }
