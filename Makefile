@@ -43,23 +43,29 @@ rust-deps:
 	fi
 
 ## lib: target/release/libthumbnail.{a,so} and the
-## `thumbnail` CLI (cargo build --release)
+## `thumbnail` CLI (cargo build --release), plus the link
+## libthumbnail.so.N -> libthumbnail.so that the SONAME names,
+## so programs linked in-tree run with LD_LIBRARY_PATH or rpath
 lib: rust-deps
 	$(CARGO) build --release --locked $(CARGO_FEATURE_FLAGS)
+	@ln -sfn libthumbnail.so target/release/libthumbnail.so.$(CAPI_ABI)
 
 ## test: every test suite; installs what it needs: lint
 ## (rustfmt, clippy, gofmt), Rust (core, cache, CLI, corpus,
 ## header drift), C ABI (native, valgrind, ASan, pkg-config),
 ## Go (cgo, -race), Lua (LuaJIT, nginx + lua-nginx-module),
-## the nginx module (real nginx, pytest)
-test: lint test-rust capi-test go-test lua-test nginx-test
+## the nginx module (real nginx, pytest), the cluster (etcd,
+## 3 nodes + router, groupcache example), make install +
+## uninstall into a DESTDIR (install-test), the Debian
+## packages in a clean bookworm chroot (deb-test)
+test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test deb-test
 
 ## lint: rustfmt and clippy (-D warnings, every target; the
 ## lint set is in Cargo.toml [lints]), gofmt; a stray `unsafe`
 ## outside src/ffi fails the build
 lint: rust-deps go-tools
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	@out=$$(gofmt -l bindings/go); if [ -n "$$out" ]; then \
 	  echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
@@ -108,7 +114,7 @@ capi-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-capi-build capi-test-asan capi-check-soname capi-test-pkgconfig: capi-deps
+capi-build capi-test-asan capi-check-soname capi-test-pkgconfig capi-test-intree: capi-deps
 
 ## clean: cargo clean: removes target/ (the nginx build, the
 ## venvs and the demo's files too)
@@ -119,4 +125,7 @@ include mk/capi.mk
 include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
+include mk/cluster.mk
 include mk/bench.mk
+include mk/install.mk
+include mk/deb.mk

@@ -28,6 +28,10 @@ pub struct Limits {
     /// rav1e speed for AVIF, 0 (slowest) ..= 10 (fastest); values above 10
     /// count as 10.
     pub avif_speed: u8,
+    /// Largest encoded output, in bytes; checked after encoding, so it bounds
+    /// what a render hands back (and a cache or a slow client holds), not
+    /// the work. `u64::MAX`, the default, means no limit.
+    pub max_output_bytes: u64,
 }
 
 impl Limits {
@@ -71,6 +75,13 @@ impl Limits {
         Ok(())
     }
 
+    pub(crate) fn check_output_bytes(&self, len: usize) -> Result<()> {
+        if len as u64 > self.max_output_bytes {
+            return Err(Error::too_large(format!("output is {len} bytes, limit {}", self.max_output_bytes)));
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_output(&self, width: u32, height: u32) -> Result<()> {
         if width > self.max_output_width || height > self.max_output_height {
             return Err(Error::too_large(format!(
@@ -94,6 +105,7 @@ impl Default for Limits {
             max_animation_pixels: Self::DEFAULT_MAX_ANIMATION_PIXELS,
             avif_max_pixels: Self::DEFAULT_AVIF_MAX_PIXELS,
             avif_speed: Self::DEFAULT_AVIF_SPEED,
+            max_output_bytes: u64::MAX,
         }
     }
 }
@@ -112,6 +124,7 @@ impl Limits {
             max_animation_pixels: u64::MAX,
             avif_max_pixels: Self::DEFAULT_AVIF_MAX_PIXELS,
             avif_speed: Self::DEFAULT_AVIF_SPEED,
+            max_output_bytes: u64::MAX,
         }
     }
 }

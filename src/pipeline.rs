@@ -11,10 +11,31 @@ use crate::geometry::{self, Plan, Rect};
 use crate::image::{Format, Thumbnail};
 use crate::limits::Limits;
 use crate::negotiate::Bucket;
+use crate::ops::watermark::Overlay;
+use crate::ops::{filter, smartcrop};
 use crate::orient;
 use crate::pixels::Pixels;
 use crate::resize;
-use crate::spec::Spec;
+use crate::spec::{Fit, Spec};
+
+/// Per-call options beyond the spec and the limits. More may be added, so
+/// build one from `RenderOptions::default()` and its setters.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct RenderOptions<'a> {
+    /// A watermark, composited onto the finished thumbnail when the
+    /// overlay applies to the spec (always, or only with `wm`; see
+    /// [`Overlay`]). A spec with `wm` and no overlay is `invalid-spec`.
+    pub overlay: Option<&'a Overlay>,
+}
+
+impl<'a> RenderOptions<'a> {
+    /// These options with `overlay`.
+    pub fn overlay(mut self, overlay: Option<&'a Overlay>) -> Self {
+        self.overlay = overlay;
+        self
+    }
+}
 
 /// Renders a thumbnail of `source` (JPEG, PNG, GIF or WebP bytes) as `spec` says,
 /// refusing anything over `limits` before decoding.
@@ -22,7 +43,12 @@ use crate::spec::Spec;
 /// Never panics: a panic inside a decoder is caught and returned as an
 /// `internal` error.
 pub fn render(source: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbnail> {
-    guard(|| render_unguarded(source, spec, limits))
+    render_with(source, spec, limits, &RenderOptions::default())
+}
+
+/// [`render`] with per-call options (a watermark overlay).
+pub fn render_with(source: &[u8], spec: &Spec, limits: &Limits, options: &RenderOptions<'_>) -> Result<Thumbnail> {
+    guard(|| render_unguarded(source, spec, limits, options))
 }
 
 /// Reads only the header of `source`: format, stored size, orientation.
@@ -30,16 +56,29 @@ pub fn probe(source: &[u8]) -> Result<Info> {
     guard(|| Ok(Source::open(source, &Limits::unlimited())?.info()))
 }
 
-fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::internal("decoder panicked")))
 }
 
-fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbnail> {
+fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits, options: &RenderOptions<'_>) -> Result<Thumbnail> {
+    if spec.watermark && options.overlay.is_none() {
+        return Err(Error::invalid_spec("wm: no watermark overlay is configured"));
+    }
+    let overlay = options.overlay.filter(|o| o.applies_to(spec));
     let source = Source::open(bytes, limits)?;
     let info = source.info();
-    let orientation = if spec.orient { info.orientation } else { 1 };
+    // rotate/flip/flop come after EXIF's orientation: one composite
+    // orientation keeps the resize in the stored frame.
+    let user = orient::of_ops(spec.rotate, spec.flip, spec.flop);
+    let orientation = orient::compose(if spec.orient { info.orientation } else { 1 }, user);
     let (shown_w, shown_h) = orient::displayed(orientation, (info.width, info.height));
-    let plan = geometry::plan(spec, shown_w, shown_h);
+    let mut plan = geometry::plan(spec, shown_w, shown_h);
+    if let Some(focus) = spec.focus {
+        // Given in the upright source; the plan's frame is after rotate/flip/flop.
+        let point = (f64::from(focus.x) / 1000.0, f64::from(focus.y) / 1000.0);
+        let point = orient::map_unit(orient::inverse(user), point);
+        plan.crop = geometry::centre_on(plan.crop, shown_w, shown_h, point);
+    }
     limits.check_output(plan.canvas.0, plan.canvas.1)?;
     let animate = spec.animate && source.frames() > 1;
     let format = output_format(spec, &info, animate, plan.canvas, limits);
@@ -51,7 +90,7 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     if animate && format == Format::Webp {
         limits.check_animation(info.width, info.height, source.frames())?;
         if let Some(frames) = source.into_frames(bytes)? {
-            return render_animation(frames, spec, &info, &plan, orientation);
+            return render_animation(frames, spec, &info, &plan, orientation, overlay, limits);
         }
         return Err(Error::internal("animated source without a frame decoder"));
     }
@@ -62,11 +101,12 @@ fn render_unguarded(bytes: &[u8], spec: &Spec, limits: &Limits) -> Result<Thumbn
     let min_scale = resize::LANCZOS_HEADROOM
         * (f64::from(plan.scaled.0) / plan.crop.width).max(f64::from(plan.scaled.1) / plan.crop.height);
     let pixels = source.decode(min_scale.min(1.0))?;
-    let finished = frame_to_output(pixels, &info, &plan, orientation, spec, format)?;
+    let finished = frame_to_output(pixels, &info, &plan, orientation, spec, format, overlay)?;
     let data = match format {
         Format::Avif => encode::encode_avif(&finished, spec.quality, limits.avif_speed)?,
         _ => encode::encode(&finished, format, spec)?,
     };
+    limits.check_output_bytes(data.len())?;
     Ok(Thumbnail::new(data, format, finished.width, finished.height))
 }
 
@@ -78,16 +118,36 @@ fn frame_to_output(
     orientation: u8,
     spec: &Spec,
     format: Format,
+    overlay: Option<&Overlay>,
 ) -> Result<Pixels> {
+    let (shown_w, shown_h) = orient::displayed(orientation, (info.width, info.height));
     // Work in the stored frame; only the thumbnail-sized result is rotated.
     let (sw, sh) = (f64::from(pixels.width), f64::from(pixels.height));
-    let crop = scale_rect(plan.crop, sw / f64::from(info.width), sh / f64::from(info.height), orientation);
-    let crop = orient::rect_to_stored(orientation, crop, sw, sh);
+    let to_stored = |r: Rect| {
+        let r = scale_rect(r, sw / f64::from(info.width), sh / f64::from(info.height), orientation);
+        orient::rect_to_stored(orientation, r, sw, sh)
+    };
+    let crop = to_stored(plan.crop);
     // The stored frame's size of the displayed target: the same swap.
     let (w, h) = orient::displayed(orientation, plan.scaled);
-    let resized = resize::resize(pixels, crop, w, h)?;
+    let resized = if spec.fit == Fit::Cover && spec.gravity.is_smart() {
+        // The crop's size is planned; where it sits, the pixels decide.
+        let fraction = (plan.crop.width / f64::from(shown_w), plan.crop.height / f64::from(shown_h));
+        resize::resize_placed(pixels, crop, w, h, |img, k| {
+            let weights = smartcrop::weights(spec.gravity, img, orientation, fraction, plan.scaled)?;
+            let r = to_stored(geometry::place_at(plan.crop, shown_w, shown_h, weights));
+            Ok(Rect { x: r.x / k, y: r.y / k, width: r.width / k, height: r.height / k })
+        })?
+    } else {
+        resize::resize(pixels, crop, w, h)?
+    };
+    let resized = filter::sharpen(filter::blur(resized, spec.blur)?, spec.sharpen)?;
     let upright = orient::apply(resized, orientation);
-    Ok(compose::finish(upright, plan.canvas, plan.offset, spec.background, format))
+    let finished = compose::finish(upright, plan.canvas, plan.offset, spec.background, format);
+    match overlay {
+        Some(overlay) => overlay.draw(finished),
+        None => Ok(finished),
+    }
 }
 
 /// Every frame through the same steps as a still, into an animated WebP
@@ -98,18 +158,22 @@ fn render_animation(
     info: &Info,
     plan: &Plan,
     orientation: u8,
+    overlay: Option<&Overlay>,
+    limits: &Limits,
 ) -> Result<Thumbnail> {
     let (w, h) = plan.canvas;
     let mut out = encode::webp::Animation::new(w, h, frames.loop_count(), spec.quality)?;
     while let Some(frame) = frames.next_frame() {
         let (pixels, ms) = frame?;
-        let finished = frame_to_output(pixels, info, plan, orientation, spec, Format::Webp)?;
+        let finished = frame_to_output(pixels, info, plan, orientation, spec, Format::Webp, overlay)?;
         out.add(&finished, ms)?;
     }
     if out.frames() == 0 {
         return Err(Error::corrupt("animation has no frame"));
     }
-    Ok(Thumbnail::new(out.finish()?, Format::Webp, w, h))
+    let data = out.finish()?;
+    limits.check_output_bytes(data.len())?;
+    Ok(Thumbnail::new(data, Format::Webp, w, h))
 }
 
 /// The format to write: the spec's; for `auto`, the negotiated bucket's

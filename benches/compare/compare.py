@@ -17,9 +17,11 @@ library only; the peers run in the venv that mk/bench.mk makes.
 import argparse
 import contextlib
 import datetime
+import grp
 import json
 import os
 import platform
+import pwd
 import re
 import resource
 import shlex
@@ -490,9 +492,12 @@ def nginx_conf(prefix, port, images_dir, mode):
     }[mode]
     cache = "thumbnail_cache size=64m;" if mode == "hit" else ""
     temp_paths = "\n".join(f"  {kind}_temp_path {prefix}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    # workers run as the invoking user (as root, nginx would pick nobody)
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};" if os.geteuid() == 0 else ""
     return f"""{load}
 daemon off;
 master_process on;
+{user}
 worker_processes 2;
 error_log {prefix}/error.log warn;
 pid {prefix}/nginx.pid;

@@ -116,6 +116,28 @@ func TestCacheBasics(t *testing.T) {
 	}
 }
 
+// A miss through GetOrRender's loader is one lookup (gets 1, misses 1), and
+// specs whose canonical form is longer than their text work.
+func TestCacheOneLookupPerMissAndGrowingSpecs(t *testing.T) {
+	src := corpus(t, "photos/rocket.jpg")
+	c := newCache(t, thumbnail.CacheOptions{})
+	var calls int32
+	for _, spec := range []string{"40x40,jpg", "40x40,contain,bg=222"} {
+		key := "rocket|" + spec
+		if canon, err := thumbnail.Canonical(spec); err != nil {
+			t.Fatalf("Canonical(%q): %v", spec, err)
+		} else {
+			key = "rocket|" + canon
+		}
+		if _, err := c.GetOrRender(key, bytesLoader(src, &calls), spec); err != nil {
+			t.Fatalf("%q: %v", spec, err)
+		}
+	}
+	if st := c.Stats(); st.Gets != 2 || st.Misses != 2 || st.Loads != 2 || calls != 2 {
+		t.Fatalf("two misses: %+v after %d loads", st, calls)
+	}
+}
+
 // 32 goroutines x 4 overlapping keys: each key's loader runs exactly once
 // and everyone gets the same bytes.
 func TestCacheSingleFlight(t *testing.T) {

@@ -126,6 +126,9 @@ type Limits struct {
 	// Strict refuses a damaged or truncated source (ErrCorrupt) instead of
 	// serving the part that decodes (default false).
 	Strict bool
+	// MaxOutputBytes is the largest encoded thumbnail in bytes, checked
+	// after encoding (default 0: no limit).
+	MaxOutputBytes int64
 	// MaxFrames is the most frames of a source rendered animated (spec
 	// "anim") (default 100); a still render reads only the first frame.
 	MaxFrames int
@@ -144,12 +147,12 @@ type Limits struct {
 func DefaultLimits() Limits {
 	l := C.thumbnail_limits_default()
 	return Limits{
-		MaxSourceBytes:  clampInt64(uint64(l.max_source_bytes)),
-		MaxSourcePixels: clampInt64(uint64(l.max_source_pixels)),
-		MaxOutputWidth:  int(l.max_output_width),
-		MaxOutputHeight: int(l.max_output_height),
-		Strict:          l.strict != 0,
-
+		MaxSourceBytes:     clampInt64(uint64(l.max_source_bytes)),
+		MaxSourcePixels:    clampInt64(uint64(l.max_source_pixels)),
+		MaxOutputWidth:     int(l.max_output_width),
+		MaxOutputHeight:    int(l.max_output_height),
+		Strict:             l.strict != 0,
+		MaxOutputBytes:     clampInt64(uint64(l.max_output_bytes)),
 		MaxFrames:          int(l.max_frames),
 		MaxAnimationPixels: clampInt64(uint64(l.max_animation_pixels)),
 		AVIFMaxPixels:      clampInt64(uint64(l.avif_max_pixels)),
@@ -167,7 +170,7 @@ func clampInt64(v uint64) int64 {
 // toC fills in the defaults and converts to the C struct.
 func (l Limits) toC() (C.thumbnail_limits, error) {
 	c := C.thumbnail_limits_default()
-	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 ||
+	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 || l.MaxOutputBytes < 0 ||
 		l.MaxFrames < 0 || l.MaxAnimationPixels < 0 || l.AVIFMaxPixels < 0 || l.AVIFSpeed < 0 {
 		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: negative limit"}
 	}
@@ -190,6 +193,9 @@ func (l Limits) toC() (C.thumbnail_limits, error) {
 	if l.Strict {
 		c.strict = 1
 	}
+	if l.MaxOutputBytes > 0 {
+		c.max_output_bytes = C.uint64_t(l.MaxOutputBytes)
+	}
 	if l.MaxFrames > 0 {
 		c.max_frames = C.uint32_t(l.MaxFrames)
 	}
@@ -211,6 +217,7 @@ type Option func(*options)
 type options struct {
 	limits    Limits
 	hasLimits bool
+	overlay   *Overlay // WithOverlay (ops.go)
 }
 
 // WithLimits sets the resource limits of the render (zero fields keep the
@@ -296,6 +303,9 @@ func Render(src []byte, spec string, opts ...Option) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ov := overlayOf(opts); ov != nil {
+		return renderEx(src, spec, limits, ov)
+	}
 	specPtr, specLen, specBuf := text(spec)
 	var out *C.thumbnail_image
 	var eb errBuf
@@ -335,9 +345,9 @@ func Probe(src []byte) (Info, error) {
 // a cache key. An invalid spec gives ErrInvalidSpec with the reason.
 func Canonical(spec string) (string, error) {
 	specPtr, specLen, specBuf := text(spec)
-	// Every canonical spec fits; it can be longer than the input (bg=fff
-	// gives bg=ffffff).
-	out := make([]byte, C.THUMBNAIL_SPEC_CANONICAL_MAX)
+	// A canonical spec can be longer than its text ("jpg" -> "jpeg",
+	// "bg=222" -> "bg=222222"); THUMBNAIL_SPEC_CANONICAL_MAX always suffices.
+	var out [C.THUMBNAIL_SPEC_CANONICAL_MAX]byte
 	var written C.size_t
 	var eb errBuf
 	st := C.thumbnail_spec_canonical(specPtr, specLen, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, eb.ptr(), eb.len())

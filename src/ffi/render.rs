@@ -30,6 +30,10 @@ pub struct thumbnail_limits {
     /// (THUMBNAIL_STATUS_CORRUPT) instead of serving the part that decodes
     /// (default 0). A byte, not a bool, so that every bit pattern is valid.
     pub strict: u8,
+    /// Largest encoded output, in bytes: a larger thumbnail is
+    /// THUMBNAIL_STATUS_TOO_LARGE (checked after encoding, so it bounds the
+    /// memory a result holds, not the work). 0, the default, means no limit.
+    pub max_output_bytes: u64,
     /// Most frames of a source rendered animated (spec `anim`) (default
     /// 100); a still render reads only the first frame.
     pub max_frames: u32,
@@ -55,6 +59,7 @@ impl From<Limits> for thumbnail_limits {
             max_animation_pixels: l.max_animation_pixels,
             avif_max_pixels: l.avif_max_pixels,
             avif_speed: l.avif_speed,
+            max_output_bytes: if l.max_output_bytes == u64::MAX { 0 } else { l.max_output_bytes },
         }
     }
 }
@@ -77,6 +82,7 @@ pub(crate) unsafe fn limits_from(ptr: *const thumbnail_limits) -> Limits {
             max_animation_pixels: l.max_animation_pixels,
             avif_max_pixels: l.avif_max_pixels,
             avif_speed: l.avif_speed,
+            max_output_bytes: if l.max_output_bytes == 0 { u64::MAX } else { l.max_output_bytes },
         },
     }
 }

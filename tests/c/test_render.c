@@ -49,6 +49,7 @@ static void test_limits_default(void) {
     CHECK(l.max_source_pixels == 50000000u);
     CHECK(l.max_output_width == 4096 && l.max_output_height == 4096);
     CHECK(l.strict == 0);
+    CHECK(l.max_output_bytes == 0);
 }
 
 static void test_spec_canonical(void) {
@@ -225,6 +226,18 @@ static void test_limits(void) {
     CHECK_STATUS(thumbnail_render(src, len, S("300x300,fill"), &l, &img, err, sizeof err),
                  THUMBNAIL_STATUS_TOO_LARGE, err);
     CHECK(img == NULL);
+    /* the encoded size: a 300x300 PNG is far over 1000 bytes, a 8x8 one not */
+    l = thumbnail_limits_default();
+    l.max_output_bytes = 1000;
+    CHECK_STATUS(thumbnail_render(src, len, S("300x300,png"), &l, &img, err, sizeof err),
+                 THUMBNAIL_STATUS_TOO_LARGE, err);
+    CHECK(img == NULL);
+    CHECK_CONTAINS(err, "limit 1000");
+    CHECK_STATUS(thumbnail_render(src, len, S("8x8,png"), &l, &img, err, sizeof err),
+                 THUMBNAIL_STATUS_OK, err);
+    CHECK(thumbnail_image_len(img) <= 1000);
+    thumbnail_image_free(img);
+    img = NULL;
     free(src);
 }
 

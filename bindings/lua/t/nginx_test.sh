@@ -81,7 +81,9 @@ load_module $MODULES/ngx_http_lua_module.so;
 master_process on;
 daemon on;
 worker_processes 1;
-$( [ "$(id -u)" = 0 ] && echo "user nobody nogroup;" )
+# workers run as the invoking user (as root: not nobody), so they can read
+# a checkout in a folder only its owner may enter (tests/private_checkout.sh)
+$( [ "$(id -u)" = 0 ] && echo "user $(id -un) $(id -gn);" )
 pid $PIDFILE;
 error_log $ERRLOG info;
 
@@ -232,8 +234,15 @@ fetch "/stats"
 check "/stats: Content-Type" "$CTYPE" application/json
 STATS=$(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-print(d["hits"], d["local_loads"], d["items"])' "$BODY" 2>&1)
-check "/stats: hits local_loads items" "$STATS" "1 1 1"
+print(d["hits"], d["local_loads"], d["items"], d["gets"], d["misses"])' "$BODY" 2>&1)
+# a miss through the loader counts one get and one miss (issue 18: it was two)
+check "/stats: hits local_loads items gets misses" "$STATS" "1 1 1 3 2"
+# canonical specs longer than what was typed (issue 18: buffer-too-small)
+fetch "/cached?$KODAK&spec=120x120,jpg,contain,bg=222"
+check "/cached growing spec: status" "$CODE" 200
+check "/cached growing spec: probed size" "$(dims "$BODY")" "120x120 jpeg"
+fetch "/thumb?$KODAK&spec=120x120,jpg,contain,bg=222"
+check "/thumb growing spec: status" "$CODE" 200
 
 # --- /thread: ngx.run_worker_thread ----------------------------------------
 fetch "/thread?$KODAK&spec=200x200,jpeg"
