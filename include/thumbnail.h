@@ -43,7 +43,7 @@
 /** Library version of this header; thumbnail_version() returns the library's. */
 #define THUMBNAIL_VERSION "0.1.0"
 /** A buffer this size holds every canonical spec and its NUL (thumbnail_spec_canonical()). */
-#define THUMBNAIL_SPEC_CANONICAL_MAX 128
+#define THUMBNAIL_SPEC_CANONICAL_MAX 256
 /** A buffer this size holds every signature and its NUL (thumbnail_signer_sign()). */
 #define THUMBNAIL_SIGNATURE_MAX 44
 

@@ -179,13 +179,10 @@ fn one_bad_file_never_stops_a_batch() {
     let dir = scratch("bad");
     copy_corpus(
         &dir,
-        &[
-            ("photos/rocket.jpg", "a.jpg"),
-            ("corrupt/png/x_ihdr_missing.png", "b.png"),
-            ("photos/coffee.png", "c.png"),
-            ("edge/gif/2x2.gif", "d.gif"),
-        ],
+        &[("photos/rocket.jpg", "a.jpg"), ("corrupt/png/x_ihdr_missing.png", "b.png"), ("photos/coffee.png", "c.png")],
     );
+    // a text file named like an image: a GIF would render now
+    std::fs::write(dir.join("d.gif"), b"not an image at all").unwrap();
     let (code, _, err) = cli_in(&dir, &["-s", "40", "-o", "out/%s.jpg", "-j", "2", "."], b"");
     assert_eq!(code, 2, "image errors only: exit 2\n{err}");
     assert_eq!(names(&dir.join("out")), ["a.jpg", "c.jpg"]);
@@ -276,11 +273,14 @@ fn outputs_never_overwrite_inputs_or_each_other() {
 fn probe_of_several_inputs_names_each_file() {
     let a = common::corpus("photos/coffee.png");
     let b = common::corpus("edge/gif/2x2.gif");
-    let (code, out, err) = cli(&["--probe", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let text = scratch("probe").join("notes.txt");
+    std::fs::write(&text, b"not an image at all").unwrap();
+    let (code, out, err) = cli(&["--probe", a.to_str().unwrap(), b.to_str().unwrap(), text.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
-    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.starts_with(&format!("{{\"file\":\"{}\",\"format\":\"png\"", a.display())), "{out}");
-    assert!(err.contains("2x2.gif: unsupported: "), "{err}");
+    assert!(out.contains("\"format\":\"gif\",\"width\":2,\"height\":2"), "{out}");
+    assert!(err.contains("notes.txt: unsupported: "), "{err}");
 }
 
 /// The progress bar shows on a terminal only: `script` gives the CLI a
@@ -308,4 +308,24 @@ fn progress_bar_on_a_terminal_only() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+#[test]
+fn accept_resolves_auto_and_names_the_output() {
+    let dir = scratch("accept");
+    copy_corpus(&dir, &[("photos/rocket.jpg", "a.jpg"), ("photos/coffee.png", "c.png")]);
+    // WebP accepted: the default name takes the negotiated format's extension
+    let (code, _, err) = cli_in(&dir, &["-s", "40,auto", "--accept", "image/webp,*/*", "a.jpg"], b"");
+    assert_eq!(code, 0, "{err}");
+    let webp = std::fs::read(dir.join("tn_a.webp")).unwrap();
+    assert_eq!((&webp[..4], &webp[8..12]), (&b"RIFF"[..], &b"WEBP"[..]));
+    // neither WebP nor AVIF: the source's format
+    let (code, _, err) = cli_in(&dir, &["-s", "40,auto", "--accept", "*/*", "c.png"], b"");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(size_of(&dir.join("tn_c.png")).0, 40);
+    // an explicit extension does not override auto
+    let (code, _, err) = cli_in(&dir, &["-s", "40,auto", "--accept", "image/webp", "-o", "x/%s.jpg", "c.png"], b"");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(names(&dir.join("x")), ["c.jpg"]);
+    assert_eq!(&std::fs::read(dir.join("x/c.jpg")).unwrap()[8..12], b"WEBP");
 }

@@ -3,7 +3,7 @@
 local _M = {
     abi_version = 1,
     version = "0.1.0",
-    spec_canonical_max = 128,
+    spec_canonical_max = 256,
     signature_max = 44,
 }
 
