@@ -3,9 +3,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
 SHARED ?= $(CURDIR)/../shared
+# Cargo features of the library build (`lib`, hence the nginx module, Go,
+# Lua and C tests), e.g. CARGO_FEATURES=avif for AVIF output.
+CARGO_FEATURES ?=
+CARGO_FEATURE_FLAGS := $(if $(CARGO_FEATURES),--features $(CARGO_FEATURES))
 export THUMBNAIL_SHARED := $(SHARED)
 
-.PHONY: all help rust-deps lib lint test test-rust capi-deps demo demo-cli bench clean
+.PHONY: all help rust-deps lib lint test test-rust formats-deps capi-deps demo demo-cli bench clean
 
 all: lib
 
@@ -39,29 +43,42 @@ rust-deps:
 	fi
 
 ## lib: target/release/libthumbnail.{a,so} and the
-## `thumbnail` CLI (cargo build --release)
+## `thumbnail` CLI (cargo build --release), plus the link
+## libthumbnail.so.N -> libthumbnail.so that the SONAME names,
+## so programs linked in-tree run with LD_LIBRARY_PATH or rpath
 lib: rust-deps
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked $(CARGO_FEATURE_FLAGS)
+	@ln -sfn libthumbnail.so target/release/libthumbnail.so.$(CAPI_ABI)
 
 ## test: every test suite; installs what it needs: lint
 ## (rustfmt, clippy, gofmt), Rust (core, cache, CLI, corpus,
 ## header drift), C ABI (native, valgrind, ASan, pkg-config),
 ## Go (cgo, -race), Lua (LuaJIT, nginx + lua-nginx-module),
-## the nginx module (real nginx, pytest)
-test: lint test-rust capi-test go-test lua-test nginx-test
+## the nginx module (real nginx, pytest), the cluster (etcd,
+## 3 nodes + router, groupcache example), make install +
+## uninstall into a DESTDIR (install-test), the Debian
+## packages in a clean bookworm chroot (deb-test)
+test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test deb-test
 
 ## lint: rustfmt and clippy (-D warnings, every target; the
 ## lint set is in Cargo.toml [lints]), gofmt; a stray `unsafe`
 ## outside src/ffi fails the build
 lint: rust-deps go-tools
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	@out=$$(gofmt -l bindings/go); if [ -n "$$out" ]; then \
 	  echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
-## test-rust: the Rust tests only (cargo test --release)
-test-rust: rust-deps fidelity-deps
-	$(CARGO) test --release --locked
+## test-rust: the Rust tests only (cargo test --release);
+## tests/formats.rs compares with Debian's dwebp, webpmux and
+## ImageMagick (apt-get, only when missing)
+test-rust: rust-deps fidelity-deps formats-deps
+	$(CARGO) test --release --locked $(CARGO_FEATURE_FLAGS)
+
+# Reference decoders of tests/formats.rs: dwebp, webpmux, ImageMagick, and
+# libvips (vips) for AVIF with --features avif (ngx_apt: mk/nginx.mk).
+formats-deps:
+	@$(call ngx_apt,webp imagemagick libvips-tools)
 
 ## demo: nginx on 127.0.0.1:8080 with the module, serving
 ## thumbnails of samples/ (same as nginx-demo)
@@ -97,7 +114,7 @@ capi-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-capi-build capi-test-asan capi-check-soname capi-test-pkgconfig: capi-deps
+capi-build capi-test-asan capi-check-soname capi-test-pkgconfig capi-test-intree: capi-deps
 
 ## clean: cargo clean: removes target/ (the nginx build, the
 ## venvs and the demo's files too)
@@ -108,5 +125,8 @@ include mk/capi.mk
 include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
+include mk/cluster.mk
 include mk/bench.mk
 include mk/fidelity.mk
+include mk/install.mk
+include mk/deb.mk

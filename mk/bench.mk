@@ -20,6 +20,7 @@ BENCH_SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_APT_NEEDS := \
 	vipsthumbnail:libvips-tools \
 	/usr/bin/convert:imagemagick \
+	cwebp:webp \
 	gm:graphicsmagick \
 	wrk:wrk \
 	/usr/lib/nginx/modules/ngx_http_image_filter_module.so:libnginx-mod-http-image-filter \
@@ -37,7 +38,7 @@ BENCH_APT_NEEDS := \
 # Sub-makes, in order, so even `make -j` installs before it builds.
 bench-compare: bench-deps
 	@$(MAKE) --no-print-directory bench-venv nginx-module
-	CARGO_TARGET_DIR=$(BENCH_CARGO_TARGET) $(CARGO) bench --locked --bench compare_inprocess --no-run
+	CARGO_TARGET_DIR=$(BENCH_CARGO_TARGET) $(CARGO) bench --locked $(CARGO_FEATURE_FLAGS) --bench compare_inprocess --no-run
 	$(BENCH_PYTHON) benches/compare/compare.py $(if $(filter 1,$(BENCH_QUICK)),--quick) $(BENCH_ARGS) \
 		--command "make bench-compare$(if $(filter 1,$(BENCH_QUICK)), BENCH_QUICK=1)$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')"
 
@@ -71,3 +72,18 @@ $(BENCH_VENV)/.ok: $(BENCH_REQS)
 	$(BENCH_VENV)/bin/python benches/compare/peers.py --lib pyvips --version
 	$(BENCH_VENV)/bin/python benches/compare/peers.py --lib pillow --version
 	@touch $@
+
+.PHONY: bench-zone
+
+## bench-zone: the nginx module's node-wide cache zone
+## (issue 21): hit path req/s (zone, per-worker, L1+zone,
+## static file; -c1 -c2), cold-key storm latency (zone,
+## per-worker, proxy_cache_lock), memory per entry; table in
+## target/bench-zone/results.md. BENCH_QUICK=1: smoke test
+# Needs only nginx (nginx-module installs it) and wrk, not bench-compare's peers.
+bench-zone:
+	@command -v wrk >/dev/null || $(BENCH_SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends wrk
+	@$(MAKE) --no-print-directory nginx-module
+	$(BENCH_PYTHON) benches/zone/zone_bench.py $(if $(filter 1,$(BENCH_QUICK)),--quick) \
+		--command "make bench-zone$(if $(filter 1,$(BENCH_QUICK)), BENCH_QUICK=1)"

@@ -26,7 +26,7 @@ CAPI_CORPUS  ?= $(CAPI_SHARED)/corpus
 CAPI_RELEASE     := $(CURDIR)/target/release
 CAPI_OUT         := $(CURDIR)/target/capi
 CAPI_TEST_PREFIX := $(CURDIR)/target/capi-prefix
-CAPI_TESTS       := test_render test_cache
+CAPI_TESTS       := test_render test_cache test_ops
 CAPI_CFLAGS      := -std=c11 -Wall -Wextra -Werror -pthread -g -O1 -I$(CURDIR)/include
 # What the Rust staticlib needs from the system on Linux/glibc: the output of
 # `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.
@@ -34,7 +34,7 @@ CAPI_LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 CAPI_VALGRIND_FLAGS := --quiet --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite
 
-.PHONY: header header-check cbindgen-cli install capi-install \
+.PHONY: header header-check cbindgen-cli capi-install \
 	capi-test capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig \
 	capi-build capi-check-soname
 
@@ -74,20 +74,16 @@ define capi_install
 	chmod 644 $(1)/lib/pkgconfig/thumbnail.pc
 endef
 
-## install: thumbnail.h, libthumbnail.a, libthumbnail.so.1
-## (+ the libthumbnail.so link) and thumbnail.pc into
-## DESTDIR/PREFIX (PREFIX=/usr/local by default)
-# `install` has no recipe of its own here, so the top Makefile may add more
-# prerequisites to it (e.g. the CLI binary).
-install: capi-install
-
+# `make install` is mk/install.mk's: its install-lib is this capi-install
+# (thumbnail.h, libthumbnail.a, libthumbnail.so.N + the .so link,
+# thumbnail.pc into DESTDIR/PREFIX).
 capi-install: lib
 	$(call capi_install,$(DESTDIR)$(PREFIX),$(PREFIX))
 
 # --- tests ---------------------------------------------------------------
 
-## capi-test: every C test: the four capi-test-* below
-capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig
+## capi-test: every C test: the five capi-test-* below
+capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig capi-test-intree
 	@echo "capi-test: all passed"
 
 # Each test linked statically (the default) and once against the shared
@@ -143,6 +139,26 @@ capi-test-asan: lib
 			$(CAPI_RELEASE)/libthumbnail.a $(CAPI_LIBS_PRIVATE) -o $(CAPI_OUT)/$$t-asan || exit 1; \
 		ASAN_OPTIONS=detect_leaks=$$leaks:abort_on_error=0 $(CAPI_OUT)/$$t-asan $(CAPI_CORPUS) || exit 1; \
 	done
+
+## capi-test-intree: bindings/c/example.c linked in-tree
+## (-Ltarget/release -lthumbnail) runs: once with
+## LD_LIBRARY_PATH=target/release, once with an rpath; the
+## loader finds libthumbnail.so.N that `make lib` links
+capi-test-intree: lib
+	@mkdir -p $(CAPI_OUT)
+	@set -e; \
+	$(CC) -std=c11 -Wall -Wextra -Werror bindings/c/example.c -I$(CURDIR)/include \
+		-L$(CAPI_RELEASE) -lthumbnail -o $(CAPI_OUT)/example-intree; \
+	$(READELF) -d $(CAPI_OUT)/example-intree | grep -q 'NEEDED.*\[libthumbnail\.so\.$(CAPI_ABI)\]'; \
+	test -e $(CAPI_RELEASE)/libthumbnail.so.$(CAPI_ABI) || { \
+		echo "$(CAPI_RELEASE)/libthumbnail.so.$(CAPI_ABI) missing: make lib creates it" >&2; exit 1; }; \
+	LD_LIBRARY_PATH=$(CAPI_RELEASE) $(CAPI_OUT)/example-intree \
+		$(CAPI_CORPUS)/photos/rocket.jpg 64x64 $(CAPI_OUT)/rocket-intree.jpg; \
+	$(CC) -std=c11 -Wall -Wextra -Werror bindings/c/example.c -I$(CURDIR)/include \
+		-L$(CAPI_RELEASE) -lthumbnail -Wl,-rpath,$(CAPI_RELEASE) -o $(CAPI_OUT)/example-rpath; \
+	env -u LD_LIBRARY_PATH $(CAPI_OUT)/example-rpath \
+		$(CAPI_CORPUS)/photos/rocket.jpg 64x64 $(CAPI_OUT)/rocket-rpath.jpg; \
+	echo "capi-test-intree: a program linked against target/release runs"
 
 capi-check-soname: lib
 	@$(READELF) -d $(CAPI_RELEASE)/libthumbnail.so | grep -q 'SONAME.*\[libthumbnail\.so\.$(CAPI_ABI)\]' || { \

@@ -14,11 +14,11 @@ LUA_CDEFS := $(LUA_DIR)/lib/resty/thumbnail/cdefs.lua
 LUA_APT_PACKAGES := nginx libnginx-mod-http-lua lua-resty-core luajit2 curl
 LUA_SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: lua-test lua-test-unit lua-test-nginx lua-deps lua-cdefs lua-cdefs-check
+.PHONY: lua-test lua-test-unit lua-test-nginx lua-deps lua-cdefs lua-cdefs-check test-private-checkout
 
-## lua-test: lua-test-unit and lua-test-nginx (after lua-deps
-## and lib)
-lua-test: lua-test-unit lua-test-nginx
+## lua-test: lua-test-unit, lua-test-nginx and
+## test-private-checkout (after lua-deps and lib)
+lua-test: lua-test-unit lua-test-nginx test-private-checkout
 
 ## lua-test-unit: the unit tests with standalone LuaJIT
 ## (bindings/lua/t/run.lua)
@@ -26,9 +26,18 @@ lua-test-unit: lua-deps lib
 	$(LUAJIT) $(LUA_DIR)/t/run.lua
 
 ## lua-test-nginx: the module in a real nginx with
-## lua-nginx-module (bindings/lua/t/nginx_test.sh)
+## lua-nginx-module (bindings/lua/t/nginx_test.sh), and its
+## node-wide cache with 2 workers (t/nginx_shared_test.py)
 lua-test-nginx: lua-deps lib
 	bash $(LUA_DIR)/t/nginx_test.sh
+	python3 $(LUA_DIR)/t/nginx_shared_test.py
+
+## test-private-checkout: lua-test-nginx again from a copy in
+## a mktemp -d folder (mode 0700): servers run as the
+## invoking user, so a private checkout works
+## (tests/private_checkout.sh)
+test-private-checkout: lua-deps lib
+	bash tests/private_checkout.sh
 
 ## lua-deps: nginx, lua-nginx-module, lua-resty-core, luajit2
 ## and curl (apt-get, only what is missing)

@@ -16,9 +16,11 @@
  *   3. on a miss, if this worker is already fetching and rendering the same
  *      key (a "flight", ngx_http_thumbnail_flight.c), parks the request
  *      until that render finishes and then answers with its result;
- *   4. otherwise makes the request the flight's leader and lets it go on to
- *      the content handler; the filter (ngx_http_thumbnail_filter.c) renders
- *      the source body and finishes the flight.
+ *   4. otherwise admits the render (ngx_http_thumbnail_admit.c: 503 when
+ *      the queue is full or too much output is held for clients, before the
+ *      source is read), makes the request the flight's leader and lets it go
+ *      on to the content handler; the filter (ngx_http_thumbnail_filter.c)
+ *      renders the source body and finishes the flight.
  */
 
 
@@ -36,11 +38,110 @@ static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
-static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h,
-    ngx_uint_t drop_ims);
+static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h);
 
 
 thumbnail_cache  *ngx_http_thumbnail_cache;
+
+
+/*
+ * thumbnail_cache size=SIZE [shards=N] [ttl=TIME]: the per-worker cache;
+ * zone=NAME:SIZE and its parameters go to ngx_http_thumbnail_zone.c
+ */
+
+char *
+ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thumbnail_main_conf_t *mcf = conf;
+
+    char        *rv;
+    ssize_t      size;
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_msec_t   ttl;
+    ngx_uint_t   i;
+
+    if (mcf->cache_set || mcf->zone) {
+        return "is duplicate";
+    }
+
+    /* zone= and its parameters: ngx_http_thumbnail_zone.c */
+    rv = ngx_http_thumbnail_zone_directive(cf, mcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+    size = NGX_ERROR;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_thumbnail_zone_arg(&value[i])) {
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_size = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n == NGX_ERROR || n < 1 || n > 1024) {
+                goto invalid;
+            }
+
+            mcf->cache_shards = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 0);
+            if (ttl == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_ttl = ttl;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (size == NGX_ERROR) {
+        if (mcf->zone) {
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thumbnail_cache\" needs \"size=\" "
+                           "or \"zone=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->cache_set = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
 
 
 ngx_int_t
@@ -136,6 +237,12 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_thumbnail_module);
 
     if (ctx) {
+        if (ctx->zone_waiting) {
+            /* the awaited render ended (ngx_http_thumbnail_zone_flight.c) */
+            ngx_http_thumbnail_zone_cleanup(ctx);
+            return ngx_http_thumbnail_lookup(r, lcf, ctx);
+        }
+
         if (!ctx->waiting) {
             /* decided before (e.g. the phases run again) */
             return NGX_DECLINED;
@@ -146,6 +253,20 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_thumbnail_woken(r, lcf, ctx);
+    }
+
+    /* signed URLs: 403 before any lookup or source read */
+    rc = ngx_http_thumbnail_sign_check(r, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (lcf->purge) {
+        /* thumbnail_cache_purge (ngx_http_thumbnail_zone_serve.c) */
+        rc = ngx_http_thumbnail_zone_purge(r, lcf);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     ngx_http_thumbnail_restore_head(r);
@@ -173,6 +294,7 @@ static ngx_int_t
 ngx_http_thumbnail_lookup(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
+    ngx_int_t                     rc;
     thumbnail_status              st;
     thumbnail_image              *img;
     ngx_http_thumbnail_flight_t  *fl;
@@ -186,10 +308,13 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
 
         if (st == THUMBNAIL_STATUS_OK) {
             ctx->img = img;
+            ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_HIT;
             ngx_http_thumbnail_stat_inc(cache_hits);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "thumbnail: cache hit \"%V\"", &ctx->key);
+                           "thumbnail: cache hit \"%V\"",
+                           ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                                  ctx->key.len));
 
             return ngx_http_thumbnail_serve(r, ctx, img, -1);
         }
@@ -201,6 +326,12 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         }
     }
 
+    /* the node-wide zone: a hit, another worker's render to wait for */
+    rc = ngx_http_thumbnail_zone_lookup(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     fl = ngx_http_thumbnail_flight_find(&ctx->key);
 
     if (fl && fl->leader != r) {
@@ -208,9 +339,11 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    if (ngx_http_thumbnail_queue_full(r, lcf)) {
+    rc = ngx_http_thumbnail_admit(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
         /* refused before the source is read */
-        return ngx_http_thumbnail_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return ngx_http_thumbnail_refuse(r, ctx, rc);
     }
 
     /* lead: fetch the source and render (the filter does it) */
@@ -237,33 +370,29 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
  * 412, or 304 against the source's ETag. They are dropped from the request
  * (the list an upstream copies, and the parsed fields the static filters
  * read), as proxy_cache drops them; If-None-Match is checked against our
- * own ETag instead (ctx->if_none_match). If-Modified-Since is kept when it
- * is the only validator: the thumbnail's Last-Modified is the source's.
- * Accept-Encoding goes too: the renderer needs the identity encoding
- * (gzip_static, a compressing origin).
+ * own ETag instead (ctx->if_none_match), on a cache hit or after the
+ * render. If-Modified-Since goes too, even alone: answered by the source
+ * (its date is the thumbnail's Last-Modified) it made a 304 for a source
+ * that cannot render (corrupt, a bomb, not an image) and kept thumbnails
+ * of an older library version in caches; only the ETag names the library
+ * version. Accept-Encoding goes too: the renderer needs the identity
+ * encoding (gzip_static, a compressing origin).
  */
 
 static ngx_uint_t
-ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
+ngx_http_thumbnail_drop_header(ngx_table_elt_t *h)
 {
     ngx_str_t         *name;
-    static ngx_str_t   ims = ngx_string("If-Modified-Since");
     static ngx_str_t   names[] = {
         ngx_string("Range"),
         ngx_string("If-Range"),
         ngx_string("If-Match"),
         ngx_string("If-Unmodified-Since"),
         ngx_string("If-None-Match"),
+        ngx_string("If-Modified-Since"),
         ngx_string("Accept-Encoding"),
         ngx_null_string
     };
-
-    if (drop_ims
-        && h->key.len == ims.len
-        && ngx_strncasecmp(h->key.data, ims.data, ims.len) == 0)
-    {
-        return 1;
-    }
 
     for (name = names; name->len; name++) {
         if (h->key.len == name->len
@@ -280,12 +409,10 @@ ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
 static ngx_int_t
 ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, drop_ims;
+    ngx_uint_t        i;
     ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
-
-    drop_ims = (r->headers_in.if_none_match != NULL);
 
     /* rebuild the list without them (a list cannot drop elements) */
 
@@ -313,7 +440,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_thumbnail_drop_header(&h[i], drop_ims)) {
+        if (ngx_http_thumbnail_drop_header(&h[i])) {
             continue;
         }
 
@@ -330,10 +457,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
     r->headers_in.if_match = NULL;
     r->headers_in.if_unmodified_since = NULL;
     r->headers_in.if_none_match = NULL;
-
-    if (drop_ims) {
-        r->headers_in.if_modified_since = NULL;
-    }
+    r->headers_in.if_modified_since = NULL;
 
 #if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
     r->headers_in.accept_encoding = NULL;
@@ -354,6 +478,14 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_flight_unwait(ctx);
 
     if (fl->status == NGX_HTTP_OK && fl->img) {
+        /* the leader's caching headers (ngx_http_thumbnail_zone_serve.c) */
+        if (ngx_http_thumbnail_zone_replay(r, fl->cache_headers,
+                                           fl->cache_headers_len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         /* the flight's reference is dropped by the pool cleanup */
         return ngx_http_thumbnail_serve(r, ctx, fl->img, fl->last_modified);
     }

@@ -4,9 +4,12 @@
  * response (a static file, a proxied origin, anything) into a thumbnail.
  *
  * Like image_filter: the header filter holds the source's header back, the
- * body filter buffers the source body (up to thumbnail_max_source_size).
- * Unlike image_filter, the render does not run on the event loop: the body
- * filter posts a thread task (ngx_http_thumbnail_render.c) and returns; the
+ * body filter buffers the source body (up to thumbnail_max_source_size):
+ * memory buffers are copied, file buffers (a static file, a proxied
+ * response spooled to a temp file) are only noted, and read on a pool
+ * thread. Unlike image_filter, the render does not run on the event loop
+ * either: the body filter posts a thread task (ngx_http_thumbnail_render.c)
+ * and returns; the
  * request is paused the way nginx pauses it for threaded file reads
  * (r->main->blocked, r->aio, a bit in r->buffered so that finalizing waits
  * in ngx_http_writer). The task's completion handler runs back on the
@@ -105,12 +108,13 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
             ngx_http_thumbnail_flight_finish(ctx->flight, 0, NULL, -1);
         }
 
-        if (r->headers_out.status == NGX_HTTP_NOT_MODIFIED) {
-            /* If-Modified-Since matched the source: name our ETag */
-            if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
+        ngx_http_thumbnail_admit_release(ctx);
+
+        /*
+         * no 304 comes from a source asked unconditionally (the phase
+         * handler drops the client's validators); if one does, it is not
+         * about a thumbnail, and it goes out without our ETag
+         */
 
         ngx_http_thumbnail_restore_method(r, ctx);
 
@@ -130,7 +134,8 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
     }
 
     if (len > 0) {
-        ctx->src = ngx_palloc(r->pool, (size_t) len);
+        /* not from the pool: the render frees it on its thread */
+        ctx->src = ngx_alloc((size_t) len, r->connection->log);
         if (ctx->src == NULL) {
             return NGX_ERROR;
         }
@@ -143,21 +148,28 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
     ctx->phase = NGX_HTTP_THUMBNAIL_READ;
 
     /*
-     * File buffers are read whole by ngx_http_thumbnail_read(), except
-     * where "aio threads" is on (the copy filter then reads the file on a
-     * pool thread, which keeps slow disks off the event loop) or
-     * "directio" is (O_DIRECT reads need the copy filter's aligned
-     * buffers).
+     * File buffers are read by the render task on a pool thread, whole:
+     * the copy filter must pass them on as they are, also where it would
+     * read them into memory on the event loop, in output_buffers pieces:
+     * with "sendfile off", or on a TLS connection (where nginx sets
+     * main_filter_need_in_memory). Our own response is in memory anyway.
+     * Both flags are put back if the request gives up the thumbnail (an
+     * error_page may serve a file). With "directio" the copy filter reads
+     * (O_DIRECT needs its aligned buffers; on a pool thread with "aio
+     * threads").
      */
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (clcf->directio != NGX_OPEN_FILE_DIRECTIO_OFF
-#if (NGX_THREADS)
-        || clcf->aio == NGX_HTTP_AIO_THREADS
-#endif
-       )
-    {
+    if (clcf->directio != NGX_OPEN_FILE_DIRECTIO_OFF) {
         r->main_filter_need_in_memory = 1;
+
+    } else {
+        ctx->filter_flags = 1;
+        ctx->need_in_memory = r->main_filter_need_in_memory;
+        ctx->sendfile = r->connection->sendfile;
+
+        r->main_filter_need_in_memory = 0;
+        r->connection->sendfile = 1;
     }
 
     r->allow_ranges = 0;
@@ -239,11 +251,11 @@ ngx_http_thumbnail_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 /*
  * Appends the source body to ctx->src. Memory buffers are copied; file
- * buffers (a static file, or a proxied response spooled to a temp file)
- * are read with one ngx_read_file() each: without aio the copy filter
- * would block the same way, but in output_buffers-sized pieces (2 x 32 KB
- * by default), and those pieces measured 1.5 ms of a 910 KB JPEG's
- * thumbnail (see the header filter for when aio threads are used).
+ * buffers (a static file, or a proxied response spooled to a temp file) get
+ * their room in ctx->src and are noted in ctx->reads, to be read there by
+ * the render task on a pool thread (ngx_http_thumbnail_render.c): reading
+ * a 4.4 MB photo takes milliseconds, and a burst of misses read on the
+ * event loop stalled everything else of the worker for seconds.
  */
 
 static ngx_int_t
@@ -252,9 +264,9 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 {
     u_char                         *p;
     size_t                          size, have, cap, need;
-    ssize_t                         n;
     ngx_buf_t                      *b;
     ngx_chain_t                    *cl;
+    ngx_http_thumbnail_read_t      *rd;
     ngx_http_thumbnail_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
@@ -285,14 +297,15 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 
         if (size > (size_t) (ctx->src_end - ctx->src_last)) {
 
-            /* unknown or wrong Content-Length: grow */
+            /* unknown or wrong Content-Length: grow (file parts not read
+               yet are copied as they are: they are read to their place) */
 
             cap = ctx->src_end - ctx->src;
             need = have + size;
             cap = ngx_max(cap * 2, ngx_max(need, 64 * 1024));
             cap = ngx_min(cap, lcf->max_source_size);
 
-            p = ngx_palloc(r->pool, cap);
+            p = ngx_alloc(cap, r->connection->log);
             if (p == NULL) {
                 return NGX_ERROR;
             }
@@ -302,7 +315,7 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
             }
 
             if (ctx->src) {
-                ngx_pfree(r->pool, ctx->src);
+                ngx_free(ctx->src);
             }
 
             ctx->src = p;
@@ -314,13 +327,36 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
             ctx->src_last = ngx_cpymem(ctx->src_last, b->pos, size);
 
         } else if (size) {
-            n = ngx_read_file(b->file, ctx->src_last, size, b->file_pos);
 
-            if (n != (ssize_t) size) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "thumbnail: read %z of %uz bytes from \"%V\"",
-                              n, size, &b->file->name);
-                return NGX_ERROR;
+            if (ctx->reads == NULL) {
+                ctx->reads = ngx_array_create(r->pool, 2,
+                                    sizeof(ngx_http_thumbnail_read_t));
+                if (ctx->reads == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            rd = ctx->reads->nelts ? (ngx_http_thumbnail_read_t *)
+                     ctx->reads->elts + ctx->reads->nelts - 1 : NULL;
+
+            if (rd && rd->fd == b->file->fd
+                && rd->pos + rd->size == have
+                && rd->offset + (off_t) rd->size == b->file_pos)
+            {
+                /* the next piece of the same file */
+                rd->size += size;
+
+            } else {
+                rd = ngx_array_push(ctx->reads);
+                if (rd == NULL) {
+                    return NGX_ERROR;
+                }
+
+                rd->fd = b->file->fd;
+                rd->name = &b->file->name;
+                rd->offset = b->file_pos;
+                rd->pos = have;
+                rd->size = size;
             }
 
             ctx->src_last += size;
@@ -451,6 +487,12 @@ ngx_http_thumbnail_filter_reset(ngx_http_request_t *r,
     ngx_http_thumbnail_free_source(r, ctx);
     ngx_http_thumbnail_restore_method(r, ctx);
 
+    if (ctx->filter_flags) {
+        ctx->filter_flags = 0;
+        r->main_filter_need_in_memory = ctx->need_in_memory;
+        r->connection->sendfile = ctx->sendfile;
+    }
+
     r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
 
     ngx_http_clean_header(r);
@@ -465,7 +507,7 @@ ngx_http_thumbnail_free_source(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx)
 {
     if (ctx->src) {
-        ngx_pfree(r->pool, ctx->src);
+        ngx_free(ctx->src);
         ctx->src = NULL;
         ctx->src_last = NULL;
         ctx->src_end = NULL;

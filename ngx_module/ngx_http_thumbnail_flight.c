@@ -61,6 +61,7 @@ ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
     ctx->flight = fl;
     ctx->waiting = 1;
     ctx->woken = 0;
+    ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_WAIT;
     ngx_queue_insert_tail(&fl->waiters, &ctx->wait_link);
 
     ctx->wake.handler = ngx_http_thumbnail_flight_wake_handler;
@@ -72,7 +73,8 @@ ngx_http_thumbnail_flight_wait(ngx_http_request_t *r,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "thumbnail: waiting for the render of \"%V\"",
-                   &ctx->key);
+                   ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                          ctx->key.len));
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
@@ -100,6 +102,7 @@ ngx_http_thumbnail_flight_lead(ngx_http_request_t *r,
     fl->refs++;
     ctx->flight = fl;
     ctx->leader = 1;
+    ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_MISS;
 
     return NGX_OK;
 }
@@ -156,6 +159,9 @@ ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
         return;
     }
 
+    /* the zone takes the result (ngx_http_thumbnail_zone_flight.c) */
+    ngx_http_thumbnail_zone_finish(fl, status, img, last_modified);
+
     fl->done = 1;
     fl->status = status;
     fl->img = img;
@@ -192,6 +198,15 @@ ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
     }
 
     thumbnail_image_free(fl->img);
+
+    if (fl->cache_headers) {
+        ngx_free(fl->cache_headers);
+    }
+
+    if (fl->held) {
+        ngx_http_thumbnail_unhold(fl->held);
+    }
+
     ngx_free(fl);
 }
 

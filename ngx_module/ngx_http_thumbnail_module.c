@@ -11,7 +11,7 @@
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
  *   thumbnail_max_pixels N;                      http, server, location
  *                                                (50000000)
- *   thumbnail_max_output N;                      http, server, location (4096)
+ *   thumbnail_max_output N;                      http, server, location (2048)
  *   thumbnail_max_queue N;                       http, server, location (64)
  *   thumbnail_heavy_pixels N;                    http, server, location
  *                                                (30000000)
@@ -19,9 +19,19 @@
  *   thumbnail_thread_pool NAME;                  http, server, location
  *                                                (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
+ *   thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME]
+ *                   [max_item=SIZE] [lock_age=TIME];    http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
  *   thumbnail_strict on | off;                   http, server, location (off)
+ *   thumbnail_avif on | off;                     http, server, location (off):
+ *                                                `auto` may choose AVIF
+ *   thumbnail_cache_purge CONDITION;             http, server, location
+ *   thumbnail_max_output_size SIZE;              http, server, location
+ *                                                (the cache's largest value,
+ *                                                none without a cache)
+ *   thumbnail_max_output_held SIZE;              http, server, location (64m)
+ *   thumbnail_render_nice N;                     http (19)
  */
 
 
@@ -40,12 +50,16 @@ static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf,
     ngx_str_t *spec, ngx_str_t *out, const char *fmt);
-static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_thumbnail_render_nice_bounds = {
+    ngx_conf_check_num_bounds, 0, 19
+};
 
 
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
@@ -148,12 +162,82 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       offsetof(ngx_http_thumbnail_loc_conf_t, strict),
       NULL },
 
+    { ngx_string("thumbnail_avif"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, avif),
+      NULL },
+
+    { ngx_string("thumbnail_cache_purge"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, purge),
+      NULL },
+
+    { ngx_string("thumbnail_max_output_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_size),
+      NULL },
+
+    { ngx_string("thumbnail_max_output_held"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_held),
+      NULL },
+
+    { ngx_string("thumbnail_render_nice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_main_conf_t, render_nice),
+      &ngx_http_thumbnail_render_nice_bounds },
+
+    { ngx_string("thumbnail_sign_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_thumbnail_sign_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_sign_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, sign_size),
+      NULL },
+
+    { ngx_string("thumbnail_signature"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_thumbnail_signature,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_watermark"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_thumbnail_watermark,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_quality"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, quality),
+      NULL },  /* 1..100, checked in merge; applied in options.c */
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_thumbnail_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_thumbnail_add_variables,      /* preconfiguration */
     ngx_http_thumbnail_init,               /* postconfiguration */
 
     ngx_http_thumbnail_create_main_conf,   /* create main configuration */
@@ -173,7 +257,7 @@ ngx_module_t  ngx_http_thumbnail_module = {
     ngx_http_thumbnail_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_thumbnail_init_module,        /* init module */
     ngx_http_thumbnail_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -203,6 +287,7 @@ ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->cache_shards = 16;
+    mcf->render_nice = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -237,6 +322,15 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
     conf->strict = NGX_CONF_UNSET;
+    conf->avif = NGX_CONF_UNSET;
+    conf->purge = NGX_CONF_UNSET_PTR;
+    conf->max_output_size = NGX_CONF_UNSET_SIZE;
+    conf->max_output_held = NGX_CONF_UNSET_SIZE;
+    conf->sign_keys = NGX_CONF_UNSET_PTR;
+    conf->sign_size = NGX_CONF_UNSET_UINT;
+    conf->signature = NGX_CONF_UNSET_PTR;
+    conf->overlay = NGX_CONF_UNSET_PTR;
+    conf->quality = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -265,13 +359,25 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+    ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
+
+    if (ngx_http_thumbnail_sign_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_thumbnail_watermark_merge(prev, conf);
 
     ngx_conf_merge_size_value(conf->max_source_size, prev->max_source_size,
                               (size_t) def.max_source_bytes);
     ngx_conf_merge_uint_value(conf->max_pixels, prev->max_pixels,
                               (ngx_uint_t) def.max_source_pixels);
-    ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
-                              def.max_output_width);
+    /*
+     * 2048, not the library's 4096: a 1024-pixel slot at 2x or a
+     * 680-pixel one at 3x; past that it is not a thumbnail, and a 4096x4096
+     * output is 64 MB of pixels while rendering (16 MB at 2048) and up to
+     * as many bytes of PNG
+     */
+    ngx_conf_merge_uint_value(conf->max_output, prev->max_output, 2048);
     ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
 
     /*
@@ -283,9 +389,43 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               30000000);
     ngx_conf_merge_uint_value(conf->max_heavy, prev->max_heavy, 1);
     ngx_conf_merge_value(conf->strict, prev->strict, def.strict != 0);
+    ngx_conf_merge_value(conf->avif, prev->avif, 0);
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
+
+    /*
+     * Unset, the output byte limit is the largest value the cache holds
+     * (computed per request: the key is charged too), so a thumbnail that
+     * is served can be cached and is not rendered again for every request;
+     * without a cache there is none.
+     */
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = prev->max_output_size;
+        conf->max_output_size_auto = prev->max_output_size_auto;
+    }
+
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = 0;
+        conf->max_output_size_auto = 1;
+    }
+
+    /* per worker: rendered thumbnails held for clients */
+    ngx_conf_merge_size_value(conf->max_output_held, prev->max_output_held,
+                              64 * 1024 * 1024);
+
+    /* thumbnail_quality: unset means none (options.c) */
+    if (conf->quality == NGX_CONF_UNSET_UINT) {
+        conf->quality = prev->quality;
+    }
+
+    if (conf->quality != NGX_CONF_UNSET_UINT
+        && (conf->quality < 1 || conf->quality > 100))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail_quality must be 1..100");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_output == 0 || conf->max_output > 0xffffffff) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -295,6 +435,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (!conf->enable) {
         return NGX_CONF_OK;
+    }
+
+    if (ngx_http_thumbnail_zone_check_purge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->spec == NULL) {
@@ -433,85 +577,6 @@ ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf, ngx_str_t *spec,
 }
 
 
-static char *
-ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_thumbnail_main_conf_t *mcf = conf;
-
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_msec_t   ttl;
-    ngx_uint_t   i;
-
-    if (mcf->cache_set) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    size = NGX_ERROR;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_size = (size_t) size;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n == NGX_ERROR || n < 1 || n > 1024) {
-                goto invalid;
-            }
-
-            mcf->cache_shards = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 0);
-            if (ttl == (ngx_msec_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_ttl = ttl;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thumbnail_cache\" needs \"size=\"");
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->cache_set = 1;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-
-    return NGX_CONF_ERROR;
-}
-
-
 static ngx_int_t
 ngx_http_thumbnail_init(ngx_conf_t *cf)
 {
@@ -526,6 +591,9 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
     }
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
+
+    /* see ngx_http_thumbnail_render.c */
+    ngx_conf_init_value(mcf->render_nice, 19);
 
     ngx_http_thumbnail_pin(cf);
 
@@ -581,6 +649,15 @@ ngx_http_thumbnail_pin(ngx_conf_t *cf)
 }
 
 
+/* in the master, before the workers are forked */
+
+static ngx_int_t
+ngx_http_thumbnail_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_thumbnail_zone_init_module(cycle);
+}
+
+
 static ngx_int_t
 ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
 {
@@ -591,8 +668,13 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_thumbnail_flight_init();
+    ngx_http_thumbnail_malloc_init(cycle);
 
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thumbnail_zone_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -56,7 +56,10 @@ ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
 }
 
 
-/* the request ends: it stops waiting, leaves its flight, frees its image */
+/*
+ * The request ends: it stops waiting, leaves its flight and its place in
+ * the render queue, frees its image and its source.
+ */
 
 static void
 ngx_http_thumbnail_cleanup(void *data)
@@ -65,11 +68,20 @@ ngx_http_thumbnail_cleanup(void *data)
 
     ngx_http_thumbnail_flight_unwait(ctx);
     ngx_http_thumbnail_flight_leave(ctx);
+    ngx_http_thumbnail_zone_cleanup(ctx);
+    ngx_http_thumbnail_admit_release(ctx);
 
     if (ctx->img) {
         thumbnail_image_free(ctx->img);
         ctx->img = NULL;
     }
+
+    if (ctx->held) {
+        ngx_http_thumbnail_unhold(ctx->held);
+        ctx->held = 0;
+    }
+
+    ngx_http_thumbnail_free_source(ctx->request, ctx);
 }
 
 
@@ -78,41 +90,30 @@ ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
     u_char *err, size_t err_len)
 {
     u_char            *p;
-    size_t             size, written;
-    ngx_uint_t         tries;
+    size_t             written;
     thumbnail_status   st;
 
     /*
-     * The header promises spec_len + 1 bytes suffice, but e.g. "bg=222"
-     * canonicalises to a longer "bg=222222": retry once with the size
-     * the library reports.
+     * A canonical spec can be longer than its text ("jpg" becomes "jpeg",
+     * "bg=222" becomes "bg=222222"), never longer than
+     * THUMBNAIL_SPEC_CANONICAL_MAX with its NUL: one call, no retry.
      */
 
-    size = spec->len + 1;
+    p = ngx_pnalloc(pool, THUMBNAIL_SPEC_CANONICAL_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
 
-    for (tries = 0; tries < 2; tries++) {
-        p = ngx_pnalloc(pool, size);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
+    written = 0;
 
-        written = 0;
+    st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
+                                  (char *) p, THUMBNAIL_SPEC_CANONICAL_MAX,
+                                  &written, (char *) err, err_len);
 
-        st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
-                                      (char *) p, size, &written,
-                                      (char *) err, err_len);
-
-        if (st == THUMBNAIL_STATUS_OK) {
-            out->data = p;
-            out->len = written;
-            return NGX_OK;
-        }
-
-        if (st != THUMBNAIL_STATUS_BUFFER_TOO_SMALL || written + 1 <= size) {
-            break;
-        }
-
-        size = written + 1;
+    if (st == THUMBNAIL_STATUS_OK) {
+        out->data = p;
+        out->len = written;
+        return NGX_OK;
     }
 
     if (err_len && st == THUMBNAIL_STATUS_BUFFER_TOO_SMALL) {
@@ -165,12 +166,21 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     ctx->if_none_match = r->headers_in.if_none_match;
 
+    /*
+     * If-Modified-Since never makes a 304 of a thumbnail: nginx's
+     * not_modified filter would compare it with the Last-Modified of a
+     * render, a zone hit or a flight's result, which is the source's and
+     * names no library version (only the ETag does)
+     */
+    r->headers_in.if_modified_since = NULL;
+
     if (lcf->spec == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (lcf->spec_static.data) {
         ctx->spec = lcf->spec_static;
+        raw = lcf->spec_static;
 
     } else {
         if (ngx_http_complex_value(r, lcf->spec, &raw) != NGX_OK) {
@@ -187,7 +197,10 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "thumbnail: bad spec \"%V\": %s", &raw, err);
+                          "thumbnail: bad spec \"%V\": %V",
+                          ngx_http_thumbnail_esc(r->pool, raw.data, raw.len),
+                          ngx_http_thumbnail_esc_cstr(r->pool,
+                                                      (char *) err));
             return NGX_HTTP_BAD_REQUEST;
         }
     }
@@ -195,8 +208,20 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     if (!ngx_http_thumbnail_spec_allowed(lcf, &ctx->spec)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "thumbnail: spec \"%V\" is not in "
-                      "thumbnail_allowed_specs", &ctx->spec);
+                      "thumbnail_allowed_specs",
+                      ngx_http_thumbnail_esc(r->pool, ctx->spec.data,
+                                             ctx->spec.len));
         return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_http_thumbnail_apply_defaults(r, lcf, ctx, &raw) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* `auto`: the bucket goes into the spec, hence the key and ETag */
+    rc = ngx_http_thumbnail_negotiate(r, lcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {
@@ -208,7 +233,7 @@ ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
 
 /*
- * key  = escape(thumbnail_cache_key) "|" canonical spec
+ * key  = escape(thumbnail_cache_key ["#wm=" overlay id]) "|" canonical spec
  * ETag = "t-" hex(md5(key "|" library version))
  *
  * The default key is "$host$uri", plus "?$args" in a location with its own
@@ -261,7 +286,7 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 {
     u_char                    *p, digest[16];
     size_t                     len;
-    ngx_str_t                  base[4], ver;
+    ngx_str_t                  base[6], ver;
     ngx_uint_t                 i, n;
     ngx_md5_t                  md5;
     ngx_http_core_srv_conf_t  *cscf;
@@ -293,6 +318,14 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
             base[3] = r->args;
             n = 4;
         }
+    }
+
+    if (lcf->overlay) {
+        /* thumbnail_watermark: another logo or options, another key */
+        base[n].data = (u_char *) "#wm=";
+        base[n].len = sizeof("#wm=") - 1;
+        base[n + 1] = lcf->overlay_id;
+        n += 2;
     }
 
     len = 1 + ctx->spec.len;
@@ -359,6 +392,19 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    return ngx_http_thumbnail_set_headers_raw(r, ctx, type,
+                                              thumbnail_image_len(img),
+                                              last_modified);
+}
+
+
+/* the same for a thumbnail of `len` bytes of media type `type` */
+
+ngx_int_t
+ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, const char *type, size_t len,
+    time_t last_modified)
+{
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.status_line.len = 0;
 
@@ -369,7 +415,7 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     r->headers_out.charset.len = 0;
 
     ngx_http_clear_content_length(r);
-    r->headers_out.content_length_n = thumbnail_image_len(img);
+    r->headers_out.content_length_n = len;
 
     if (r->headers_out.content_encoding) {
         r->headers_out.content_encoding->hash = 0;
@@ -382,6 +428,10 @@ ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
     }
 
     if (ngx_http_thumbnail_set_etag(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thumbnail_add_vary(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -572,6 +622,8 @@ ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
     if (ctx->flight && ctx->leader) {
         ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
     }
+
+    ngx_http_thumbnail_admit_release(ctx);
 
     ngx_http_thumbnail_count_status(status);
 }

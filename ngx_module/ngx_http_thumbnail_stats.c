@@ -260,6 +260,10 @@ ngx_http_thumbnail_stats_publish(void)
 
     if (ngx_http_thumbnail_cache) {
         (void) thumbnail_cache_get_stats(ngx_http_thumbnail_cache, &cs);
+
+    } else {
+        /* this worker's zone lookups (ngx_http_thumbnail_zone_serve.c) */
+        ngx_http_thumbnail_zone_worker_stats(&cs);
     }
 
     tp = ngx_timeofday();
@@ -269,7 +273,8 @@ ngx_http_thumbnail_stats_publish(void)
     ngx_memory_barrier();
 
     slot->pid = ngx_pid;
-    slot->has_cache = (ngx_http_thumbnail_cache != NULL);
+    slot->has_cache = (ngx_http_thumbnail_cache != NULL
+                       || ngx_http_thumbnail_zone_enabled());
     slot->updated_msec = (uint64_t) tp->sec * 1000 + tp->msec;
     slot->cache = cs;
     slot->counters = ngx_http_thumbnail_counters;
@@ -405,8 +410,14 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
 
     /* each field: ,"name":value with names < 24 characters */
 
+    if (ngx_http_thumbnail_cache == NULL) {
+        /* the zone's node-wide bytes, items, evictions... */
+        (void) ngx_http_thumbnail_zone_stats_json(NULL, &total.cache);
+    }
+
     len = sizeof("{\"worker_processes\":,\"totals\":{\"cache\":false")
           + NGX_INT_T_LEN + 3 + sizeof(",\"workers\":[]}\n")
+          + ngx_http_thumbnail_zone_stats_len()
           + (n + 1) * (NGX_HTTP_THUMBNAIL_NFIELDS * (28 + NGX_INT64_LEN)
                        + sizeof(",{\"worker\":,\"pid\":,\"updated_msec\":,"
                                 "\"cache\":false}")
@@ -421,9 +432,12 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
 
     p = ngx_sprintf(p, "{\"worker_processes\":%ui,\"totals\":{", n);
     p = ngx_sprintf(p, "\"cache\":%s",
-                    ngx_http_thumbnail_cache ? "true" : "false");
+                    (ngx_http_thumbnail_cache
+                     || ngx_http_thumbnail_zone_enabled()) ? "true" : "false");
     p = ngx_http_thumbnail_stats_fields(p, &total);
-    p = ngx_sprintf(p, "},\"workers\":[");
+    *p++ = '}';
+    p = ngx_http_thumbnail_zone_stats_json(p, NULL);
+    p = ngx_sprintf(p, ",\"workers\":[");
 
     for (i = 0; i < n; i++) {
         p = ngx_sprintf(p, "%s{\"worker\":%ui,\"pid\":%P,"
