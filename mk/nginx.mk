@@ -123,6 +123,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'      thumbnail_max_output 2048; thumbnail_thread_pool default;' \
 		'      thumbnail_max_output_size 4m; thumbnail_max_output_held 32m;' \
 		'      thumbnail_cache_key $$host$$uri;' \
+		'      thumbnail_cache_control "public, max-age=60";' \
 		'    }' \
 		'    location /stats { thumbnail_stats; }' \
 		'  }' \

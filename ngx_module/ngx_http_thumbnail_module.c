@@ -29,6 +29,8 @@
  *                                                none without a cache)
  *   thumbnail_max_output_held SIZE;              http, server, location (64m)
  *   thumbnail_render_nice N;                     http (19)
+ *   thumbnail_quality N;                         http, server, location
+ *   thumbnail_cache_control VALUE | off;         http, server, location (off)
  */
 
 
@@ -214,6 +216,13 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       offsetof(ngx_http_thumbnail_loc_conf_t, quality),
       NULL },  /* 1..100, checked in merge; applied in options.c */
 
+    { ngx_string("thumbnail_cache_control"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thumbnail_cache_control_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },  /* applied in options.c */
+
       ngx_null_command
 };
 
@@ -311,6 +320,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->signature = NGX_CONF_UNSET_PTR;
     conf->overlay = NGX_CONF_UNSET_PTR;
     conf->quality = NGX_CONF_UNSET_UINT;
+    conf->cache_control = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -340,6 +350,7 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
     ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
+    ngx_conf_merge_ptr_value(conf->cache_control, prev->cache_control, NULL);
 
     if (ngx_http_thumbnail_sign_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

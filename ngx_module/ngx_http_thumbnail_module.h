@@ -28,7 +28,8 @@
  *   ngx_http_thumbnail_vars.c     $thumbnail_cache_status and
  *                                 $thumbnail_render_time
  *   ngx_http_thumbnail_options.c  location defaults a URL may override
- *                                 (thumbnail_quality)
+ *                                 (thumbnail_quality), and one a source
+ *                                 may (thumbnail_cache_control)
  *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
  *                                 and their caching headers in a shared
  *                                 memory zone; this file has the directive,
@@ -200,6 +201,9 @@ typedef struct {
     ngx_str_t                     overlay_id;    /* part of the cache key */
 
     ngx_uint_t                    quality;       /* thumbnail_quality */
+
+    /* thumbnail_cache_control (ngx_http_thumbnail_options.c) */
+    ngx_http_complex_value_t     *cache_control; /* NULL: off */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -305,6 +309,9 @@ typedef struct {
 ngx_int_t ngx_http_thumbnail_apply_defaults(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx,
     ngx_str_t *given);
+char *ngx_http_thumbnail_cache_control_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_thumbnail_cache_control(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_vars.c */
 ngx_int_t ngx_http_thumbnail_add_variables(ngx_conf_t *cf);
