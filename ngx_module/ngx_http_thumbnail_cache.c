@@ -258,6 +258,7 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     /* signed URLs: 403 before any lookup or source read */
     rc = ngx_http_thumbnail_sign_check(r, lcf);
     if (rc != NGX_OK) {
+        ngx_http_thumbnail_count_response(NULL, rc);
         return rc;
     }
 

@@ -118,6 +118,10 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 
         ngx_http_thumbnail_restore_method(r, ctx);
 
+        /* the source's status is the answer (ngx_http_thumbnail_prometheus.c) */
+        ngx_http_thumbnail_count_response(ctx, r->headers_out.status);
+        ngx_http_thumbnail_stats_flush();
+
         return ngx_http_next_header_filter(r);
     }
 

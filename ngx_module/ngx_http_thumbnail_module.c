@@ -22,7 +22,7 @@
  *   thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME]
  *                   [max_item=SIZE] [lock_age=TIME];    http
  *   thumbnail_cache_key STRING;                  http, server, location
- *   thumbnail_stats;                             location
+ *   thumbnail_stats [json | prometheus];         location
  *   thumbnail_cache_purge CONDITION;             http, server, location
  *   thumbnail_max_output_size SIZE;              http, server, location
  *                                                (the cache's largest value,
@@ -148,7 +148,7 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       NULL },
 
     { ngx_string("thumbnail_stats"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_thumbnail_stats_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

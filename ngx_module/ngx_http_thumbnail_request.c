@@ -440,6 +440,8 @@ ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
         ngx_http_thumbnail_stat_inc(not_modified);
     }
 
+    ngx_http_thumbnail_count_response(ctx, r->headers_out.status);
+
     return NGX_OK;
 }
 
@@ -622,6 +624,7 @@ ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
     ngx_http_thumbnail_admit_release(ctx);
 
     ngx_http_thumbnail_count_status(status);
+    ngx_http_thumbnail_count_response(ctx, status);
 }
 
 
