@@ -127,6 +127,8 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'    }' \
 		'    location /stats { thumbnail_stats; }' \
 		'    location /metrics { thumbnail_stats prometheus; }' \
+		'    location /size/ { alias $(CURDIR)/samples/; thumbnail size; }' \
+		'    location /test/ { alias $(CURDIR)/samples/; thumbnail test; }' \
 		'  }' \
 		'}' > $(NGX_OUT)/check/nginx.conf && \
 	$(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/nginx.conf \

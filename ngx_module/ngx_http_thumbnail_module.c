@@ -5,7 +5,7 @@
  * which hand over to the files that do the work (listed in
  * ngx_http_thumbnail_module.h).
  *
- *   thumbnail on | off;                          location
+ *   thumbnail on | off | size | test;            location
  *   thumbnail_spec SPEC;                         location (variables allowed)
  *   thumbnail_allowed_specs SPEC ...;            location
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
@@ -64,10 +64,10 @@ static ngx_conf_num_bounds_t  ngx_http_thumbnail_render_nice_bounds = {
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
 
     { ngx_string("thumbnail"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thumbnail_mode,             /* on | off | size | test */
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_thumbnail_loc_conf_t, enable),
+      0,
       NULL },
 
     { ngx_string("thumbnail_spec"),
@@ -336,6 +336,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     def = thumbnail_limits_default();
 
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->info = prev->info;            /* set with enable: info.c */
+    }
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
 
     if (conf->spec == NGX_CONF_UNSET_PTR) {
@@ -420,6 +424,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "thumbnail_max_output must be 1..4294967295");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->info) {
+        return ngx_http_thumbnail_info_merge(cf, conf);
     }
 
     if (!conf->enable) {

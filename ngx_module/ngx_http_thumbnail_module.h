@@ -25,6 +25,8 @@
  *                                 its completion on the event loop
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
+ *   ngx_http_thumbnail_info.c     `thumbnail size` and `thumbnail test`
+ *                                 (image_filter's modes), from the header
  *   ngx_http_thumbnail_prometheus.c   responses by status, the render
  *                                 time histogram, `thumbnail_stats
  *                                 prometheus` (text exposition 0.0.4)
@@ -269,6 +271,9 @@ typedef struct {
 
     /* thumbnail_cache_control (ngx_http_thumbnail_options.c) */
     ngx_http_complex_value_t     *cache_control; /* NULL: off */
+
+    /* thumbnail size | test (ngx_http_thumbnail_info.c); enable is 0 */
+    ngx_uint_t                    info;          /* NGX_HTTP_THUMBNAIL_INFO_* */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -355,6 +360,10 @@ typedef struct {
 
     /* its response counted by status (ngx_http_thumbnail_prometheus.c) */
     unsigned                      counted:1;
+
+    /* thumbnail size | test (ngx_http_thumbnail_info.c) */
+    unsigned                      info:2;
+    thumbnail_info               *probe;
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -372,6 +381,23 @@ typedef struct {
 #define NGX_HTTP_THUMBNAIL_CS_MISS    2   /* rendered it (BYPASS: no cache) */
 #define NGX_HTTP_THUMBNAIL_CS_WAIT    3   /* had another request's render */
 #define NGX_HTTP_THUMBNAIL_CS_BYPASS  4
+
+/* lcf->info, ctx->info: `thumbnail size;`, `thumbnail test;` */
+#define NGX_HTTP_THUMBNAIL_INFO_OFF   0
+#define NGX_HTTP_THUMBNAIL_INFO_SIZE  1
+#define NGX_HTTP_THUMBNAIL_INFO_TEST  2
+
+/* ngx_http_thumbnail_info.c */
+char *ngx_http_thumbnail_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thumbnail_info_merge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *conf);
+ngx_int_t ngx_http_thumbnail_info_start(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_info_post(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_buf_t *ngx_http_thumbnail_info_response(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
 
 /* ngx_http_thumbnail_options.c */
 ngx_int_t ngx_http_thumbnail_apply_defaults(ngx_http_request_t *r,
@@ -451,6 +477,7 @@ char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_flight.c */
 void ngx_http_thumbnail_flight_init(void);
