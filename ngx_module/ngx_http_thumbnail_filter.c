@@ -121,7 +121,7 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 
         ngx_http_thumbnail_restore_method(r, ctx);
 
-        /* the source's status is the answer (ngx_http_thumbnail_prometheus.c) */
+        /* the source's status is the answer (_prometheus.c) */
         ngx_http_thumbnail_count_response(ctx, r->headers_out.status);
         ngx_http_thumbnail_stats_flush();
 

@@ -184,9 +184,9 @@ ngx_http_thumbnail_observe_render(uint64_t us)
     c->render_count++;
     c->render_us_sum += us;
 
-#define NGX_HTTP_THUMBNAIL_BUCKET_INC(bound, label)                             \
-    if (us <= (uint64_t) bound * 1000) {                                       \
-        c->render_le_##bound##ms++;                                            \
+#define NGX_HTTP_THUMBNAIL_BUCKET_INC(bound, label)                          \
+    if (us <= (uint64_t) bound * 1000) {                                     \
+        c->render_le_##bound##ms++;                                          \
     }
 
     NGX_HTTP_THUMBNAIL_BUCKETS(NGX_HTTP_THUMBNAIL_BUCKET_INC)
@@ -318,8 +318,8 @@ ngx_http_thumbnail_prometheus(u_char *p, u_char *last,
 
 #define NGX_HTTP_THUMBNAIL_STATUS_LINE(code, label)                          \
     p = ngx_slprintf(p, last,                                               \
-                     "thumbnail_responses_total{status=\"" label "\"} %uL\n",\
-                     t->counters.responses_##code);
+                     "thumbnail_responses_total{status=\"" label "\"} "       \
+                     "%uL\n", t->counters.responses_##code);
 
     NGX_HTTP_THUMBNAIL_STATUSES(NGX_HTTP_THUMBNAIL_STATUS_LINE)
 
@@ -333,10 +333,10 @@ ngx_http_thumbnail_prometheus(u_char *p, u_char *last,
                                      "Time a render took on its pool "
                                      "thread.");
 
-#define NGX_HTTP_THUMBNAIL_BUCKET_LINE(bound, label)                            \
+#define NGX_HTTP_THUMBNAIL_BUCKET_LINE(bound, label)                         \
     p = ngx_slprintf(p, last,                                               \
-                     "thumbnail_render_seconds_bucket{le=\"" label "\"} %uL\n",\
-                     t->counters.render_le_##bound##ms);
+                     "thumbnail_render_seconds_bucket{le=\"" label "\"} "     \
+                     "%uL\n", t->counters.render_le_##bound##ms);
 
     NGX_HTTP_THUMBNAIL_BUCKETS(NGX_HTTP_THUMBNAIL_BUCKET_LINE)
 
