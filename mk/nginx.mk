@@ -125,8 +125,12 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'      thumbnail_cache_key $$host$$uri;' \
 		'      thumbnail_strict off;' \
 		'      thumbnail_avif on;' \
+		'      thumbnail_cache_control "public, max-age=60";' \
 		'    }' \
 		'    location /stats { thumbnail_stats; }' \
+		'    location /metrics { thumbnail_stats prometheus; }' \
+		'    location /size/ { alias $(CURDIR)/samples/; thumbnail size; }' \
+		'    location /test/ { alias $(CURDIR)/samples/; thumbnail test; }' \
 		'  }' \
 		'}' > $(NGX_OUT)/check/nginx.conf && \
 	$(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/nginx.conf \
@@ -140,9 +144,10 @@ endef
 
 nginx-venv: nginx-test-deps $(NGX_VENV)/.ok
 
-$(NGX_VENV)/.ok:
+# again when this file changes (a package added to the list)
+$(NGX_VENV)/.ok: $(CURDIR)/mk/nginx.mk
 	$(NGX_PYTHON) -m venv $(NGX_VENV)
-	$(NGX_VENV)/bin/pip install -q pytest requests
+	$(NGX_VENV)/bin/pip install -q pytest requests prometheus_client
 	@touch $@
 
 ## nginx-test: the module's pytest suite in tests/nginx

@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_thumbnail_serve(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified);
 static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
-static ngx_int_t ngx_http_thumbnail_plain_source_request(
-    ngx_http_request_t *r);
 static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h);
 
 
@@ -231,6 +229,12 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
 
     if (!lcf->enable || r != r->main) {
+
+        if (lcf->info && r == r->main) {
+            /* thumbnail size | test (ngx_http_thumbnail_info.c) */
+            return ngx_http_thumbnail_info_start(r, lcf);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -258,6 +262,7 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     /* signed URLs: 403 before any lookup or source read */
     rc = ngx_http_thumbnail_sign_check(r, lcf);
     if (rc != NGX_OK) {
+        ngx_http_thumbnail_count_response(NULL, rc);
         return rc;
     }
 
@@ -406,7 +411,7 @@ ngx_http_thumbnail_drop_header(ngx_table_elt_t *h)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
 {
     ngx_uint_t        i;

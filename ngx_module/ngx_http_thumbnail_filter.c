@@ -73,7 +73,7 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
     if (ctx == NULL) {
         ngx_http_thumbnail_restore_head(r);
 
-        if (!lcf->enable
+        if (!(lcf->enable || lcf->info)
             || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
             || r->headers_out.status != NGX_HTTP_OK)
         {
@@ -87,7 +87,10 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        rc = ngx_http_thumbnail_prepare(r, ctx);
+        /* thumbnail size | test: no spec (ngx_http_thumbnail_info.c) */
+        ctx->info = lcf->info;
+
+        rc = ctx->info ? NGX_OK : ngx_http_thumbnail_prepare(r, ctx);
         if (rc != NGX_OK) {
             return ngx_http_thumbnail_fail(r, ctx, rc);
         }
@@ -117,6 +120,10 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
          */
 
         ngx_http_thumbnail_restore_method(r, ctx);
+
+        /* the source's status is the answer (_prometheus.c) */
+        ngx_http_thumbnail_count_response(ctx, r->headers_out.status);
+        ngx_http_thumbnail_stats_flush();
 
         return ngx_http_next_header_filter(r);
     }
@@ -217,10 +224,21 @@ ngx_http_thumbnail_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
-        rc = ngx_http_thumbnail_render_post(r, ctx);
+        if (ctx->info) {
+            /* size | test: probe the header (ngx_http_thumbnail_info.c) */
+            rc = ngx_http_thumbnail_info_post(r, ctx);
+
+        } else {
+            rc = ngx_http_thumbnail_render_post(r, ctx);
+        }
 
         if (rc != NGX_OK) {
             return ngx_http_thumbnail_fail(r, ctx, rc);
+        }
+
+        if (ctx->phase == NGX_HTTP_THUMBNAIL_RENDERED) {
+            /* answered at once: a size or test source all in memory */
+            return ngx_http_thumbnail_send(r, ctx);
         }
 
         return NGX_OK;
@@ -381,6 +399,7 @@ static ngx_int_t
 ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 {
     ngx_int_t         rc;
+    ngx_buf_t        *b;
     ngx_chain_t       out;
     thumbnail_image  *img;
 
@@ -393,13 +412,21 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
     ctx->phase = NGX_HTTP_THUMBNAIL_SENT;
     r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
 
-    if (img == NULL) {
+    b = NULL;
+
+    if (ctx->info) {
+        /* size | test: the JSON or the source (ngx_http_thumbnail_info.c) */
+        b = ngx_http_thumbnail_info_response(r, ctx);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else if (img == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "thumbnail: rendered, but no image to send");
         return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
 
-    if (ngx_http_thumbnail_set_headers(r, ctx, img, -2) != NGX_OK) {
+    } else if (ngx_http_thumbnail_set_headers(r, ctx, img, -2) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -418,7 +445,7 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
         return rc;
     }
 
-    out.buf = ngx_http_thumbnail_image_buf(r->pool, img);
+    out.buf = b ? b : ngx_http_thumbnail_image_buf(r->pool, img);
     if (out.buf == NULL) {
         return NGX_ERROR;
     }

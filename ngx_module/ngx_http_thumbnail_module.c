@@ -5,7 +5,7 @@
  * which hand over to the files that do the work (listed in
  * ngx_http_thumbnail_module.h).
  *
- *   thumbnail on | off;                          location
+ *   thumbnail on | off | size | test;            location
  *   thumbnail_spec SPEC;                         location (variables allowed)
  *   thumbnail_allowed_specs SPEC ...;            location
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
@@ -22,7 +22,7 @@
  *   thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME]
  *                   [max_item=SIZE] [lock_age=TIME];    http
  *   thumbnail_cache_key STRING;                  http, server, location
- *   thumbnail_stats;                             location
+ *   thumbnail_stats [json | prometheus];         location
  *   thumbnail_strict on | off;                   http, server, location (off)
  *   thumbnail_avif on | off;                     http, server, location (off):
  *                                                `auto` may choose AVIF
@@ -32,6 +32,8 @@
  *                                                none without a cache)
  *   thumbnail_max_output_held SIZE;              http, server, location (64m)
  *   thumbnail_render_nice N;                     http (19)
+ *   thumbnail_quality N;                         http, server, location
+ *   thumbnail_cache_control VALUE | off;         http, server, location (off)
  */
 
 
@@ -65,10 +67,10 @@ static ngx_conf_num_bounds_t  ngx_http_thumbnail_render_nice_bounds = {
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
 
     { ngx_string("thumbnail"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thumbnail_mode,             /* on | off | size | test */
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_thumbnail_loc_conf_t, enable),
+      0,
       NULL },
 
     { ngx_string("thumbnail_spec"),
@@ -149,7 +151,7 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       NULL },
 
     { ngx_string("thumbnail_stats"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_thumbnail_stats_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -231,6 +233,13 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thumbnail_loc_conf_t, quality),
       NULL },  /* 1..100, checked in merge; applied in options.c */
+
+    { ngx_string("thumbnail_cache_control"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thumbnail_cache_control_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },  /* applied in options.c */
 
       ngx_null_command
 };
@@ -331,6 +340,7 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->signature = NGX_CONF_UNSET_PTR;
     conf->overlay = NGX_CONF_UNSET_PTR;
     conf->quality = NGX_CONF_UNSET_UINT;
+    conf->cache_control = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -346,6 +356,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     def = thumbnail_limits_default();
 
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->info = prev->info;            /* set with enable: info.c */
+    }
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
 
     if (conf->spec == NGX_CONF_UNSET_PTR) {
@@ -360,6 +374,7 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
     ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
+    ngx_conf_merge_ptr_value(conf->cache_control, prev->cache_control, NULL);
 
     if (ngx_http_thumbnail_sign_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -431,6 +446,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "thumbnail_max_output must be 1..4294967295");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->info) {
+        return ngx_http_thumbnail_info_merge(cf, conf);
     }
 
     if (!conf->enable) {

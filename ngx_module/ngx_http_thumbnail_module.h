@@ -28,10 +28,16 @@
  *   ngx_http_thumbnail_negotiate.c  the spec's `auto` format: Accept ->
  *                                 bucket in the spec (key, ETag), `Vary:
  *                                 Accept`, $thumbnail_format
+ *   ngx_http_thumbnail_info.c     `thumbnail size` and `thumbnail test`
+ *                                 (image_filter's modes), from the header
+ *   ngx_http_thumbnail_prometheus.c   responses by status, the render
+ *                                 time histogram, `thumbnail_stats
+ *                                 prometheus` (text exposition 0.0.4)
  *   ngx_http_thumbnail_vars.c     $thumbnail_cache_status and
  *                                 $thumbnail_render_time
  *   ngx_http_thumbnail_options.c  location defaults a URL may override
- *                                 (thumbnail_quality)
+ *                                 (thumbnail_quality), and one a source
+ *                                 may (thumbnail_cache_control)
  *   ngx_http_thumbnail_zone.c     the node-wide cache: finished thumbnails
  *                                 and their caching headers in a shared
  *                                 memory zone; this file has the directive,
@@ -114,7 +120,69 @@
     X(heavy)                                                                \
     X(zone_waits)                                                           \
     X(held_refused)                                                         \
-    X(output_held)
+    X(output_held)                                                          \
+    NGX_HTTP_THUMBNAIL_METRICS_COUNTERS(X)
+
+/*
+ * then (ngx_http_thumbnail_prometheus.c): the responses the module answered,
+ * by status (NGX_HTTP_THUMBNAIL_STATUSES, the rest in responses_other), and
+ * the render time histogram: render_count renders took render_us_sum
+ * microseconds in all, render_le_Nms of them at most N ms (cumulative)
+ */
+#define NGX_HTTP_THUMBNAIL_METRICS_COUNTERS(X)                               \
+    X(responses_200)                                                        \
+    X(responses_304)                                                        \
+    X(responses_400)                                                        \
+    X(responses_403)                                                        \
+    X(responses_404)                                                        \
+    X(responses_413)                                                        \
+    X(responses_415)                                                        \
+    X(responses_500)                                                        \
+    X(responses_502)                                                        \
+    X(responses_503)                                                        \
+    X(responses_504)                                                        \
+    X(responses_other)                                                      \
+    X(render_count)                                                         \
+    X(render_us_sum)                                                        \
+    X(render_le_5ms)                                                        \
+    X(render_le_10ms)                                                       \
+    X(render_le_25ms)                                                       \
+    X(render_le_50ms)                                                       \
+    X(render_le_100ms)                                                      \
+    X(render_le_250ms)                                                      \
+    X(render_le_500ms)                                                      \
+    X(render_le_1000ms)                                                     \
+    X(render_le_2500ms)                                                     \
+    X(render_le_5000ms)                                                     \
+    X(render_le_10000ms)
+
+/* the statuses with a counter of their own: status, its label */
+#define NGX_HTTP_THUMBNAIL_STATUSES(X)                                       \
+    X(200, "200")                                                           \
+    X(304, "304")                                                           \
+    X(400, "400")                                                           \
+    X(403, "403")                                                           \
+    X(404, "404")                                                           \
+    X(413, "413")                                                           \
+    X(415, "415")                                                           \
+    X(500, "500")                                                           \
+    X(502, "502")                                                           \
+    X(503, "503")                                                           \
+    X(504, "504")
+
+/* the histogram's buckets: upper bound in ms, its label in seconds */
+#define NGX_HTTP_THUMBNAIL_BUCKETS(X)                                        \
+    X(5, "0.005")                                                           \
+    X(10, "0.01")                                                           \
+    X(25, "0.025")                                                          \
+    X(50, "0.05")                                                           \
+    X(100, "0.1")                                                           \
+    X(250, "0.25")                                                          \
+    X(500, "0.5")                                                           \
+    X(1000, "1")                                                            \
+    X(2500, "2.5")                                                          \
+    X(5000, "5")                                                            \
+    X(10000, "10")
 
 /* the fields of thumbnail_cache_stats, in declaration order */
 #define NGX_HTTP_THUMBNAIL_CACHE_FIELDS(X)                                   \
@@ -206,6 +274,12 @@ typedef struct {
     ngx_str_t                     overlay_id;    /* part of the cache key */
 
     ngx_uint_t                    quality;       /* thumbnail_quality */
+
+    /* thumbnail_cache_control (ngx_http_thumbnail_options.c) */
+    ngx_http_complex_value_t     *cache_control; /* NULL: off */
+
+    /* thumbnail size | test (ngx_http_thumbnail_info.c); enable is 0 */
+    ngx_uint_t                    info;          /* NGX_HTTP_THUMBNAIL_INFO_* */
 } ngx_http_thumbnail_loc_conf_t;
 
 
@@ -292,6 +366,13 @@ typedef struct {
     unsigned                      cache_status:3;  /* NGX_HTTP_THUMBNAIL_CS_* */
     unsigned                      rendered:1;
     ngx_msec_t                    render_ms;
+
+    /* its response counted by status (ngx_http_thumbnail_prometheus.c) */
+    unsigned                      counted:1;
+
+    /* thumbnail size | test (ngx_http_thumbnail_info.c) */
+    unsigned                      info:2;
+    thumbnail_info               *probe;
 } ngx_http_thumbnail_ctx_t;
 
 
@@ -310,13 +391,61 @@ typedef struct {
 #define NGX_HTTP_THUMBNAIL_CS_WAIT    3   /* had another request's render */
 #define NGX_HTTP_THUMBNAIL_CS_BYPASS  4
 
+/* lcf->info, ctx->info: `thumbnail size;`, `thumbnail test;` */
+#define NGX_HTTP_THUMBNAIL_INFO_OFF   0
+#define NGX_HTTP_THUMBNAIL_INFO_SIZE  1
+#define NGX_HTTP_THUMBNAIL_INFO_TEST  2
+
+/* ngx_http_thumbnail_info.c */
+char *ngx_http_thumbnail_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thumbnail_info_merge(ngx_conf_t *cf,
+    ngx_http_thumbnail_loc_conf_t *conf);
+ngx_int_t ngx_http_thumbnail_info_start(ngx_http_request_t *r,
+    ngx_http_thumbnail_loc_conf_t *lcf);
+ngx_int_t ngx_http_thumbnail_info_post(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+ngx_buf_t *ngx_http_thumbnail_info_response(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx);
+
 /* ngx_http_thumbnail_options.c */
 ngx_int_t ngx_http_thumbnail_apply_defaults(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx,
     ngx_str_t *given);
+char *ngx_http_thumbnail_cache_control_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_thumbnail_cache_control(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_vars.c */
 ngx_int_t ngx_http_thumbnail_add_variables(ngx_conf_t *cf);
+
+/* what thumbnail_stats sums over the workers (ngx_http_thumbnail_stats.c) */
+typedef struct {
+    ngx_uint_t                      workers;
+    ngx_uint_t                      has_cache;
+    thumbnail_cache_stats           cache;
+    ngx_http_thumbnail_counters_t   counters;
+} ngx_http_thumbnail_totals_t;
+
+/* one figure of the Prometheus exposition */
+typedef struct {
+    const char                     *name;    /* after "thumbnail_" */
+    const char                     *type;    /* "counter" or "gauge" */
+    const char                     *help;
+    uint64_t                        value;
+} ngx_http_thumbnail_metric_t;
+
+ngx_int_t ngx_http_thumbnail_stats_totals(ngx_http_thumbnail_totals_t *t);
+
+/* ngx_http_thumbnail_prometheus.c */
+void ngx_http_thumbnail_count_response(ngx_http_thumbnail_ctx_t *ctx,
+    ngx_uint_t status);
+void ngx_http_thumbnail_observe_render(uint64_t us);
+ngx_int_t ngx_http_thumbnail_prometheus_handler(ngx_http_request_t *r);
+
+/* ngx_http_thumbnail_zone_serve.c: the zone's figures, 0 without a zone */
+ngx_uint_t ngx_http_thumbnail_zone_metrics(ngx_http_thumbnail_metric_t *m,
+    ngx_uint_t n, ngx_str_t *name);
 
 
 /* ngx_http_thumbnail_module.c */
@@ -357,6 +486,7 @@ char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_thumbnail_cache_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle);
 void ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r);
 
 /* ngx_http_thumbnail_flight.c */
 void ngx_http_thumbnail_flight_init(void);

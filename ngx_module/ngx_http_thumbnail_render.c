@@ -74,6 +74,7 @@ typedef struct {
     thumbnail_image              *img;
     char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
     ngx_msec_t                    elapsed;   /* $thumbnail_render_time */
+    uint64_t                      elapsed_us; /* the histogram's */
 } ngx_http_thumbnail_task_ctx_t;
 
 
@@ -435,8 +436,9 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 
     (void) clock_gettime(CLOCK_MONOTONIC, &end);
 
-    t->elapsed = (ngx_msec_t) ((end.tv_sec - start.tv_sec) * 1000
-                               + (end.tv_nsec - start.tv_nsec) / 1000000);
+    t->elapsed_us = (uint64_t) ((end.tv_sec - start.tv_sec) * 1000000
+                                + (end.tv_nsec - start.tv_nsec) / 1000);
+    t->elapsed = (ngx_msec_t) (t->elapsed_us / 1000);
 
     /* a large free() (munmap) is better done here than on the loop */
 
@@ -578,6 +580,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     if (!t->read_failed) {
         ctx->rendered = 1;
         ctx->render_ms = t->elapsed;
+        ngx_http_thumbnail_observe_render(t->elapsed_us);
     }
 
     if (t->read_failed) {

@@ -377,7 +377,8 @@ ngx_http_thumbnail_make_key(ngx_http_request_t *r,
 
 /*
  * Sets the headers of a thumbnail response: 200 (or 304 if If-None-Match
- * matches the ETag), Content-Type, Content-Length, ETag; no ranges.
+ * matches the ETag), Content-Type, Content-Length, ETag, the
+ * thumbnail_cache_control; no ranges.
  * last_modified: -1 none, -2 keep the source's, else the time to send.
  */
 
@@ -437,12 +438,19 @@ ngx_http_thumbnail_set_headers_raw(ngx_http_request_t *r,
 
     ngx_http_clear_accept_ranges(r);
 
+    /* thumbnail_cache_control, unless the source sent a Cache-Control */
+    if (ngx_http_thumbnail_cache_control(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_thumbnail_if_none_match(ctx->if_none_match, &ctx->etag)) {
         r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
         r->headers_out.content_type.len = 0;
         ngx_http_clear_content_length(r);
         ngx_http_thumbnail_stat_inc(not_modified);
     }
+
+    ngx_http_thumbnail_count_response(ctx, r->headers_out.status);
 
     return NGX_OK;
 }
@@ -626,6 +634,7 @@ ngx_http_thumbnail_failed(ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
     ngx_http_thumbnail_admit_release(ctx);
 
     ngx_http_thumbnail_count_status(status);
+    ngx_http_thumbnail_count_response(ctx, status);
 }
 
 

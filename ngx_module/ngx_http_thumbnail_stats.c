@@ -35,7 +35,12 @@
  * render_errors, flight_waits (requests that waited for another request's
  * render of the same key), not_modified, status_4xx/5xx, heavy_refused, and
  * the gauges in_flight (renders queued or running), waiting and heavy
- * (heavy renders queued or running).
+ * (heavy renders queued or running); then responses_<status> and the
+ * render time histogram (ngx_http_thumbnail_prometheus.c).
+ *
+ * `thumbnail_stats prometheus;`, or ?format=prometheus here, answers with
+ * the same totals in Prometheus' text format
+ * (ngx_http_thumbnail_prometheus.c, from ngx_http_thumbnail_stats_totals()).
  */
 
 
@@ -315,16 +320,34 @@ ngx_http_thumbnail_stats_read(ngx_http_thumbnail_slot_t *slot,
 }
 
 
+/* thumbnail_stats [json | prometheus]; */
+
 char *
 ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_thumbnail_stats_handler;
 
-    return NGX_CONF_OK;
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 1 || ngx_strcmp(value[1].data, "json") == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "prometheus") == 0) {
+        clcf->handler = ngx_http_thumbnail_prometheus_handler;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"thumbnail_stats\", "
+                       "it must be \"json\" or \"prometheus\"", &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -352,54 +375,53 @@ ngx_http_thumbnail_stats_fields(u_char *p, ngx_http_thumbnail_slot_t *s)
 }
 
 
-static ngx_int_t
-ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
+/* the slots of the current worker_processes; 0 without a stats zone */
+
+static ngx_uint_t
+ngx_http_thumbnail_stats_workers(void)
 {
-    size_t                      len;
-    u_char                     *p;
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_uint_t                  i, n;
-    ngx_chain_t                 out;
-    ngx_core_conf_t            *ccf;
-    ngx_http_thumbnail_slot_t  *slots, total;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_uint_t        n;
+    ngx_core_conf_t  *ccf;
 
     if (ngx_http_thumbnail_shm == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return 0;
     }
-
-    ngx_http_thumbnail_stats_publish();
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
                                            ngx_core_module);
 
     n = (ccf->worker_processes > 0) ? (ngx_uint_t) ccf->worker_processes : 1;
-    n = ngx_min(n, ngx_http_thumbnail_shm->nslots);
 
-    slots = ngx_palloc(r->pool, n * sizeof(ngx_http_thumbnail_slot_t));
-    if (slots == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return ngx_min(n, ngx_http_thumbnail_shm->nslots);
+}
 
-    ngx_memzero(&total, sizeof(ngx_http_thumbnail_slot_t));
+
+/*
+ * Reads the n slots (copies into slots, if not NULL) and sums them into
+ * total; the zone's node-wide figures go into the totals' cache fields
+ * when the zone is the only cache. Shared by both formats.
+ */
+
+static void
+ngx_http_thumbnail_stats_sum(ngx_uint_t n, ngx_http_thumbnail_slot_t *slots,
+    ngx_http_thumbnail_slot_t *total)
+{
+    ngx_uint_t                  i;
+    ngx_http_thumbnail_slot_t   one, *s;
+
+    ngx_http_thumbnail_stats_publish();
+
+    ngx_memzero(total, sizeof(ngx_http_thumbnail_slot_t));
 
     for (i = 0; i < n; i++) {
-        ngx_http_thumbnail_stats_read(&ngx_http_thumbnail_shm->slots[i],
-                                      &slots[i]);
+        s = slots ? &slots[i] : &one;
+
+        ngx_http_thumbnail_stats_read(&ngx_http_thumbnail_shm->slots[i], s);
 
 #define NGX_HTTP_THUMBNAIL_CACHE_SUM(name)                                   \
-        total.cache.name += slots[i].cache.name;
+        total->cache.name += s->cache.name;
 #define NGX_HTTP_THUMBNAIL_COUNTER_SUM(name)                                 \
-        total.counters.name += slots[i].counters.name;
+        total->counters.name += s->counters.name;
 
         NGX_HTTP_THUMBNAIL_CACHE_FIELDS(NGX_HTTP_THUMBNAIL_CACHE_SUM)
         NGX_HTTP_THUMBNAIL_COUNTERS(NGX_HTTP_THUMBNAIL_COUNTER_SUM)
@@ -408,12 +430,89 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
 #undef NGX_HTTP_THUMBNAIL_COUNTER_SUM
     }
 
-    /* each field: ,"name":value with names < 24 characters */
-
     if (ngx_http_thumbnail_cache == NULL) {
         /* the zone's node-wide bytes, items, evictions... */
-        (void) ngx_http_thumbnail_zone_stats_json(NULL, &total.cache);
+        (void) ngx_http_thumbnail_zone_stats_json(NULL, &total->cache);
     }
+}
+
+
+/* the sums, for thumbnail_stats prometheus (ngx_http_thumbnail_prometheus.c) */
+
+ngx_int_t
+ngx_http_thumbnail_stats_totals(ngx_http_thumbnail_totals_t *t)
+{
+    ngx_uint_t                 n;
+    ngx_http_thumbnail_slot_t  total;
+
+    n = ngx_http_thumbnail_stats_workers();
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_thumbnail_stats_sum(n, NULL, &total);
+
+    t->workers = n;
+    t->has_cache = (ngx_http_thumbnail_cache
+                    || ngx_http_thumbnail_zone_enabled());
+    t->cache = total.cache;
+    t->counters = total.counters;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
+{
+    size_t                      len;
+    u_char                     *p;
+    ngx_int_t                   rc;
+    ngx_str_t                   format;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  i, n;
+    ngx_chain_t                 out;
+    ngx_http_thumbnail_slot_t  *slots, total;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    /* ?format=prometheus: the text exposition of the same figures */
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+
+        if (format.len == 10
+            && ngx_strncmp(format.data, "prometheus", 10) == 0)
+        {
+            return ngx_http_thumbnail_prometheus_handler(r);
+        }
+
+        if (format.len != 4 || ngx_strncmp(format.data, "json", 4) != 0) {
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    n = ngx_http_thumbnail_stats_workers();
+
+    if (n == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    slots = ngx_palloc(r->pool, n * sizeof(ngx_http_thumbnail_slot_t));
+    if (slots == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_thumbnail_stats_sum(n, slots, &total);
+
+    /* each field: ,"name":value with names < 24 characters */
 
     len = sizeof("{\"worker_processes\":,\"totals\":{\"cache\":false")
           + NGX_INT_T_LEN + 3 + sizeof(",\"workers\":[]}\n")

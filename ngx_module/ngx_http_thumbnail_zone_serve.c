@@ -520,3 +520,83 @@ ngx_http_thumbnail_zone_stats_json(u_char *p, thumbnail_cache_stats *totals)
 
     return p;
 }
+
+
+/*
+ * The zone's own figures, node-wide, for thumbnail_stats prometheus
+ * (ngx_http_thumbnail_prometheus.c): at most n into m, and the zone's name;
+ * returns how many (0 without a zone).
+ */
+
+ngx_uint_t
+ngx_http_thumbnail_zone_metrics(ngx_http_thumbnail_metric_t *m, ngx_uint_t n,
+    ngx_str_t *name)
+{
+    size_t                              used;
+    uint64_t                            v[14];
+    ngx_uint_t                          i;
+    ngx_http_thumbnail_zone_t          *zone;
+    ngx_http_thumbnail_zone_counters_t  c;
+
+    static const ngx_http_thumbnail_metric_t  metrics[14] = {
+        { "zone_size_bytes", "gauge", "The zone's size.", 0 },
+        { "zone_used_bytes", "gauge", "Slab pages in use.", 0 },
+        { "zone_max_item_bytes", "gauge", "Largest thumbnail stored.", 0 },
+        { "zone_bytes", "gauge", "Bytes of thumbnails stored.", 0 },
+        { "zone_items", "gauge", "Thumbnails stored.", 0 },
+        { "zone_errors", "gauge", "Render errors kept.", 0 },
+        { "zone_markers", "gauge", "Renders in progress.", 0 },
+        { "zone_stores_total", "counter", "Thumbnails stored.", 0 },
+        { "zone_evictions_total", "counter", "Entries evicted for room.", 0 },
+        { "zone_expirations_total", "counter",
+          "Entries dropped by ttl or inactive.", 0 },
+        { "zone_oversize_rejects_total", "counter",
+          "Thumbnails over max_item, not stored.", 0 },
+        { "zone_store_failures_total", "counter",
+          "Thumbnails not stored for want of room.", 0 },
+        { "zone_marker_takeovers_total", "counter",
+          "Renders in progress taken over (owner dead or over lock_age).",
+          0 },
+        { "zone_purges_total", "counter", "Entries purged.", 0 }
+    };
+
+    zone = ngx_http_thumbnail_zone_get();
+
+    if (zone == NULL) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    c = zone->sh->c;
+    used = (size_t) (zone->shpool->end - zone->shpool->start)
+           - zone->shpool->pfree * ngx_pagesize;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    v[0] = zone->size;
+    v[1] = used;
+    v[2] = zone->max_item;
+    v[3] = c.bytes;
+    v[4] = c.items;
+    v[5] = c.errors;
+    v[6] = c.markers;
+    v[7] = c.stores;
+    v[8] = c.evictions;
+    v[9] = c.expirations;
+    v[10] = c.oversize_rejects;
+    v[11] = c.store_failures;
+    v[12] = c.marker_takeovers;
+    v[13] = c.purges;
+
+    n = ngx_min(n, sizeof(metrics) / sizeof(metrics[0]));
+
+    for (i = 0; i < n; i++) {
+        m[i] = metrics[i];
+        m[i].value = v[i];
+    }
+
+    *name = zone->name;
+
+    return n;
+}
