@@ -39,7 +39,7 @@
 #include <stdint.h>
 
 /** ABI version of this header; thumbnail_abi_version() returns the library's. */
-#define THUMBNAIL_ABI_VERSION 1
+#define THUMBNAIL_ABI_VERSION 2
 /** Library version of this header; thumbnail_version() returns the library's. */
 #define THUMBNAIL_VERSION "0.1.0"
 /** A buffer this size holds every canonical spec and its NUL (thumbnail_spec_canonical()). */

@@ -137,7 +137,7 @@ fn help_and_version_go_to_stdout_with_exit_0() {
     assert_eq!(cli(&["-h"]).1, out);
     let (code, out, _) = cli(&["--version"]);
     assert_eq!(code, 0);
-    assert_eq!(out, format!("thumbnail {} (libthumbnail ABI 1)\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(out, format!("thumbnail {} (libthumbnail ABI 2)\n", env!("CARGO_PKG_VERSION")));
     assert_eq!(cli(&["-V"]).1, out);
     // a usage error: short usage on stderr, exit 1, nothing on stdout
     let (code, out, err) = cli(&["-s"]);

@@ -13,7 +13,7 @@ import (
 // ABIVersion is the ABI version of the C API this package is written for
 // (the header's THUMBNAIL_ABI_VERSION); LibraryABIVersion returns the
 // linked library's.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // The package does not compile against a header of another ABI version.
 const (

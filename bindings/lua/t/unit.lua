@@ -98,7 +98,7 @@ test("gen_cdefs.lua follows header changes and rejects unknown forms", function(
     local changed = gen.generate(added)
     T.ok(changed ~= base, "an added prototype changes the output")
     T.ok(changed:find("int thumbnail_new_function(void);", 1, true), "the prototype is in the output")
-    local bumped = gen.generate((header:gsub("THUMBNAIL_ABI_VERSION 1", "THUMBNAIL_ABI_VERSION 7")))
+    local bumped = gen.generate((header:gsub("THUMBNAIL_ABI_VERSION 2", "THUMBNAIL_ABI_VERSION 7")))
     T.ok(bumped:find("abi_version = 7,", 1, true), "abi_version follows the header")
     local ok, err = pcall(gen.generate, header .. "\n#pragma once\n")
     T.eq(ok, false, "unknown directive")

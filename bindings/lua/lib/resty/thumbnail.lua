@@ -79,7 +79,7 @@ local function load_library()
     -- package.cpath entry + the library's file name (so
     -- `lua_package_cpath "/opt/thumbnail/lib/?.so;;"` finds
     -- /opt/thumbnail/lib/libthumbnail.so); then the system's library path,
-    -- by SONAME first (a runtime-only install, e.g. Debian's libthumbnail1,
+    -- by SONAME first (a runtime-only install, e.g. Debian's libthumbnail2,
     -- has libthumbnail.so.N but no libthumbnail.so link).
     local tried = {}
     for entry in package.cpath:gmatch("[^;]+") do
