@@ -46,12 +46,6 @@ static void *ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf,
-    ngx_str_t *spec, ngx_str_t *out, const char *fmt);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
@@ -481,115 +475,6 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if (conf->thread_pool == NULL) {
             return NGX_CONF_ERROR;
         }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_thumbnail_loc_conf_t *tlcf = conf;
-
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (tlcf->spec != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    tlcf->spec = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (tlcf->spec == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = tlcf->spec;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (tlcf->spec->lengths != NULL) {
-        return NGX_CONF_OK;
-    }
-
-    /* a constant spec: check it now */
-
-    return ngx_http_thumbnail_conf_canonical(cf, &value[1], &tlcf->spec_static,
-                                             "invalid thumbnail_spec \"%V\": "
-                                             "%s");
-}
-
-
-static char *
-ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_thumbnail_loc_conf_t *tlcf = conf;
-
-    char        *rv;
-    ngx_str_t   *value, *s;
-    ngx_uint_t   i;
-
-    if (tlcf->allowed != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    tlcf->allowed = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                     sizeof(ngx_str_t));
-    if (tlcf->allowed == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        s = ngx_array_push(tlcf->allowed);
-        if (s == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rv = ngx_http_thumbnail_conf_canonical(cf, &value[i], s,
-                                               "invalid spec \"%V\" in "
-                                               "thumbnail_allowed_specs: %s");
-        if (rv != NGX_CONF_OK) {
-            return rv;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * A spec of the configuration in canonical form; an invalid one is logged
- * with fmt, which takes the spec (%V) and the library's reason (%s).
- */
-
-static char *
-ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf, ngx_str_t *spec,
-    ngx_str_t *out, const char *fmt)
-{
-    u_char     err[NGX_HTTP_THUMBNAIL_ERR_LEN];
-    ngx_int_t  rc;
-
-    err[0] = '\0';
-
-    rc = ngx_http_thumbnail_canonical(cf->pool, spec, out, err, sizeof(err));
-    if (rc == NGX_ERROR) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, fmt, spec, err);
-        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

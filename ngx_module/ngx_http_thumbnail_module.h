@@ -7,9 +7,11 @@
  *   ngx_http_thumbnail_module.c   configuration only: directives, conf
  *                                 create/merge, postconfiguration, process
  *                                 init/exit
+ *   ngx_http_thumbnail_spec.c     thumbnail_spec, thumbnail_allowed_specs
+ *                                 (checked at load); spec -> canonical form
+ *                                 and the allow-list per request
  *   ngx_http_thumbnail_request.c  request-time helpers: the request's
- *                                 context, spec -> canonical form and the
- *                                 allow-list, cache key and ETag, response
+ *                                 context, cache key and ETag, response
  *                                 headers and If-None-Match, HEAD fetched
  *                                 as GET, a failure's status, Retry-After
  *   ngx_http_thumbnail_cache.c    the per-worker cache and the pre-content
@@ -23,6 +25,10 @@
  *   ngx_http_thumbnail_render.c   render admission (queue and heavy-source
  *                                 limits), the thread task that renders and
  *                                 its completion on the event loop
+ *   ngx_http_thumbnail_thread.c   the task on the pool thread: file reads,
+ *                                 a file source's header probe, the render
+ *                                 (ngx_http_thumbnail_task.h: the task's
+ *                                 context, for these two files only)
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
  *   ngx_http_thumbnail_negotiate.c  the spec's `auto` format: Accept ->
@@ -451,12 +457,17 @@ ngx_uint_t ngx_http_thumbnail_zone_metrics(ngx_http_thumbnail_metric_t *m,
 /* ngx_http_thumbnail_module.c */
 extern ngx_module_t                    ngx_http_thumbnail_module;
 
-/* ngx_http_thumbnail_request.c */
-ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
+/* ngx_http_thumbnail_spec.c */
+char *ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec,
     ngx_str_t *out, u_char *err, size_t err_len);
 ngx_int_t ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
     ngx_str_t *spec);
+
+/* ngx_http_thumbnail_request.c */
+ngx_http_thumbnail_ctx_t *ngx_http_thumbnail_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_thumbnail_prepare(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 ngx_int_t ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
@@ -524,7 +535,8 @@ char *ngx_http_thumbnail_stats_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_thumbnail_negotiate.c */
-ngx_int_t ngx_http_thumbnail_negotiate_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_thumbnail_format_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_thumbnail_negotiate(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 ngx_int_t ngx_http_thumbnail_add_vary(ngx_http_request_t *r,

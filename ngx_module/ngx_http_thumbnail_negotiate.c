@@ -21,38 +21,8 @@
 #include "ngx_http_thumbnail_module.h"
 
 
-static ngx_int_t ngx_http_thumbnail_format_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_thumbnail_accept(ngx_http_request_t *r,
     ngx_str_t *accept);
-
-
-static ngx_http_variable_t  ngx_http_thumbnail_vars[] = {
-
-    { ngx_string("thumbnail_format"), NULL,
-      ngx_http_thumbnail_format_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
-
-
-ngx_int_t
-ngx_http_thumbnail_negotiate_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_thumbnail_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
-}
 
 
 /* resolves `auto`; returns NGX_OK or an HTTP status */
@@ -223,7 +193,7 @@ ngx_http_thumbnail_add_vary(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_thumbnail_format_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {

@@ -15,6 +15,8 @@
  *   $thumbnail_render_time    seconds this request's render took on the
  *                             pool thread, with milliseconds ("0.042");
  *                             empty ("-") when it rendered nothing.
+ *   $thumbnail_format         the bucket `auto` chose (avif, webp, source;
+ *                             ngx_http_thumbnail_negotiate.c)
  *
  * The states are set where they happen (the phase handler's hit, the
  * flight's lead and wait, the zone's hit and park, the thread task); this
@@ -39,6 +41,11 @@ static ngx_http_variable_t  ngx_http_thumbnail_vars[] = {
 
     { ngx_string("thumbnail_render_time"), NULL,
       ngx_http_thumbnail_render_time_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* its getter lives beside the negotiation that sets it */
+    { ngx_string("thumbnail_format"), NULL,
+      ngx_http_thumbnail_format_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -69,9 +76,7 @@ ngx_http_thumbnail_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    /* $thumbnail_format lives beside the negotiation that sets it */
-
-    return ngx_http_thumbnail_negotiate_add_variables(cf);
+    return NGX_OK;
 }
 
 

@@ -1,0 +1,57 @@
+
+/*
+ * ngx_http_thumbnail_task.h: a render task's context, shared by the event
+ * loop side (ngx_http_thumbnail_render.c) and the pool thread side
+ * (ngx_http_thumbnail_thread.c) only.
+ */
+
+
+#ifndef _NGX_HTTP_THUMBNAIL_TASK_H_INCLUDED_
+#define _NGX_HTTP_THUMBNAIL_TASK_H_INCLUDED_
+
+
+/* the header of a file source is probed in its first bytes */
+#define NGX_HTTP_THUMBNAIL_PROBE_PREFIX  (256 * 1024)
+
+#define NGX_HTTP_THUMBNAIL_STAGE_READ    0
+#define NGX_HTTP_THUMBNAIL_STAGE_RENDER  1
+
+
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_http_thumbnail_ctx_t     *ctx;
+    ngx_uint_t                    stage;
+
+    /* read by the pool thread */
+    thumbnail_cache              *cache;
+    u_char                       *src;         /* owned: freed after render */
+    size_t                        src_len;
+    ngx_http_thumbnail_read_t    *reads;       /* file parts to read */
+    ngx_uint_t                    nreads;
+    ngx_str_t                     key;
+    ngx_str_t                     spec;
+    thumbnail_limits              limits;
+    ngx_int_t                     nice;
+    const thumbnail_overlay      *overlay;       /* thumbnail_watermark */
+
+    /* written by the pool thread */
+    ngx_uint_t                    next_read;   /* parts read so far */
+    size_t                        part_done;   /* bytes of the next part */
+    ngx_uint_t                    read_failed; /* a read failed: 1 + its
+                                                  index in reads */
+    ngx_err_t                     read_err;    /* errno, 0: file too short */
+    thumbnail_status              probe_status;
+    thumbnail_info                info;
+    thumbnail_status              status;
+    thumbnail_cache_source        source;
+    thumbnail_image              *img;
+    char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_msec_t                    elapsed;   /* $thumbnail_render_time */
+    uint64_t                      elapsed_us; /* the histogram's */
+} ngx_http_thumbnail_task_ctx_t;
+
+
+void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_THUMBNAIL_TASK_H_INCLUDED_ */
