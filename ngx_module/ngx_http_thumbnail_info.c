@@ -33,10 +33,7 @@
 
 
 #include "ngx_http_thumbnail_module.h"
-
-
-/* the header of a file source is looked for in its first bytes */
-#define NGX_HTTP_THUMBNAIL_INFO_PREFIX  (256 * 1024)
+#include "ngx_http_thumbnail_task.h"
 
 
 typedef struct {
@@ -46,13 +43,10 @@ typedef struct {
     /* read by the pool thread */
     u_char                       *src;
     size_t                        src_len;
-    ngx_http_thumbnail_read_t    *reads;
-    ngx_uint_t                    nreads;
+    ngx_http_thumbnail_parts_t    parts;
     ngx_uint_t                    test;        /* read all of it */
 
     /* written by the pool thread */
-    ngx_uint_t                    read_failed; /* 1 + the part's index */
-    ngx_err_t                     read_err;    /* 0: file too short */
     thumbnail_status              status;
     thumbnail_info                info;
     char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
@@ -60,8 +54,6 @@ typedef struct {
 
 
 static void ngx_http_thumbnail_info_thread(void *data, ngx_log_t *log);
-static ngx_int_t ngx_http_thumbnail_info_read(
-    ngx_http_thumbnail_info_task_t *t, size_t from, size_t upto);
 static void ngx_http_thumbnail_info_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_thumbnail_info_result(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_status st, char *err);
@@ -231,8 +223,8 @@ ngx_http_thumbnail_info_post(ngx_http_request_t *r,
     t->ctx = ctx;
     t->src = ctx->src;
     t->src_len = ctx->src_last - ctx->src;
-    t->reads = ctx->reads->elts;
-    t->nreads = ctx->reads->nelts;
+    t->parts.reads = ctx->reads->elts;
+    t->parts.nreads = ctx->reads->nelts;
     t->test = (ctx->info == NGX_HTTP_THUMBNAIL_INFO_TEST);
     t->status = THUMBNAIL_STATUS_INTERNAL;
     t->err[0] = '\0';
@@ -241,22 +233,7 @@ ngx_http_thumbnail_info_post(ngx_http_request_t *r,
     task->event.data = task;
     task->event.handler = ngx_http_thumbnail_info_done;
 
-    if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thumbnail: cannot queue the source's read in thread "
-                      "pool \"%V\"", &lcf->thread_pool_name);
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    /* paused as for a render (ngx_http_thumbnail_render.c) */
-
-    r->main->blocked++;
-    r->aio = 1;
-    r->buffered |= NGX_HTTP_THUMBNAIL_BUFFERED;
-
-    ctx->phase = NGX_HTTP_THUMBNAIL_RENDERING;
-
-    return NGX_OK;
+    return ngx_http_thumbnail_task_post(r, ctx, task, "source's read");
 }
 
 
@@ -271,68 +248,11 @@ ngx_http_thumbnail_info_thread(void *data, ngx_log_t *log)
 {
     ngx_http_thumbnail_info_task_t *t = data;
 
-    size_t  upto;
-
-    upto = t->test ? t->src_len
-                   : ngx_min(t->src_len, NGX_HTTP_THUMBNAIL_INFO_PREFIX);
-
-    if (ngx_http_thumbnail_info_read(t, 0, upto) != NGX_OK) {
-        return;
-    }
-
-    t->status = thumbnail_probe(t->src, upto, &t->info, t->err,
-                                sizeof(t->err));
-
-    if (t->status != THUMBNAIL_STATUS_OK && upto < t->src_len) {
-        /* a header past the first bytes (large metadata segments) */
-
-        if (ngx_http_thumbnail_info_read(t, upto, t->src_len) != NGX_OK) {
-            return;
-        }
-
-        t->status = thumbnail_probe(t->src, t->src_len, &t->info, t->err,
-                                    sizeof(t->err));
-    }
-}
-
-
-/* pread()s the bytes of the file parts within [from, upto) to their place */
-
-static ngx_int_t
-ngx_http_thumbnail_info_read(ngx_http_thumbnail_info_task_t *t, size_t from,
-    size_t upto)
-{
-    size_t                      start, end;
-    ssize_t                     n;
-    ngx_uint_t                  i;
-    ngx_http_thumbnail_read_t  *rd;
-
-    for (i = 0; i < t->nreads; i++) {
-
-        rd = &t->reads[i];
-
-        start = ngx_max(from, rd->pos);
-        end = ngx_min(upto, rd->pos + rd->size);
-
-        while (start < end) {
-            n = pread(rd->fd, t->src + start, end - start,
-                      rd->offset + (off_t) (start - rd->pos));
-
-            if (n == -1 && ngx_errno == NGX_EINTR) {
-                continue;
-            }
-
-            if (n <= 0) {
-                t->read_err = (n == -1) ? ngx_errno : 0;
-                t->read_failed = 1 + i;
-                return NGX_ERROR;
-            }
-
-            start += n;
-        }
-    }
-
-    return NGX_OK;
+    t->status = ngx_http_thumbnail_read_probe(&t->parts, t->src, t->src_len,
+                    t->test ? t->src_len
+                            : ngx_min(t->src_len,
+                                      NGX_HTTP_THUMBNAIL_PROBE_PREFIX),
+                    &t->info, t->err, sizeof(t->err));
 }
 
 
@@ -342,7 +262,6 @@ static void
 ngx_http_thumbnail_info_done(ngx_event_t *ev)
 {
     ngx_int_t                        status;
-    ngx_str_t                       *name;
     ngx_connection_t                *c;
     ngx_thread_task_t               *task;
     ngx_http_request_t              *r;
@@ -360,14 +279,8 @@ ngx_http_thumbnail_info_done(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
-    if (t->read_failed) {
-        name = t->reads[t->read_failed - 1].name;
-
-        ngx_log_error(NGX_LOG_ERR, c->log, t->read_err,
-                      "thumbnail: cannot read the source from \"%V\"%s",
-                      ngx_http_thumbnail_esc(r->pool, name->data, name->len),
-                      t->read_err ? "" : ": the file is shorter than it was");
-
+    if (t->parts.failed) {
+        ngx_http_thumbnail_read_error(r, &t->parts);
         status = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else {

@@ -33,12 +33,7 @@
 #include "ngx_http_thumbnail_task.h"
 
 
-
-
-
 static ngx_int_t ngx_http_thumbnail_render_start(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task);
-static ngx_int_t ngx_http_thumbnail_task_post(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task);
 static ngx_uint_t ngx_http_thumbnail_is_heavy(
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_task_ctx_t *t);
@@ -50,8 +45,6 @@ static thumbnail_limits ngx_http_thumbnail_limits(ngx_http_request_t *r,
 static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
 static void ngx_http_thumbnail_read_done(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task);
-static void ngx_http_thumbnail_read_error(ngx_http_request_t *r,
-    ngx_http_thumbnail_task_ctx_t *t);
 static void ngx_http_thumbnail_task_failed(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 
@@ -113,17 +106,17 @@ ngx_http_thumbnail_render_post(ngx_http_request_t *r,
     ctx->src_end = NULL;
 
     if (ctx->reads && ctx->reads->nelts) {
-        t->reads = ctx->reads->elts;
-        t->nreads = ctx->reads->nelts;
+        t->parts.reads = ctx->reads->elts;
+        t->parts.nreads = ctx->reads->nelts;
     }
 
     task->handler = ngx_http_thumbnail_render_thread;
     task->event.data = task;
     task->event.handler = ngx_http_thumbnail_render_done;
 
-    if (t->nreads) {
+    if (t->parts.nreads) {
         t->stage = NGX_HTTP_THUMBNAIL_STAGE_READ;
-        rc = ngx_http_thumbnail_task_post(r, ctx, task);
+        rc = ngx_http_thumbnail_task_post(r, ctx, task, "source's read");
 
     } else {
         /* all in memory: the header is probed here, cheaply */
@@ -160,7 +153,7 @@ ngx_http_thumbnail_render_start(ngx_http_request_t *r,
 
     t->stage = NGX_HTTP_THUMBNAIL_STAGE_RENDER;
 
-    rc = ngx_http_thumbnail_task_post(r, ctx, task);
+    rc = ngx_http_thumbnail_task_post(r, ctx, task, "render");
     if (rc != NGX_OK) {
         ctx->heavy = 0;
         return rc;
@@ -179,32 +172,28 @@ ngx_http_thumbnail_render_start(ngx_http_request_t *r,
 /*
  * The request waits for the task as nginx makes it wait for a threaded
  * file read: blocked (not freed if the client goes), r->aio, and a bit in
- * r->buffered so that finalizing waits in ngx_http_writer.
+ * r->buffered so that finalizing waits in ngx_http_writer. A size or test
+ * probe's read (ngx_http_thumbnail_info.c) waits the same way.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_thumbnail_task_post(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task)
+    ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task, const char *what)
 {
-    ngx_http_thumbnail_task_ctx_t  *t;
     ngx_http_thumbnail_loc_conf_t  *lcf;
 
-    t = task->ctx;
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
 
     if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thumbnail: cannot queue the render in thread pool "
-                      "\"%V\"", &lcf->thread_pool_name);
+                      "thumbnail: cannot queue the %s in thread pool "
+                      "\"%V\"", what, &lcf->thread_pool_name);
 
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "thumbnail: %s posted, %uz bytes, \"%V\"",
-                   t->stage == NGX_HTTP_THUMBNAIL_STAGE_READ ? "read"
-                                                             : "render",
-                   t->src_len,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "thumbnail: %s posted, \"%V\"", what,
                    ngx_http_thumbnail_esc(r->pool, ctx->key.data,
                                           ctx->key.len));
 
@@ -357,15 +346,15 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
         ngx_http_thumbnail_stat_dec(heavy);
     }
 
-    if (!t->read_failed) {
+    if (!t->parts.failed) {
         ctx->rendered = 1;
         ctx->render_ms = t->elapsed;
         ngx_http_thumbnail_observe_render(t->elapsed_us);
     }
 
-    if (t->read_failed) {
+    if (t->parts.failed) {
         /* the rest of a file source could not be read */
-        ngx_http_thumbnail_read_error(r, t);
+        ngx_http_thumbnail_read_error(r, &t->parts);
         ngx_cpystrn((u_char *) t->err, (u_char *) "the source's read failed",
                     sizeof(t->err));
         t->status = THUMBNAIL_STATUS_INTERNAL;
@@ -458,8 +447,8 @@ ngx_http_thumbnail_read_done(ngx_http_request_t *r,
     t = task->ctx;
     c = r->connection;
 
-    if (t->read_failed) {
-        ngx_http_thumbnail_read_error(r, t);
+    if (t->parts.failed) {
+        ngx_http_thumbnail_read_error(r, &t->parts);
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else if (c->error || r->done) {
@@ -501,21 +490,6 @@ ngx_http_thumbnail_read_done(ngx_http_request_t *r,
 
     ngx_http_thumbnail_failed(ctx, rc);
     ngx_http_thumbnail_task_failed(r, ctx, rc);
-}
-
-
-static void
-ngx_http_thumbnail_read_error(ngx_http_request_t *r,
-    ngx_http_thumbnail_task_ctx_t *t)
-{
-    ngx_str_t  *name;
-
-    name = t->reads[t->read_failed - 1].name;
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, t->read_err,
-                  "thumbnail: cannot read the source from \"%V\"%s",
-                  ngx_http_thumbnail_esc(r->pool, name->data, name->len),
-                  t->read_err ? "" : ": the file is shorter than it was");
 }
 
 

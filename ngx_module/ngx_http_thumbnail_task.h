@@ -2,7 +2,9 @@
 /*
  * ngx_http_thumbnail_task.h: a render task's context, shared by the event
  * loop side (ngx_http_thumbnail_render.c) and the pool thread side
- * (ngx_http_thumbnail_thread.c) only.
+ * (ngx_http_thumbnail_thread.c) only; and the file reads of a source on a
+ * pool thread, which a size or test probe (ngx_http_thumbnail_info.c)
+ * shares.
  */
 
 
@@ -17,6 +19,20 @@
 #define NGX_HTTP_THUMBNAIL_STAGE_RENDER  1
 
 
+/* the file parts of a source, read into its buffer on a pool thread */
+
+typedef struct {
+    ngx_http_thumbnail_read_t    *reads;
+    ngx_uint_t                    nreads;
+
+    /* written by the pool thread */
+    size_t                        done;        /* bytes before it in place */
+    ngx_uint_t                    failed;      /* a read failed: 1 + its
+                                                  index in reads */
+    ngx_err_t                     err;         /* errno, 0: file too short */
+} ngx_http_thumbnail_parts_t;
+
+
 typedef struct {
     ngx_http_request_t           *request;
     ngx_http_thumbnail_ctx_t     *ctx;
@@ -26,8 +42,7 @@ typedef struct {
     thumbnail_cache              *cache;
     u_char                       *src;         /* owned: freed after render */
     size_t                        src_len;
-    ngx_http_thumbnail_read_t    *reads;       /* file parts to read */
-    ngx_uint_t                    nreads;
+    ngx_http_thumbnail_parts_t    parts;       /* file parts to read */
     ngx_str_t                     key;
     ngx_str_t                     spec;
     thumbnail_limits              limits;
@@ -35,11 +50,6 @@ typedef struct {
     const thumbnail_overlay      *overlay;       /* thumbnail_watermark */
 
     /* written by the pool thread */
-    ngx_uint_t                    next_read;   /* parts read so far */
-    size_t                        part_done;   /* bytes of the next part */
-    ngx_uint_t                    read_failed; /* a read failed: 1 + its
-                                                  index in reads */
-    ngx_err_t                     read_err;    /* errno, 0: file too short */
     thumbnail_status              probe_status;
     thumbnail_info                info;
     thumbnail_status              status;
@@ -52,6 +62,15 @@ typedef struct {
 
 
 void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
+ngx_int_t ngx_http_thumbnail_read_upto(ngx_http_thumbnail_parts_t *parts,
+    u_char *src, size_t upto);
+thumbnail_status ngx_http_thumbnail_read_probe(
+    ngx_http_thumbnail_parts_t *parts, u_char *src, size_t len, size_t upto,
+    thumbnail_info *info, char *err, size_t errlen);
+void ngx_http_thumbnail_read_error(ngx_http_request_t *r,
+    ngx_http_thumbnail_parts_t *parts);
+ngx_int_t ngx_http_thumbnail_task_post(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task, const char *what);
 
 
 #endif /* _NGX_HTTP_THUMBNAIL_TASK_H_INCLUDED_ */

@@ -3,6 +3,8 @@
  * ngx_http_thumbnail_module: what runs on a pool thread for a render task
  * (the task itself: ngx_http_thumbnail_render.c): the file reads, the
  * probe of a file source's header, the render, and the thread's nice.
+ * A size or test probe (ngx_http_thumbnail_info.c) reads and probes its
+ * file source with the same functions.
  */
 
 
@@ -16,8 +18,6 @@
 
 
 static void ngx_http_thumbnail_thread_nice(ngx_int_t nice);
-static ngx_int_t ngx_http_thumbnail_read_upto(
-    ngx_http_thumbnail_task_ctx_t *t, size_t upto);
 
 
 /*
@@ -31,7 +31,6 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 {
     ngx_http_thumbnail_task_ctx_t *t = data;
 
-    size_t                    prefix;
     struct timespec           start, end;
     thumbnail_render_options  opts;
 
@@ -41,27 +40,17 @@ ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
 
         /* enough for the header first: a heavy source may be refused */
 
-        prefix = ngx_min(t->src_len, NGX_HTTP_THUMBNAIL_PROBE_PREFIX);
-
-        if (ngx_http_thumbnail_read_upto(t, prefix) != NGX_OK) {
-            return;
-        }
-
-        t->probe_status = thumbnail_probe(t->src, prefix, &t->info, NULL, 0);
-
-        if (t->probe_status != THUMBNAIL_STATUS_OK && prefix < t->src_len) {
-            if (ngx_http_thumbnail_read_upto(t, t->src_len) != NGX_OK) {
-                return;
-            }
-
-            t->probe_status = thumbnail_probe(t->src, t->src_len, &t->info,
-                                              NULL, 0);
-        }
-
+        t->probe_status = ngx_http_thumbnail_read_probe(&t->parts, t->src,
+                              t->src_len,
+                              ngx_min(t->src_len,
+                                      NGX_HTTP_THUMBNAIL_PROBE_PREFIX),
+                              &t->info, NULL, 0);
         return;
     }
 
-    if (ngx_http_thumbnail_read_upto(t, t->src_len) != NGX_OK) {
+    if (ngx_http_thumbnail_read_upto(&t->parts, t->src, t->src_len)
+        != NGX_OK)
+    {
         ngx_free(t->src);
         t->src = NULL;
         return;
@@ -145,50 +134,88 @@ ngx_http_thumbnail_thread_nice(ngx_int_t nice)
  * left alone. A file shorter than it was (truncated meanwhile) is an error.
  */
 
-static ngx_int_t
-ngx_http_thumbnail_read_upto(ngx_http_thumbnail_task_ctx_t *t, size_t upto)
+ngx_int_t
+ngx_http_thumbnail_read_upto(ngx_http_thumbnail_parts_t *parts, u_char *src,
+    size_t upto)
 {
-    size_t                      want;
+    size_t                      start, end;
     ssize_t                     n;
+    ngx_uint_t                  i;
     ngx_http_thumbnail_read_t  *rd;
 
-    while (t->next_read < t->nreads) {
+    for (i = 0; i < parts->nreads; i++) {
 
-        rd = &t->reads[t->next_read];
+        rd = &parts->reads[i];
 
-        if (rd->pos + t->part_done >= upto) {
-            return NGX_OK;
-        }
+        start = ngx_max(parts->done, rd->pos);
+        end = ngx_min(upto, rd->pos + rd->size);
 
-        want = ngx_min(rd->size - t->part_done,
-                       upto - (rd->pos + t->part_done));
+        while (start < end) {
+            n = pread(rd->fd, src + start, end - start,
+                      rd->offset + (off_t) (start - rd->pos));
 
-        n = pread(rd->fd, t->src + rd->pos + t->part_done, want,
-                  rd->offset + (off_t) t->part_done);
-
-        if (n == -1) {
-            if (ngx_errno == NGX_EINTR) {
+            if (n == -1 && ngx_errno == NGX_EINTR) {
                 continue;
             }
 
-            t->read_err = ngx_errno;
-            t->read_failed = 1 + t->next_read;
-            return NGX_ERROR;
-        }
+            if (n <= 0) {
+                parts->err = (n == -1) ? ngx_errno : 0;
+                parts->failed = 1 + i;
+                return NGX_ERROR;
+            }
 
-        if (n == 0) {
-            t->read_err = 0;            /* shorter than it was */
-            t->read_failed = 1 + t->next_read;
-            return NGX_ERROR;
-        }
-
-        t->part_done += n;
-
-        if (t->part_done == rd->size) {
-            t->next_read++;
-            t->part_done = 0;
+            start += n;
         }
     }
 
+    parts->done = ngx_max(parts->done, upto);
+
     return NGX_OK;
+}
+
+
+/*
+ * Probes the header in the first upto bytes, and in all len of them if it
+ * is not there (large metadata segments). A failed read: parts->failed set,
+ * THUMBNAIL_STATUS_INTERNAL.
+ */
+
+thumbnail_status
+ngx_http_thumbnail_read_probe(ngx_http_thumbnail_parts_t *parts, u_char *src,
+    size_t len, size_t upto, thumbnail_info *info, char *err, size_t errlen)
+{
+    thumbnail_status  st;
+
+    if (ngx_http_thumbnail_read_upto(parts, src, upto) != NGX_OK) {
+        return THUMBNAIL_STATUS_INTERNAL;
+    }
+
+    st = thumbnail_probe(src, upto, info, err, errlen);
+
+    if (st == THUMBNAIL_STATUS_OK || upto == len) {
+        return st;
+    }
+
+    if (ngx_http_thumbnail_read_upto(parts, src, len) != NGX_OK) {
+        return THUMBNAIL_STATUS_INTERNAL;
+    }
+
+    return thumbnail_probe(src, len, info, err, errlen);
+}
+
+
+/* on the event loop: which file could not be read, and why */
+
+void
+ngx_http_thumbnail_read_error(ngx_http_request_t *r,
+    ngx_http_thumbnail_parts_t *parts)
+{
+    ngx_str_t  *name;
+
+    name = parts->reads[parts->failed - 1].name;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, parts->err,
+                  "thumbnail: cannot read the source from \"%V\"%s",
+                  ngx_http_thumbnail_esc(r->pool, name->data, name->len),
+                  parts->err ? "" : ": the file is shorter than it was");
 }
