@@ -421,6 +421,8 @@ ngx_int_t ngx_http_thumbnail_apply_defaults(ngx_http_request_t *r,
 char *ngx_http_thumbnail_cache_control_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_thumbnail_cache_control(ngx_http_request_t *r);
+ngx_int_t ngx_http_thumbnail_set_cache_control(ngx_http_request_t *r,
+    ngx_table_elt_t *h);
 
 /* ngx_http_thumbnail_vars.c */
 ngx_int_t ngx_http_thumbnail_add_variables(ngx_conf_t *cf);
@@ -442,6 +444,8 @@ typedef struct {
 } ngx_http_thumbnail_metric_t;
 
 ngx_int_t ngx_http_thumbnail_stats_totals(ngx_http_thumbnail_totals_t *t);
+ngx_int_t ngx_http_thumbnail_stats_send(ngx_http_request_t *r, ngx_buf_t *b,
+    char *type);
 
 /* ngx_http_thumbnail_prometheus.c */
 void ngx_http_thumbnail_count_response(ngx_http_thumbnail_ctx_t *ctx,

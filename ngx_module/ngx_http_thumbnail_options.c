@@ -150,9 +150,6 @@ ngx_http_thumbnail_cache_control(ngx_http_request_t *r)
     ngx_list_part_t                *part;
     ngx_table_elt_t                *h;
     ngx_http_thumbnail_loc_conf_t  *lcf;
-#if (nginx_version < 1023000)
-    ngx_table_elt_t               **ph;
-#endif
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
 
@@ -201,11 +198,27 @@ ngx_http_thumbnail_cache_control(ngx_http_request_t *r)
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
     h->value = value;
     h->lowcase_key = NULL;
 
-    /* registered where nginx's expires looks for it, so that it wins */
+    return ngx_http_thumbnail_set_cache_control(r, h);
+}
+
+
+/*
+ * h, pushed to headers_out, becomes a Cache-Control registered where
+ * nginx's expires looks for it, so that it wins.
+ */
+
+ngx_int_t
+ngx_http_thumbnail_set_cache_control(ngx_http_request_t *r,
+    ngx_table_elt_t *h)
+{
+#if (nginx_version < 1023000)
+    ngx_table_elt_t  **ph;
+#endif
+
+    ngx_str_set(&h->key, "Cache-Control");
 
 #if (nginx_version >= 1023000)
     h->next = r->headers_out.cache_control;

@@ -202,7 +202,6 @@ ngx_http_thumbnail_prometheus_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_buf_t                   *b;
-    ngx_chain_t                  out;
     ngx_http_thumbnail_totals_t  t;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -232,25 +231,7 @@ ngx_http_thumbnail_prometheus_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_thumbnail_stats_send(r, b, "text/plain; version=0.0.4");
 }
 
 

@@ -472,7 +472,6 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
     ngx_str_t                   format;
     ngx_buf_t                  *b;
     ngx_uint_t                  i, n;
-    ngx_chain_t                 out;
     ngx_http_thumbnail_slot_t  *slots, total;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -551,12 +550,27 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
     p = ngx_sprintf(p, "]}\n");
 
     b->last = p;
+
+    return ngx_http_thumbnail_stats_send(r, b, "application/json");
+}
+
+
+/* b, a whole response of thumbnail_stats (JSON or Prometheus text) */
+
+ngx_int_t
+ngx_http_thumbnail_stats_send(ngx_http_request_t *r, ngx_buf_t *b,
+    char *type)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type.data = (u_char *) type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 

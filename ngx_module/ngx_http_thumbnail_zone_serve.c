@@ -213,9 +213,6 @@ ngx_http_thumbnail_zone_replay(ngx_http_request_t *r, u_char *p, size_t len)
     size_t            vlen;
     ngx_uint_t        kind;
     ngx_table_elt_t  *h;
-#if (nginx_version < 1023000)
-    ngx_table_elt_t **ph;
-#endif
 
     end = p + len;
 
@@ -255,27 +252,9 @@ ngx_http_thumbnail_zone_replay(ngx_http_request_t *r, u_char *p, size_t len)
             continue;
         }
 
-        ngx_str_set(&h->key, "Cache-Control");
-
-#if (nginx_version >= 1023000)
-        h->next = r->headers_out.cache_control;
-        r->headers_out.cache_control = h;
-#else
-        if (r->headers_out.cache_control.elts == NULL
-            && ngx_array_init(&r->headers_out.cache_control, r->pool, 1,
-                              sizeof(ngx_table_elt_t *))
-               != NGX_OK)
-        {
+        if (ngx_http_thumbnail_set_cache_control(r, h) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        ph = ngx_array_push(&r->headers_out.cache_control);
-        if (ph == NULL) {
-            return NGX_ERROR;
-        }
-
-        *ph = h;
-#endif
     }
 
     return NGX_OK;
