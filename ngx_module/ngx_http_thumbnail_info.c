@@ -290,34 +290,19 @@ ngx_http_thumbnail_info_done(ngx_event_t *ev)
 
     if (status != NGX_OK) {
         ngx_http_thumbnail_failed(ctx, status);
+
+        if (!c->error && !r->done) {
+            /* the source was consumed: the error response takes its place */
+            ngx_http_thumbnail_task_failed(r, ctx, status);
+            return;
+        }
+
         ngx_http_thumbnail_filter_reset(r, ctx);
     }
 
-    if (status == NGX_OK || c->error || r->done) {
+    /* the writer calls the body filter, which sends the answer */
 
-        /* the writer calls the body filter, which sends the answer */
-
-        if (r->done) {
-            c->write->handler(c->write);
-
-        } else {
-            r->write_event_handler(r);
-            ngx_http_run_posted_requests(c);
-        }
-
-        return;
-    }
-
-    /* the source was consumed: the error response takes its place */
-
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
-        && ngx_http_thumbnail_retry_after(r) != NGX_OK)
-    {
-        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_finalize_request(r, status);
-    ngx_http_run_posted_requests(c);
+    ngx_http_thumbnail_task_resume(r);
 }
 
 

@@ -45,8 +45,6 @@ static thumbnail_limits ngx_http_thumbnail_limits(ngx_http_request_t *r,
 static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
 static void ngx_http_thumbnail_read_done(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task);
-static void ngx_http_thumbnail_task_failed(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 
 
 /*
@@ -416,17 +414,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     }
 
     if (status == NGX_HTTP_OK || c->error || r->done) {
-
-        /* as ngx_http_copy_thread_event_handler() does */
-
-        if (r->done) {
-            c->write->handler(c->write);
-
-        } else {
-            r->write_event_handler(r);
-            ngx_http_run_posted_requests(c);
-        }
-
+        ngx_http_thumbnail_task_resume(r);
         return;
     }
 
@@ -477,19 +465,34 @@ ngx_http_thumbnail_read_done(ngx_http_request_t *r,
 
         ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
 
-        if (r->done) {
-            c->write->handler(c->write);
-
-        } else {
-            r->write_event_handler(r);
-            ngx_http_run_posted_requests(c);
-        }
-
+        ngx_http_thumbnail_task_resume(r);
         return;
     }
 
     ngx_http_thumbnail_failed(ctx, rc);
     ngx_http_thumbnail_task_failed(r, ctx, rc);
+}
+
+
+/*
+ * The task is done: the request goes on in its writer, which calls the
+ * body filter (as ngx_http_copy_thread_event_handler() does).
+ */
+
+void
+ngx_http_thumbnail_task_resume(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (r->done) {
+        c->write->handler(c->write);
+
+    } else {
+        r->write_event_handler(r);
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 
@@ -500,7 +503,7 @@ ngx_http_thumbnail_read_done(ngx_http_request_t *r,
  * sits in ngx_http_writer waiting for us; finalizing takes its place.
  */
 
-static void
+void
 ngx_http_thumbnail_task_failed(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
 {
