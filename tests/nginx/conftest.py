@@ -583,25 +583,65 @@ def _instance(tmp_path_factory, name, workers, body, threads=4):
     return ngx
 
 
-@pytest.fixture(scope="session")
-def ngx(tmp_path_factory):
-    n = _instance(tmp_path_factory, "ngx2", 2, MAIN_SERVER)
+def served(tmp_path_factory, name, workers, body, threads=4):
+    """A fixture's instance, started for the fixture's scope and checked for
+    crashes at its end: `yield from served(...)`."""
+    n = _instance(tmp_path_factory, name, workers, body, threads)
     yield n
     _stop_checked(n)
+
+
+@pytest.fixture(scope="session")
+def ngx(tmp_path_factory):
+    yield from served(tmp_path_factory, "ngx2", 2, MAIN_SERVER)
 
 
 @pytest.fixture(scope="session")
 def ngx1(tmp_path_factory):
-    n = _instance(tmp_path_factory, "ngx1", 1, SINGLE_SERVER)
-    yield n
-    _stop_checked(n)
+    yield from served(tmp_path_factory, "ngx1", 1, SINGLE_SERVER)
 
 
 @pytest.fixture(scope="session")
 def ngx_heavy(tmp_path_factory):
-    n = _instance(tmp_path_factory, "heavy", 1, HEAVY_SERVER, threads=2)
-    yield n
-    _stop_checked(n)
+    yield from served(tmp_path_factory, "heavy", 1, HEAVY_SERVER, threads=2)
+
+
+# --- `nginx -t`: configurations the module must accept or refuse
+
+def nginx_t(tmp_path, http):
+    """`nginx -t -q` on the module and an http block of `http`; the
+    CompletedProcess (nginx's messages in stderr). Nothing is bound."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+load_module {MODULE};
+error_log stderr;
+pid {tmp_path}/nginx.pid;
+events {{}}
+http {{
+    {http}
+}}
+""")
+    return subprocess.run([NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf)],
+                          capture_output=True, text=True, timeout=30, env=NGINX_ENV)
+
+
+def nginx_t_location(tmp_path, location, http=""):
+    """nginx_t() with `location` in a location /x/ serving the corpus, and
+    `http` before its server."""
+    return nginx_t(tmp_path, f"""
+    {http}
+    server {{
+        listen 127.0.0.1:1;
+        location /x/ {{
+            alias {CORPUS}/;
+            {location}
+        }}
+    }}""")
+
+
+def assert_refused(out, message):
+    """nginx -t failed, saying `message`."""
+    assert out.returncode != 0 and message in out.stderr, out.stderr
 
 
 def pytest_report_header(config):

@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from conftest import TIMEOUT, _instance, free_port
+from conftest import TIMEOUT, assert_refused, free_port, nginx_t, served
 from test_zone import session_per_worker
 
 CC = "public, max-age=86400"
@@ -92,18 +92,12 @@ def body(cache):
 
 @pytest.fixture(scope="module")
 def zone(tmp_path_factory):
-    n = _instance(tmp_path_factory, "cczone", 2, body("thumbnail_cache zone=thumbs:32m lock_age=60s;"))
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "cczone", 2, body("thumbnail_cache zone=thumbs:32m lock_age=60s;"))
 
 
 @pytest.fixture(scope="module")
 def perworker(tmp_path_factory):
-    n = _instance(tmp_path_factory, "ccworker", 1, body("thumbnail_cache size=16m;"))
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "ccworker", 1, body("thumbnail_cache size=16m;"))
 
 
 def cache_control(r):
@@ -218,16 +212,5 @@ def test_per_worker_cache(perworker):
 
 def test_bad_configuration(tmp_path):
     """An empty value is refused at load time (`off` turns it off)."""
-    import subprocess
-    from conftest import MODULE, NGINX, NGINX_ENV
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{ thumbnail_cache_control ""; server {{ listen 127.0.0.1:{free_port()}; }} }}
-""")
-    out = subprocess.run([NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf)],
-                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-    assert out.returncode != 0 and "thumbnail_cache_control" in out.stderr, out.stderr
+    out = nginx_t(tmp_path, 'thumbnail_cache_control ""; server { listen 127.0.0.1:1; }')
+    assert_refused(out, "thumbnail_cache_control")

@@ -1,32 +1,9 @@
 """Configuration: bad specs are refused at load time with a clear message;
 the module also works without a cache."""
 
-import subprocess
-
 import pytest
 
-from conftest import CORPUS, MODULE, NGINX, NGINX_ENV, Nginx, image_info
-
-
-def nginx_t(tmp_path, location):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{
-    server {{
-        listen 127.0.0.1:1;
-        location /x/ {{
-            alias {CORPUS}/;
-            {location}
-        }}
-    }}
-}}
-""")
-    return subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                          capture_output=True, text=True, timeout=30, env=NGINX_ENV)
+from conftest import Nginx, assert_refused, image_info, nginx_t, nginx_t_location
 
 
 @pytest.mark.parametrize("location,message", [
@@ -41,29 +18,19 @@ http {{
      "thumbnail_max_output must be"),
 ])
 def test_bad_config_rejected(tmp_path, location, message):
-    out = nginx_t(tmp_path, location)
-    assert out.returncode != 0
-    assert "[emerg]" in out.stderr and message in out.stderr, out.stderr
+    out = nginx_t_location(tmp_path, location)
+    assert_refused(out, message)
+    assert "[emerg]" in out.stderr, out.stderr
 
 
 def test_good_config_accepted(tmp_path):
-    out = nginx_t(tmp_path, "thumbnail on; thumbnail_spec $arg_s; "
-                            "thumbnail_allowed_specs 100x100 200x200,q80,cover 50x;")
+    out = nginx_t_location(tmp_path, "thumbnail on; thumbnail_spec $arg_s; "
+                                     "thumbnail_allowed_specs 100x100 200x200,q80,cover 50x;")
     assert out.returncode == 0, out.stderr
 
 
 def test_cache_directive_rejected(tmp_path):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{ thumbnail_cache shards=4; }}
-""")
-    out = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-    assert out.returncode != 0 and 'needs "size="' in out.stderr
+    assert_refused(nginx_t(tmp_path, "thumbnail_cache shards=4;"), 'needs "size="')
 
 
 NO_CACHE = r"""

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from burst import Probe, burst
-from conftest import BENCH, CORPUS, MODULE, NGINX, NGINX_ENV, TIMEOUT, Nginx, image_info, quote
+from conftest import BENCH, CORPUS, TIMEOUT, Nginx, assert_refused, image_info, nginx_t, quote
 
 STATIC = "/static/bench-images/static10k.jpg"
 
@@ -219,17 +219,7 @@ def test_render_threads_yield_to_the_event_loop(hard):
 
 
 def test_render_nice_bounds(tmp_path):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{ thumbnail_render_nice 20; }}
-""")
-    out = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-    assert out.returncode != 0 and "must be between 0 and 19" in out.stderr, out.stderr
+    assert_refused(nginx_t(tmp_path, "thumbnail_render_nice 20;"), "must be between 0 and 19")
 
 
 TLS_SERVER = r"""

@@ -6,12 +6,11 @@ sources; thumbnail_max_source_size; a header past the first 256 KB; 415
 for what is not an image; HEAD; Range dropped; counted as responses."""
 
 import json
-import subprocess
 
 import pytest
 import requests
 
-from conftest import CORPUS, MODULE, NGINX, NGINX_ENV, SHARED, TIMEOUT, _instance, free_port, image_info
+from conftest import CORPUS, SHARED, TIMEOUT, assert_refused, image_info, nginx_t_location, served
 
 BODY = r"""
     server {{
@@ -114,10 +113,7 @@ def size_json(kind, w, h):
 
 @pytest.fixture(scope="module")
 def info(tmp_path_factory):
-    n = _instance(tmp_path_factory, "info", 1, BODY)
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "info", 1, BODY)
 
 
 def stats(ngx):
@@ -258,31 +254,15 @@ def test_modes_side_by_side(info):
     assert t["responses_200"] > 0 and t["responses_415"] > 0
 
 
-def nginx_t(tmp_path, directive):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{ server {{ listen 127.0.0.1:{free_port()}; location / {{ {directive} }} }} }}
-""")
-    return subprocess.run([NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf)],
-                          capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-
-
 def test_directive_values(tmp_path):
-    out = nginx_t(tmp_path, "thumbnail resize;")
-    assert out.returncode != 0
-    assert 'it must be "on", "off", "size" or "test"' in out.stderr, out.stderr
-    out = nginx_t(tmp_path, "thumbnail size; thumbnail test;")
-    assert out.returncode != 0 and "is duplicate" in out.stderr, out.stderr
+    assert_refused(nginx_t_location(tmp_path, "thumbnail resize;"),
+                   'it must be "on", "off", "size" or "test"')
+    assert_refused(nginx_t_location(tmp_path, "thumbnail size; thumbnail test;"), "is duplicate")
     for ok in ("thumbnail size;", "thumbnail test;", "thumbnail OFF;"):
-        out = nginx_t(tmp_path, ok)
+        out = nginx_t_location(tmp_path, ok)
         assert out.returncode == 0, (ok, out.stderr)
     # on still needs its spec
-    out = nginx_t(tmp_path, "thumbnail on;")
-    assert out.returncode != 0 and "needs" in out.stderr, out.stderr
+    assert_refused(nginx_t_location(tmp_path, "thumbnail on;"), "needs")
 
 
 def gif_or_webp_size(data):

@@ -6,13 +6,12 @@ summed: responses by status, the render time histogram (count = renders,
 monotonic buckets, +Inf = count), the JSON's counters under their
 Prometheus names, and the zone's own figures."""
 
-import subprocess
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import MODULE, NGINX, NGINX_ENV, TIMEOUT, _instance, free_port
+from conftest import TIMEOUT, assert_refused, free_port, nginx_t_location, served
 from test_zone import session_per_worker
 
 BODY = r"""
@@ -83,10 +82,7 @@ FAILURES = {"400": 1, "413": 1, "415": 1, "500": 0, "503": 1}
 
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory):
-    n = _instance(tmp_path_factory, "prom", 2, BODY.replace("@DEADPORT@", str(free_port())))
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "prom", 2, BODY.replace("@DEADPORT@", str(free_port())))
 
 
 def scrape(ngx, path="/metrics"):
@@ -221,14 +217,5 @@ def test_format_argument_and_json_unchanged(prom, after_sequence):
 
 
 def test_bad_format_fails_nginx_t(tmp_path):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{ server {{ listen 127.0.0.1:{free_port()}; location /s {{ thumbnail_stats xml; }} }} }}
-""")
-    out = subprocess.run([NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf)],
-                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-    assert out.returncode != 0 and 'it must be "json" or "prometheus"' in out.stderr, out.stderr
+    out = nginx_t_location(tmp_path, "thumbnail_stats xml;")
+    assert_refused(out, 'it must be "json" or "prometheus"')

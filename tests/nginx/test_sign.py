@@ -7,13 +7,12 @@ key rotation; truncated signatures; bad keys fail `nginx -t`."""
 import base64
 import hashlib
 import hmac
-import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import CORPUS, MODULE, NGINX, NGINX_ENV, TIMEOUT, _instance, _stop_checked, image_info
+from conftest import TIMEOUT, assert_refused, image_info, nginx_t_location, served
 
 KEY, SALT = "736563726574", "68656C6C6F"     # imgproxy's docs: "secret", "hello"
 OLD_KEY, OLD_SALT = "00ff00ff", "0102"
@@ -52,9 +51,7 @@ def sign(path, key=KEY, salt=SALT, size=32):
 
 @pytest.fixture(scope="module")
 def ngx_sign(tmp_path_factory):
-    n = _instance(tmp_path_factory, "sign", 1, SIGNED)
-    yield n
-    _stop_checked(n)
+    yield from served(tmp_path_factory, "sign", 1, SIGNED)
 
 
 def get(ngx, path):
@@ -113,29 +110,6 @@ def test_signature_in_the_query_truncated_to_8_bytes(ngx_sign):
     assert ngx_sign.origin_requests("rocket.jpg") == before
 
 
-def nginx_t(tmp_path, location):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{
-    server {{
-        listen 127.0.0.1:1;
-        location /x/ {{
-            alias {CORPUS}/;
-            thumbnail on;
-            thumbnail_spec 10x10;
-            {location}
-        }}
-    }}
-}}
-""")
-    return subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                          capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-
-
 @pytest.mark.parametrize("location,message", [
     ("thumbnail_sign_key abc 00; thumbnail_signature $arg_s;",
      "invalid thumbnail_sign_key: invalid-argument: signing key 1 is not hex"),
@@ -147,6 +121,4 @@ http {{
     ("thumbnail_sign_key 00 00;", '"thumbnail_sign_key" needs "thumbnail_signature"'),
 ])
 def test_bad_signing_config_fails_nginx_t(tmp_path, location, message):
-    out = nginx_t(tmp_path, location)
-    assert out.returncode != 0
-    assert message in out.stderr, out.stderr
+    assert_refused(nginx_t_location(tmp_path, "thumbnail on; thumbnail_spec 10x10; " + location), message)

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import TIMEOUT, Nginx
+from conftest import TIMEOUT, served
 
 LOCATIONS = r"""
     log_format thumbs '$uri $status $thumbnail_cache_status $thumbnail_render_time';
@@ -38,20 +38,12 @@ LOCATIONS = r"""
 
 @pytest.fixture(scope="module")
 def cached(tmp_path_factory):
-    ngx = Nginx(tmp_path_factory.mktemp("vars"), 1, "    thumbnail_cache size=16m;\n" + LOCATIONS, "vars")
-    ngx.start()
-    yield ngx
-    ngx.stop()
-    assert not ngx.crashes(), ngx.crashes()
+    yield from served(tmp_path_factory, "vars", 1, "    thumbnail_cache size=16m;\n" + LOCATIONS)
 
 
 @pytest.fixture(scope="module")
 def uncached(tmp_path_factory):
-    ngx = Nginx(tmp_path_factory.mktemp("vars-nocache"), 1, LOCATIONS, "vars-nocache")
-    ngx.start()
-    yield ngx
-    ngx.stop()
-    assert not ngx.crashes(), ngx.crashes()
+    yield from served(tmp_path_factory, "vars-nocache", 1, LOCATIONS)
 
 
 def log_lines(ngx, prefix="", want=1):

@@ -3,12 +3,11 @@ fails `nginx -t`), composited onto every thumbnail of the location or,
 with apply=wm, only onto specs with `wm`; the overlay is part of the cache
 key."""
 
-import subprocess
 
 import pytest
 import requests
 
-from conftest import CORPUS, MODULE, NGINX, NGINX_ENV, TIMEOUT, _instance, _stop_checked, png_pixels
+from conftest import CORPUS, TIMEOUT, assert_refused, nginx_t_location, png_pixels, served
 
 LOGO = "edge/png-alpha/rgb_trns.png"
 
@@ -38,9 +37,7 @@ MARKED = """
 
 @pytest.fixture(scope="module")
 def ngx_wm(tmp_path_factory):
-    n = _instance(tmp_path_factory, "wm", 1, MARKED)
-    yield n
-    _stop_checked(n)
+    yield from served(tmp_path_factory, "wm", 1, MARKED)
 
 
 def pixels(ngx, path):
@@ -76,26 +73,7 @@ def test_apply_wm_marks_only_specs_with_wm(ngx_wm):
 
 
 def nginx_t(tmp_path, directive):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{
-    server {{
-        listen 127.0.0.1:1;
-        location /x/ {{
-            alias {CORPUS}/;
-            thumbnail on;
-            thumbnail_spec 10x10;
-            {directive}
-        }}
-    }}
-}}
-""")
-    return subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                          capture_output=True, text=True, timeout=30, env=NGINX_ENV)
+    return nginx_t_location(tmp_path, "thumbnail on; thumbnail_spec 10x10; " + directive)
 
 
 @pytest.mark.parametrize("directive,message", [
@@ -105,9 +83,7 @@ http {{
     (f"thumbnail_watermark {CORPUS}/{LOGO} gravity=up;", "unknown gravity"),
 ])
 def test_bad_watermark_fails_nginx_t(tmp_path, directive, message):
-    out = nginx_t(tmp_path, directive)
-    assert out.returncode != 0
-    assert message in out.stderr, out.stderr
+    assert_refused(nginx_t(tmp_path, directive), message)
 
 
 def test_good_watermark_passes_nginx_t(tmp_path):

@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from conftest import CORPUS, MODULE, NGINX, NGINX_ENV, ROOT, TIMEOUT, Nginx, _instance, free_port, image_info
+from conftest import CORPUS, ROOT, TIMEOUT, Nginx, assert_refused, free_port, image_info, nginx_t_location, served
 
 CLI = ROOT / "target/release/thumbnail"
 
@@ -88,27 +88,18 @@ def zone_body(size="32m", extra=""):
 
 @pytest.fixture(scope="module")
 def zone2(tmp_path_factory):
-    n = _instance(tmp_path_factory, "zone2", 2, zone_body())
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "zone2", 2, zone_body())
 
 
 @pytest.fixture(scope="module")
 def zone4(tmp_path_factory):
-    n = _instance(tmp_path_factory, "zone4", 4, zone_body())
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "zone4", 4, zone_body())
 
 
 # a zone of 64 KB (about 12 pages for entries) with max_item 24k, 1 worker
 @pytest.fixture(scope="module")
 def zone_small(tmp_path_factory):
-    n = _instance(tmp_path_factory, "zonesmall", 1, zone_body("64k", "max_item=24k"))
-    yield n
-    n.stop()
-    assert not n.crashes(), n.crashes()
+    yield from served(tmp_path_factory, "zonesmall", 1, zone_body("64k", "max_item=24k"))
 
 
 def session_per_worker(ngx, tries=64):
@@ -458,21 +449,6 @@ def test_stats_fields(zone2):
      '"thumbnail_cache_purge" needs "thumbnail_cache zone=..."'),
 ])
 def test_zone_config_rejected(tmp_path, http, location, message):
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-load_module {MODULE};
-error_log stderr;
-pid {tmp_path}/nginx.pid;
-events {{}}
-http {{
-    {http}
-    server {{
-        listen 127.0.0.1:1;
-        location /x/ {{ alias {CORPUS}/; thumbnail on; thumbnail_spec 10x10; {location} }}
-    }}
-}}
-""")
-    out = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                         capture_output=True, text=True, timeout=30, env=NGINX_ENV)
-    assert out.returncode != 0
-    assert "[emerg]" in out.stderr and message in out.stderr, out.stderr
+    out = nginx_t_location(tmp_path, "thumbnail on; thumbnail_spec 10x10; " + location, http)
+    assert_refused(out, message)
+    assert "[emerg]" in out.stderr, out.stderr
