@@ -12,7 +12,6 @@ LUA_DIR := bindings/lua
 LUA_CDEFS := $(LUA_DIR)/lib/resty/thumbnail/cdefs.lua
 # luajit2 is OpenResty's LuaJIT branch (the `luajit` package conflicts with it).
 LUA_APT_PACKAGES := nginx libnginx-mod-http-lua lua-resty-core luajit2 curl
-LUA_SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: lua-test lua-test-unit lua-test-nginx lua-deps lua-cdefs lua-cdefs-check test-private-checkout
 
@@ -41,21 +40,10 @@ test-private-checkout: lua-deps lib
 
 ## lua-deps: nginx, lua-nginx-module, lua-resty-core, luajit2
 ## and curl (apt-get, only what is missing)
-# Installs only what is missing; waits up to 10 minutes for another apt/dpkg
-# to release its lock, and refreshes the package lists if a package is unknown.
+# ngx_apt (mk/nginx.mk): waits up to 10 minutes for another apt/dpkg to
+# release its lock, and refreshes the package lists if a package is unknown.
 lua-deps:
-	@missing=""; \
-	for p in $(LUA_APT_PACKAGES); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" \
-			|| missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "lua-deps: installing$$missing"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		$(LUA_SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing \
-		|| { $(LUA_SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq \
-		     && $(LUA_SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; }; \
-	fi
+	@$(call ngx_apt,$(LUA_APT_PACKAGES))
 
 ## lua-cdefs: regenerate bindings/lua/.../cdefs.lua from
 ## include/thumbnail.h (commit the result)

@@ -85,6 +85,9 @@ nginx-deps:
 nginx-test-deps:
 	@$(call ngx_apt,$(NGX_TEST_PKGS))
 
+# $(call ngx_apt,PACKAGES[,LABEL]) in any recipe (fidelity.mk, lua.mk,
+# cluster.mk, deb.mk use it too): installs those of PACKAGES that are
+# missing, saying so as LABEL (default: the target)
 define ngx_apt
 missing=""; \
 for p in $(1); do \
@@ -92,7 +95,7 @@ for p in $(1); do \
 		|| missing="$$missing $$p"; \
 done; \
 if [ -n "$$missing" ]; then \
-	echo "nginx: installing$$missing"; \
+	echo "$(or $(2),$@): installing$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$(NGX_SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing \
 	|| { $(NGX_SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq \
