@@ -22,6 +22,7 @@ Environment: THUMBNAIL_SHARED (corpus checkout, default ../shared),
 NGX_MODULE_SO, NGINX_BIN (not NGINX: nginx itself reads that variable).
 """
 
+import concurrent.futures
 import grp
 import json
 import os
@@ -32,6 +33,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -315,6 +317,18 @@ http {{
     def get(self, path, session=None, **kw):
         kw.setdefault("timeout", TIMEOUT)
         return (session or requests).get(self.url(path), **kw)
+
+    def get_at_once(self, path, n):
+        """n GETs of path from n threads released together (a barrier), as
+        a burst of first requests for one key; their responses, in order."""
+        barrier = threading.Barrier(n)
+
+        def get(_):
+            barrier.wait(timeout=TIMEOUT)
+            return requests.get(self.url(path), timeout=TIMEOUT)
+
+        with concurrent.futures.ThreadPoolExecutor(n) as ex:
+            return list(ex.map(get, range(n)))
 
     def stats(self):
         r = requests.get(self.url("/stats"), timeout=TIMEOUT)

@@ -5,7 +5,6 @@ import concurrent.futures
 import json
 import shutil
 import socket
-import threading
 import time
 
 import requests
@@ -170,14 +169,7 @@ def test_single_flight(ngx1):
     before_origin = ngx1.origin_requests(path)
     before = ngx1.stats()["totals"]
     n = 8
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(ngx1.url(uri), timeout=TIMEOUT)
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        responses = list(ex.map(get, range(n)))
+    responses = ngx1.get_at_once(uri, n)
 
     assert [r.status_code for r in responses] == [200] * n
     assert len({r.content for r in responses}) == 1
@@ -197,14 +189,7 @@ def test_single_flight_leader_fails(ngx1):
     """Waiters of a render that fails get the same error status."""
     uri = "/p/322x322/corpus/MANIFEST.tsv"  # not an image: 415
     n = 6
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(ngx1.url(uri), timeout=TIMEOUT).status_code
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        codes = list(ex.map(get, range(n)))
+    codes = [r.status_code for r in ngx1.get_at_once(uri, n)]
     assert codes == [415] * n
 
 
@@ -212,14 +197,7 @@ def test_single_flight_source_missing(ngx1):
     """The leader's source is a 404: waiters retry on their own and get 404."""
     uri = "/p/323x323/corpus/no-such-file.jpg"
     n = 5
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(ngx1.url(uri), timeout=TIMEOUT).status_code
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        codes = list(ex.map(get, range(n)))
+    codes = [r.status_code for r in ngx1.get_at_once(uri, n)]
     assert codes == [404] * n
     assert ngx1.stats()["totals"]["waiting"] == 0
 

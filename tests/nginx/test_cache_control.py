@@ -4,8 +4,6 @@ a hit (zone, in either worker, and per-worker cache), requests that waited
 for another's render (in the leader's worker and across workers), HEAD and
 304; `expires` overrides it; error responses never carry it."""
 
-import concurrent.futures
-import threading
 
 import pytest
 import requests
@@ -133,14 +131,7 @@ def every_path(ngx, path, want):
 def concurrent_first(ngx, path, n=8):
     """n requests at once for a cold key: a leader, its worker's waiters,
     the other worker's followers."""
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(ngx.url(path), timeout=TIMEOUT)
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        responses = list(ex.map(get, range(n)))
+    responses = ngx.get_at_once(path, n)
     assert [r.status_code for r in responses] == [200] * n
     return [cache_control(r) for r in responses]
 

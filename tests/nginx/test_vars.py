@@ -3,13 +3,10 @@ header (add_header ... always) and in the access log, for a miss, a hit,
 requests that waited for another's render, a render without a cache
 (BYPASS), and requests that never reached the cache."""
 
-import concurrent.futures
 import re
-import threading
 import time
 
 import pytest
-import requests
 
 from conftest import TIMEOUT, served
 
@@ -74,14 +71,7 @@ def test_waiters_say_wait(cached):
     """Concurrent first requests for one key: one renders (MISS), the
     others wait for it (WAIT)."""
     n = 6
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(cached.url("/b/222x222/big20mp.jpg"), timeout=TIMEOUT)
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        statuses = sorted(r.headers.get("X-Cache-Status") for r in ex.map(get, range(n)))
+    statuses = sorted(r.headers.get("X-Cache-Status") for r in cached.get_at_once("/b/222x222/big20mp.jpg", n))
     assert statuses.count("MISS") == 1, statuses
     assert set(statuses) <= {"MISS", "WAIT", "HIT"} and "WAIT" in statuses, statuses
 

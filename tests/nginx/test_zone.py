@@ -12,7 +12,6 @@ import os
 import pathlib
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
@@ -248,14 +247,7 @@ def test_hit_headers_equal_miss_headers(zone2):
 
     # 8 at once on a new key: leader, in-worker waiters, other workers' followers
     n = 8
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(zone2.url("/cc/151x151/photos/harvesters.jpeg"), timeout=TIMEOUT)
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        responses = list(ex.map(get, range(n)))
+    responses = zone2.get_at_once("/cc/151x151/photos/harvesters.jpeg", n)
     assert [r.status_code for r in responses] == [200] * n
     assert len({r.content for r in responses}) == 1
     got = [caching(r) for r in responses]
@@ -270,14 +262,7 @@ def test_render_error_reaches_followers(zone2):
     the error is kept a moment, not rendered again by each follower."""
     n = 8
     before = zone2.stats()["totals"]
-    barrier = threading.Barrier(n)
-
-    def get(_):
-        barrier.wait(timeout=TIMEOUT)
-        return requests.get(zone2.url("/t/90x90/corrupt/jpeg/missing-sos.jpg"), timeout=TIMEOUT).status_code
-
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        codes = list(ex.map(get, range(n)))
+    codes = [r.status_code for r in zone2.get_at_once("/t/90x90/corrupt/jpeg/missing-sos.jpg", n)]
     assert codes == [415] * n
     after = zone2.stats()["totals"]
     # one render per worker at most (followers that came after the error
