@@ -178,37 +178,34 @@ func (l Limits) toC() (C.thumbnail_limits, error) {
 		int64(l.MaxFrames) > math.MaxUint32 || l.AVIFSpeed > 10 {
 		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: output limit exceeds 2^32-1"}
 	}
-	if l.MaxSourceBytes > 0 {
-		c.max_source_bytes = C.uint64_t(l.MaxSourceBytes)
-	}
-	if l.MaxSourcePixels > 0 {
-		c.max_source_pixels = C.uint64_t(l.MaxSourcePixels)
-	}
-	if l.MaxOutputWidth > 0 {
-		c.max_output_width = C.uint32_t(l.MaxOutputWidth)
-	}
-	if l.MaxOutputHeight > 0 {
-		c.max_output_height = C.uint32_t(l.MaxOutputHeight)
-	}
+	setU64(&c.max_source_bytes, l.MaxSourceBytes)
+	setU64(&c.max_source_pixels, l.MaxSourcePixels)
+	setU32(&c.max_output_width, l.MaxOutputWidth)
+	setU32(&c.max_output_height, l.MaxOutputHeight)
 	if l.Strict {
 		c.strict = 1
 	}
-	if l.MaxOutputBytes > 0 {
-		c.max_output_bytes = C.uint64_t(l.MaxOutputBytes)
-	}
-	if l.MaxFrames > 0 {
-		c.max_frames = C.uint32_t(l.MaxFrames)
-	}
-	if l.MaxAnimationPixels > 0 {
-		c.max_animation_pixels = C.uint64_t(l.MaxAnimationPixels)
-	}
-	if l.AVIFMaxPixels > 0 {
-		c.avif_max_pixels = C.uint64_t(l.AVIFMaxPixels)
-	}
+	setU64(&c.max_output_bytes, l.MaxOutputBytes)
+	setU32(&c.max_frames, l.MaxFrames)
+	setU64(&c.max_animation_pixels, l.MaxAnimationPixels)
+	setU64(&c.avif_max_pixels, l.AVIFMaxPixels)
 	if l.AVIFSpeed > 0 {
 		c.avif_speed = C.uint8_t(l.AVIFSpeed)
 	}
 	return c, nil
+}
+
+// setU64 and setU32 keep the default for a zero limit (toC checked the range).
+func setU64(dst *C.uint64_t, v int64) {
+	if v > 0 {
+		*dst = C.uint64_t(v)
+	}
+}
+
+func setU32(dst *C.uint32_t, v int) {
+	if v > 0 {
+		*dst = C.uint32_t(v)
+	}
 }
 
 // Option changes how Render and Cache.GetOrRender work.
