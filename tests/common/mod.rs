@@ -86,21 +86,29 @@ pub fn decode_rgb(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
         let (w, h) = d.dimensions().unwrap();
         (w as u32, h as u32, px)
     } else {
-        let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
-        d.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-        let mut r = d.read_info().expect("output PNG header");
-        let mut buf = vec![0; r.output_buffer_size().unwrap()];
-        let info = r.next_frame(&mut buf).expect("output PNG decodes");
-        let ch = info.color_type.samples();
-        let rgb = buf[..info.buffer_size()]
-            .chunks_exact(ch)
-            .flat_map(|p| match ch {
-                1 | 2 => [p[0], p[0], p[0]],
-                _ => [p[0], p[1], p[2]],
-            })
-            .collect();
-        (info.width, info.height, rgb)
+        let (w, h, rgba) = decode_png_rgba(bytes);
+        (w, h, rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect())
     }
+}
+
+/// Decodes a PNG output to RGBA8 (grey expanded, opaque where it has no alpha).
+pub fn decode_png_rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
+    d.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut r = d.read_info().expect("output PNG header");
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).expect("output PNG decodes");
+    let ch = info.color_type.samples();
+    let rgba = buf[..info.buffer_size()]
+        .chunks_exact(ch)
+        .flat_map(|p| match ch {
+            1 => [p[0], p[0], p[0], 255],
+            2 => [p[0], p[0], p[0], p[1]],
+            3 => [p[0], p[1], p[2], 255],
+            _ => [p[0], p[1], p[2], p[3]],
+        })
+        .collect();
+    (info.width, info.height, rgba)
 }
 
 /// Peak signal-to-noise ratio in dB between two equal-length 8-bit buffers.

@@ -274,22 +274,8 @@ pub fn decode_ours(bytes: &[u8]) -> Rgba {
         let data = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
         return Rgba { width, height, data };
     }
-    let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
-    d.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut r = d.read_info().expect("output PNG header");
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).expect("output PNG decodes");
-    let ch = info.color_type.samples();
-    let data = buf[..info.buffer_size()]
-        .chunks_exact(ch)
-        .flat_map(|p| match ch {
-            1 => [p[0], p[0], p[0], 255],
-            2 => [p[0], p[0], p[0], p[1]],
-            3 => [p[0], p[1], p[2], 255],
-            _ => [p[0], p[1], p[2], p[3]],
-        })
-        .collect();
-    Rgba { width: info.width, height: info.height, data }
+    let (width, height, data) = super::decode_png_rgba(bytes);
+    Rgba { width, height, data }
 }
 
 /// A reference, composited over grey and brought to `w` × `h`.
