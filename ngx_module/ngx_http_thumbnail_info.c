@@ -274,10 +274,7 @@ ngx_http_thumbnail_info_done(ngx_event_t *ev)
     ctx = t->ctx;
     c = r->connection;
 
-    ngx_http_set_log_request(c->log, r);
-
-    r->main->blocked--;
-    r->aio = 0;
+    ngx_http_thumbnail_task_unblock(r);
 
     if (t->parts.failed) {
         ngx_http_thumbnail_read_error(r, &t->parts);

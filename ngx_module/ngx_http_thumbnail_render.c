@@ -327,10 +327,7 @@ ngx_http_thumbnail_render_done(ngx_event_t *ev)
     ctx = t->ctx;
     c = r->connection;
 
-    ngx_http_set_log_request(c->log, r);
-
-    r->main->blocked--;
-    r->aio = 0;
+    ngx_http_thumbnail_task_unblock(r);
 
     if (t->stage == NGX_HTTP_THUMBNAIL_STAGE_READ) {
         ngx_http_thumbnail_read_done(r, ctx, task);
@@ -471,6 +468,18 @@ ngx_http_thumbnail_read_done(ngx_http_request_t *r,
 
     ngx_http_thumbnail_failed(ctx, rc);
     ngx_http_thumbnail_task_failed(r, ctx, rc);
+}
+
+
+/* back on the event loop: the pause of ngx_http_thumbnail_task_post() ends */
+
+void
+ngx_http_thumbnail_task_unblock(ngx_http_request_t *r)
+{
+    ngx_http_set_log_request(r->connection->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
 }
 
 

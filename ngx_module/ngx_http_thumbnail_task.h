@@ -71,6 +71,7 @@ void ngx_http_thumbnail_read_error(ngx_http_request_t *r,
     ngx_http_thumbnail_parts_t *parts);
 ngx_int_t ngx_http_thumbnail_task_post(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_thread_task_t *task, const char *what);
+void ngx_http_thumbnail_task_unblock(ngx_http_request_t *r);
 void ngx_http_thumbnail_task_resume(ngx_http_request_t *r);
 void ngx_http_thumbnail_task_failed(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
