@@ -28,7 +28,8 @@
  *   ngx_http_thumbnail_thread.c   the task on the pool thread: file reads,
  *                                 a file source's header probe, the render
  *                                 (ngx_http_thumbnail_task.h: the task's
- *                                 context, for these two files only)
+ *                                 context, for these two files only; its
+ *                                 file reads and post serve info.c too)
  *   ngx_http_thumbnail_stats.c    the counters, per-worker slots in shared
  *                                 memory, the `thumbnail_stats` JSON handler
  *   ngx_http_thumbnail_negotiate.c  the spec's `auto` format: Accept ->
