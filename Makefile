@@ -28,8 +28,9 @@ lib: rust-deps
 
 ## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
 ## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT,
-## nginx + lua-nginx-module), the nginx module (real nginx, pytest)
-test: test-rust capi-test go-test lua-test nginx-test
+## nginx + lua-nginx-module), the nginx module (real nginx, pytest), the fuzz
+## regressions and 30 s of each fuzz target
+test: test-rust capi-test go-test lua-test nginx-test fuzz-regress fuzz-short
 
 test-rust: rust-deps
 	$(CARGO) test --release --locked
@@ -73,3 +74,4 @@ include mk/go.mk
 include mk/lua.mk
 include mk/nginx.mk
 include mk/bench.mk
+include mk/fuzz.mk
