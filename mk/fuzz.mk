@@ -28,7 +28,8 @@
 # start from it), seeded from $(SHARED)/corpus (fuzz/seeds.py writes
 # target/fuzz/seeds/) and fuzz/regressions/<target>/; its log goes to
 # target/fuzz/logs/<target>.log and a summary (executions, exec/s, coverage,
-# features, corpus, peak RSS) to target/fuzz/summary.txt.
+# features, corpus, peak RSS) to target/fuzz/summary.txt. Targets may run
+# in parallel as separate makes: `make fuzz-run FUZZ_TARGETS=render &` etc.
 
 FUZZ_TARGETS   ?= probe render cache spec
 FUZZ_SECONDS   ?= 60
@@ -82,8 +83,6 @@ fuzz-short: fuzz-build fuzz-seeds
 # Runs every target even when one fails, then prints the summary and fails.
 fuzz-run:
 	@mkdir -p $(FUZZ_OUT)/logs
-	@printf '%-7s %6s %10s %7s %6s %7s %8s %7s  %s\n' target secs execs exec/s cov ft corpus rss_mb result \
-		> $(FUZZ_OUT)/summary.txt
 	@failed=""; \
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_OUT)/corpus/$$t $(FUZZ_OUT)/artifacts/$$t fuzz/regressions/$$t; \
@@ -107,14 +106,15 @@ fuzz-run:
 		corp=$$(echo "$$last" | sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p'); \
 		if [ $$rc -eq 0 ]; then res=ok; else res="FAILED(rc=$$rc)"; failed="$$failed $$t"; fi; \
 		printf '%-7s %6s %10s %7s %6s %7s %8s %7s  %s\n' $$t $$secs "$${execs:-?}" "$${eps:-?}" \
-			"$${cov:-?}" "$${ft:-?}" "$${corp:-?}" "$${rss:-?}" "$$res" >> $(FUZZ_OUT)/summary.txt; \
+			"$${cov:-?}" "$${ft:-?}" "$${corp:-?}" "$${rss:-?}" "$$res" > $(FUZZ_OUT)/logs/$$t.summary; \
 		if [ $$rc -ne 0 ]; then \
 			echo "fuzz: $$t FAILED; the end of its log:" >&2; \
 			grep -v -E '^#[0-9]+|^INFO:' $$log | tail -n 40 >&2; \
 			ls -1t $(FUZZ_OUT)/artifacts/$$t/ 2>/dev/null | head -n 3 | sed "s|^|  reproducer: target/fuzz/artifacts/$$t/|" >&2; \
 		fi; \
 	done; \
-	cat $(FUZZ_OUT)/summary.txt; \
+	{ printf '%-7s %6s %10s %7s %6s %7s %8s %7s  %s\n' target secs execs exec/s cov ft corpus rss_mb result; \
+	  for t in $(FUZZ_TARGETS); do cat $(FUZZ_OUT)/logs/$$t.summary; done; } | tee $(FUZZ_OUT)/summary.txt; \
 	if [ -n "$$failed" ]; then \
 		echo "fuzz: findings in:$$failed (make fuzz-repro FUZZ_TARGET=... FUZZ_INPUT=...;" \
 			"a fixed finding's input goes into fuzz/regressions/<target>/)" >&2; \
