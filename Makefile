@@ -29,8 +29,8 @@ lib: rust-deps
 ## test: every test suite: Rust (core, cache, CLI, corpus, header drift),
 ## C ABI (native, valgrind, ASan, pkg-config), Go (cgo, -race), Lua (LuaJIT,
 ## nginx + lua-nginx-module), the nginx module (real nginx, pytest), the fuzz
-## regressions and 30 s of each fuzz target
-test: test-rust capi-test go-test lua-test nginx-test fuzz-regress fuzz-short
+## regressions, 30 s of each fuzz target, a 60 s soak of nginx with the module
+test: test-rust capi-test go-test lua-test nginx-test fuzz-regress fuzz-short soak-short
 
 test-rust: rust-deps
 	$(CARGO) test --release --locked
@@ -75,3 +75,4 @@ include mk/lua.mk
 include mk/nginx.mk
 include mk/bench.mk
 include mk/fuzz.mk
+include mk/soak.mk
