@@ -11,6 +11,8 @@
 #   fuzz-regress  fuzz/regressions/<target>/ replayed through the same
 #                 harnesses built with $(CC) against target/release (no
 #                 clang, no libFuzzer; part of `make test`)
+#   fuzz-coverage edges each target's corpus reaches, by file of src/ and by
+#                 component (target/fuzz/coverage.txt)
 #   fuzz-repro    FUZZ_TARGET=render FUZZ_INPUT=file: run one input under
 #                 the instrumented binary (ASan report, symbolized)
 #   fuzz-build    the instrumented library and target binaries only
@@ -70,7 +72,7 @@ FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Werror -g -O1 -I$(CURDIR)/include
 
 FUZZ_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: fuzz fuzz-short fuzz-run fuzz-regress fuzz-repro fuzz-build fuzz-lib fuzz-deps fuzz-seeds fuzz-clean
+.PHONY: fuzz fuzz-short fuzz-run fuzz-regress fuzz-coverage fuzz-repro fuzz-build fuzz-lib fuzz-deps fuzz-seeds fuzz-clean
 
 ## fuzz: every libFuzzer target for FUZZ_SECONDS each (fails on a finding)
 fuzz: fuzz-build fuzz-seeds
@@ -129,6 +131,21 @@ fuzz-regress: lib
 			$(FUZZ_SYSLIBS) -lc -o $(FUZZ_REPLAY)/fuzz-replay-$$t; \
 		$(FUZZ_REPLAY)/fuzz-replay-$$t fuzz/regressions/$$t; \
 	done
+
+## fuzz-coverage: edge coverage of each target's corpus by source file and component
+# Replays target/fuzz/corpus/<target> (plus regressions) once with
+# -print_coverage=1 and sums the edges per file of src/, per crate, for
+# libjpeg-turbo and libdeflate (fuzz/coverage.py): target/fuzz/coverage.txt.
+fuzz-coverage: fuzz-build
+	@mkdir -p $(FUZZ_OUT)/logs
+	@set -e; args=""; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz-coverage: $$t ($$(ls $(FUZZ_OUT)/corpus/$$t 2>/dev/null | wc -l) inputs)"; \
+		env $(FUZZ_ASAN_OPTIONS) $(FUZZ_NICE) $(FUZZ_BIN)/fuzz-$$t $(FUZZ_OUT)/corpus/$$t fuzz/regressions/$$t \
+			-runs=0 -print_coverage=1 -rss_limit_mb=$(FUZZ_RSS_MB) -malloc_limit_mb=$(FUZZ_MALLOC_MB) \
+			-timeout=$(FUZZ_TIMEOUT) > $(FUZZ_OUT)/logs/$$t.coverage 2>&1; \
+		args="$$args $$t=$(FUZZ_OUT)/logs/$$t.coverage"; \
+	done; \
+	python3 fuzz/coverage.py $(CURDIR) $$args | tee $(FUZZ_OUT)/coverage.txt
 
 ## fuzz-repro: FUZZ_TARGET=<target> FUZZ_INPUT=<file>: one input, instrumented
 fuzz-repro: fuzz-build
