@@ -30,7 +30,8 @@
 # start from it), seeded from $(SHARED)/corpus (fuzz/seeds.py writes
 # target/fuzz/seeds/) and fuzz/regressions/<target>/; its log goes to
 # target/fuzz/logs/<target>.log and a summary (executions, exec/s, coverage,
-# features, corpus, peak RSS) to target/fuzz/summary.txt. Targets may run
+# features, corpus, peak RSS) to target/fuzz/logs/summary.txt (fuzz-short:
+# target/fuzz/short/). Targets may run
 # in parallel as separate makes: `make fuzz-run FUZZ_TARGETS=render &` etc.
 
 FUZZ_TARGETS   ?= probe render cache spec
@@ -45,6 +46,10 @@ FUZZ_MAX_LEN   ?= 65536
 FUZZ_SPEC_MAX_LEN ?= 512
 FUZZ_FLAGS     ?=
 FUZZ_CORPUS    ?= $(SHARED)/corpus
+# where a run keeps the corpus it grows (one directory per target)
+FUZZ_WORK      ?= $(CURDIR)/target/fuzz/corpus
+# its logs, per-target summaries and summary.txt
+FUZZ_LOGS      ?= $(CURDIR)/target/fuzz/logs
 
 FUZZ_TRIPLE    := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 FUZZ_TRIPLE_   := $(subst -,_,$(FUZZ_TRIPLE))
@@ -79,21 +84,25 @@ fuzz: fuzz-build fuzz-seeds
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 ## fuzz-short: every libFuzzer target for 30 s (part of `make test`)
+# From the seeds and regressions alone, into a scratch corpus: loading the
+# grown corpus of long runs would take longer than the run itself.
 fuzz-short: fuzz-build fuzz-seeds
-	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
+	@rm -rf $(FUZZ_OUT)/short
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30 FUZZ_WORK=$(FUZZ_OUT)/short/corpus \
+		FUZZ_LOGS=$(FUZZ_OUT)/short/logs
 
 # Runs every target even when one fails, then prints the summary and fails.
 fuzz-run:
-	@mkdir -p $(FUZZ_OUT)/logs
+	@mkdir -p $(FUZZ_LOGS)
 	@failed=""; \
 	for t in $(FUZZ_TARGETS); do \
-		mkdir -p $(FUZZ_OUT)/corpus/$$t $(FUZZ_OUT)/artifacts/$$t fuzz/regressions/$$t; \
-		log=$(FUZZ_OUT)/logs/$$t.log; \
-		echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: target/fuzz/logs/$$t.log)"; \
+		mkdir -p $(FUZZ_WORK)/$$t $(FUZZ_OUT)/artifacts/$$t fuzz/regressions/$$t; \
+		log=$(FUZZ_LOGS)/$$t.log; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: $$log)"; \
 		case $$t in spec) dict=fuzz/spec.dict; len=$(FUZZ_SPEC_MAX_LEN);; *) dict=fuzz/image.dict; len=$(FUZZ_MAX_LEN);; esac; \
 		start=$$(date +%s); \
 		env $(FUZZ_ASAN_OPTIONS) $(FUZZ_NICE) $(FUZZ_BIN)/fuzz-$$t \
-			$(FUZZ_OUT)/corpus/$$t $(FUZZ_SEEDS)/$$t fuzz/regressions/$$t \
+			$(FUZZ_WORK)/$$t $(FUZZ_SEEDS)/$$t fuzz/regressions/$$t \
 			-dict=$$dict -max_len=$$len -max_total_time=$(FUZZ_SECONDS) \
 			-timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) -malloc_limit_mb=$(FUZZ_MALLOC_MB) \
 			-artifact_prefix=$(FUZZ_OUT)/artifacts/$$t/ -print_final_stats=1 \
@@ -108,7 +117,7 @@ fuzz-run:
 		corp=$$(echo "$$last" | sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p'); \
 		if [ $$rc -eq 0 ]; then res=ok; else res="FAILED(rc=$$rc)"; failed="$$failed $$t"; fi; \
 		printf '%-7s %6s %10s %7s %6s %7s %8s %7s  %s\n' $$t $$secs "$${execs:-?}" "$${eps:-?}" \
-			"$${cov:-?}" "$${ft:-?}" "$${corp:-?}" "$${rss:-?}" "$$res" > $(FUZZ_OUT)/logs/$$t.summary; \
+			"$${cov:-?}" "$${ft:-?}" "$${corp:-?}" "$${rss:-?}" "$$res" > $(FUZZ_LOGS)/$$t.summary; \
 		if [ $$rc -ne 0 ]; then \
 			echo "fuzz: $$t FAILED; the end of its log:" >&2; \
 			grep -v -E '^#[0-9]+|^INFO:' $$log | tail -n 40 >&2; \
@@ -116,7 +125,7 @@ fuzz-run:
 		fi; \
 	done; \
 	{ printf '%-7s %6s %10s %7s %6s %7s %8s %7s  %s\n' target secs execs exec/s cov ft corpus rss_mb result; \
-	  for t in $(FUZZ_TARGETS); do cat $(FUZZ_OUT)/logs/$$t.summary; done; } | tee $(FUZZ_OUT)/summary.txt; \
+	  for t in $(FUZZ_TARGETS); do cat $(FUZZ_LOGS)/$$t.summary; done; } | tee $(FUZZ_LOGS)/summary.txt; \
 	if [ -n "$$failed" ]; then \
 		echo "fuzz: findings in:$$failed (make fuzz-repro FUZZ_TARGET=... FUZZ_INPUT=...;" \
 			"a fixed finding's input goes into fuzz/regressions/<target>/)" >&2; \
