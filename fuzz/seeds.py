@@ -9,7 +9,8 @@ repository.
 
 - probe:  every file of the corpus listed in MANIFEST.tsv (all formats, GIF
           and WebP included, so their decoders have seeds when they land),
-          cut to MAX_LEN bytes.
+          cut to MAX_LEN bytes; and three small images with each EXIF
+          orientation added (APP1 / eXIf, both byte orders).
 - render: the same files behind the 4 bytes that choose the spec
           (fz_spec_from in fuzz/fuzz.h), rotating through SPEC_PREFIXES so
           that every fit, format and flag starts with some images.
@@ -21,7 +22,9 @@ import hashlib
 import os
 import pathlib
 import shutil
+import struct
 import sys
+import zlib
 
 # (width, height, fit|gravity|format, flags): see fz_spec_from in fuzz/fuzz.h
 SPEC_PREFIXES = [
@@ -39,6 +42,34 @@ SPEC_PREFIXES = [
     (255, 3, 0x1D, 0x18),   # cover, southeast..., q, bg
 ]
 CACHE_OPS = [0x00, 0x01, 0x08, 0x10, 0x21, 0x60, 0x82, 0x93, 0x2C, 0xB5]
+
+
+def exif_tiff(orientation, big_endian):
+    """A TIFF header with one IFD entry: Orientation (0x0112) = orientation."""
+    e = ">" if big_endian else "<"
+    return ((b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "I", 8) + struct.pack(e + "H", 1)
+            + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(e + "I", 0))
+
+
+def with_orientation(data, orientation, big_endian):
+    """`data` (a JPEG or PNG) with an EXIF orientation added: an APP1
+    segment after SOI, or an eXIf chunk after IHDR."""
+    tiff = exif_tiff(orientation, big_endian)
+    if data[:2] == b"\xff\xd8":
+        body = b"Exif\x00\x00" + tiff
+        return data[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[2:]
+    chunk = struct.pack(">I", len(tiff)) + b"eXIf" + tiff + struct.pack(">I", zlib.crc32(b"eXIf" + tiff))
+    return data[:33] + chunk + data[33:]
+
+
+# Small complete images to carry every EXIF orientation (the corpus's
+# oriented photos are over the fuzz targets' pixel limit): baseline JPEG
+# 227x149, 8-bit RGB and RGBA PNGs (the png_fast path).
+ORIENTATION_BASES = [
+    "conformance/jpeg/libjpeg-turbo/testorig.jpg",
+    "conformance/png/pngsuite/basn2c08.png",
+    "conformance/png/pngsuite/basn6a08.png",
+]
 
 
 def corpus_files(corpus):
@@ -67,11 +98,27 @@ def main():
         ops = bytes([CACHE_OPS[i % len(CACHE_OPS)]])
         (dirs["cache"] / name).write_bytes((prefix + ops + data)[:max_len])
         count += 1
+    synth = 0
+    for base in ORIENTATION_BASES:
+        if not (corpus / base).is_file():
+            continue
+        data = (corpus / base).read_bytes()
+        for orientation in range(1, 9):
+            for big_endian in (False, True):
+                image = with_orientation(data, orientation, big_endian)
+                name = f"synth__orient{orientation}-{'be' if big_endian else 'le'}__{base.replace('/', '__')}"
+                (dirs["probe"] / name).write_bytes(image)
+                prefix = bytes(SPEC_PREFIXES[(orientation + 3 * big_endian) % len(SPEC_PREFIXES)])
+                (dirs["render"] / name).write_bytes(prefix + image)
+                ops = bytes([CACHE_OPS[orientation % len(CACHE_OPS)]])
+                (dirs["cache"] / name).write_bytes(prefix + ops + image)
+                synth += 1
     specs = [line for line in spec_seeds.read_text().splitlines() if line and not line.startswith("#")]
     for line in specs:
         raw = line.encode().decode("unicode_escape").encode("latin-1")
         (dirs["spec"] / hashlib.sha1(raw).hexdigest()).write_bytes(raw)
-    print(f"seeds: {count} corpus files for probe/render/cache, {len(specs)} specs, in {out}")
+    print(f"seeds: {count} corpus files and {synth} with an EXIF orientation added for probe/render/cache, "
+          f"{len(specs)} specs, in {out}")
 
 
 if __name__ == "__main__":
