@@ -198,7 +198,7 @@ fn hit_ratio(w: &Workload, mut get_or_insert: impl FnMut(&str, u32) -> bool) -> 
             hits += 1;
         }
     }
-    hits as f64 / (w.trace.len() - WARM_UP) as f64
+    f64::from(hits) / (w.trace.len() - WARM_UP) as f64
 }
 
 fn print_hit_ratios(w: &Workload) {
@@ -408,14 +408,14 @@ fn benches(c: &mut Criterion) {
                 run_threads(&w, threads, iters, |k, _| {
                     black_box(ours.get(k));
                 })
-            })
+            });
         });
         g.bench_function("quick_cache", |b| {
             b.iter_custom(|iters| {
                 run_threads(&w, threads, iters, |k, _| {
                     black_box(quick.get(k));
                 })
-            })
+            });
         });
         g.finish();
     }
@@ -430,14 +430,14 @@ fn benches(c: &mut Criterion) {
                 run_threads(&w, threads, iters, |k, rank| {
                     let _ = black_box(ours.get_or_render(k, || Ok(w.value(rank))));
                 })
-            })
+            });
         });
         g.bench_function("quick_cache", |b| {
             b.iter_custom(|iters| {
                 run_threads(&w, threads, iters, |k, rank| {
                     let _ = black_box(quick.get_or_insert_with(k, || Ok::<_, ()>(w.value(rank))));
                 })
-            })
+            });
         });
         g.finish();
     }

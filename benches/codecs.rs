@@ -1,4 +1,4 @@
-//! The codec measurements behind the choices in README → Performance →
+//! The codec measurements behind the choices in benches/README.md →
 //! Routes taken: libjpeg-turbo at every M/8 scale against zune-jpeg's full
 //! decode, libjpeg-turbo's JPEG encoder against jpeg-encoder, and the png
 //! crate against this library's PNG decode (libdeflate fast path).
@@ -37,11 +37,11 @@ fn jpeg_decode(c: &mut Criterion) {
         group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
         for m in 1..=8 {
             group.bench_with_input(BenchmarkId::new("libjpeg-turbo-eighths", m), &m, |b, &m| {
-                b.iter(|| turbo_decode(&bytes, m))
+                b.iter(|| turbo_decode(&bytes, m));
             });
         }
         group.bench_function("zune-jpeg-full", |b| {
-            b.iter(|| zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(&bytes[..])).decode().unwrap())
+            b.iter(|| zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(&bytes[..])).decode().unwrap());
         });
         group.finish();
     }
@@ -61,7 +61,7 @@ fn jpeg_encode(c: &mut Criterion) {
                 let image =
                     Image { pixels: rgb.as_slice(), width: w, pitch: w * 3, height: h, format: PixelFormat::RGB };
                 compressor.compress_to_vec(image).unwrap()
-            })
+            });
         });
         group.bench_function("jpeg-encoder", |b| {
             b.iter(|| {
@@ -70,7 +70,7 @@ fn jpeg_encode(c: &mut Criterion) {
                 encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
                 encoder.encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
                 out
-            })
+            });
         });
         group.finish();
     }
@@ -86,7 +86,7 @@ fn png_decode(c: &mut Criterion) {
             let mut buf = vec![0u8; reader.output_buffer_size().unwrap()];
             reader.next_frame(&mut buf).unwrap();
             buf
-        })
+        });
     });
     group.bench_function("thumbnail", |b| b.iter(|| stages::decode(&bytes).unwrap()));
     group.finish();

@@ -1,6 +1,7 @@
 /*
- * thumbnail.h: the C API of the thumbnail library (JPEG/PNG thumbnails with
- * limits, and a shared in-memory cache with single-flight).
+ * thumbnail.h: the C API of the thumbnail library (JPEG, PNG, GIF and WebP
+ * in; JPEG, PNG, WebP and AVIF out; limits, Accept negotiation, and a
+ * shared in-memory cache with single-flight).
  *
  * Link with `pkg-config --cflags --libs thumbnail` (shared) or see
  * bindings/c/README.md for static linking.
@@ -42,7 +43,9 @@
 /** Library version of this header; thumbnail_version() returns the library's. */
 #define THUMBNAIL_VERSION "0.1.0"
 /** A buffer this size holds every canonical spec and its NUL (thumbnail_spec_canonical()). */
-#define THUMBNAIL_SPEC_CANONICAL_MAX 128
+#define THUMBNAIL_SPEC_CANONICAL_MAX 256
+/** A buffer this size holds every signature and its NUL (thumbnail_signer_sign()). */
+#define THUMBNAIL_SIGNATURE_MAX 44
 
 
 /**
@@ -69,8 +72,9 @@ enum thumbnail_status
      */
     THUMBNAIL_STATUS_INVALID_SPEC = 1,
     /**
-     * The bytes are not an image format this library decodes (JPEG, PNG),
-     * or are empty (HTTP 415).
+     * The bytes are not an image format this library decodes (JPEG, PNG,
+     * GIF, WebP), or are empty, or the output format is not built in
+     * (AVIF without the `avif` feature) (HTTP 415).
      */
     THUMBNAIL_STATUS_UNSUPPORTED = 2,
     /**
@@ -139,6 +143,18 @@ enum thumbnail_format
      * PNG (`image/png`).
      */
     THUMBNAIL_FORMAT_PNG = 2,
+    /**
+     * WebP (`image/webp`), read and written.
+     */
+    THUMBNAIL_FORMAT_WEBP = 3,
+    /**
+     * GIF (`image/gif`), read only.
+     */
+    THUMBNAIL_FORMAT_GIF = 4,
+    /**
+     * AVIF (`image/avif`), written only (the `avif` build feature).
+     */
+    THUMBNAIL_FORMAT_AVIF = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -186,9 +202,12 @@ typedef int32_t thumbnail_cache_source;
 /**
  * A cache of rendered thumbnails. Opaque.
  *
- * Sharded, bounded by bytes, least-recently-used eviction per shard, with
- * single-flight: when several threads miss on the same key at once, one
- * renders and the others wait for its result. Made by thumbnail_cache_new(),
+ * Sharded, bounded by bytes, S3-FIFO eviction per shard (not LRU: new keys
+ * enter a small FIFO queue and only keys hit while there reach the main
+ * queue, so a burst of keys used once cannot flush the cache; eviction
+ * order is not recency order), with single-flight: when several threads
+ * miss on the same key at once, one renders and the others wait for its
+ * result. Made by thumbnail_cache_new(),
  * freed by thumbnail_cache_free(). Every other function may be called on
  * the same cache from any number of threads at once.
  */
@@ -204,6 +223,27 @@ typedef struct thumbnail_cache thumbnail_cache;
  * is freed, even if the cache evicts them or is itself freed.
  */
 typedef struct thumbnail_image thumbnail_image;
+
+/**
+ * A decoded watermark image and its placement. Opaque.
+ *
+ * Made once (e.g. at configuration time) by thumbnail_overlay_new(), passed
+ * to any number of renders through thumbnail_render_options.overlay, freed
+ * by thumbnail_overlay_free(). Immutable: may be used by any number of
+ * threads at once.
+ */
+typedef struct thumbnail_overlay thumbnail_overlay;
+
+/**
+ * Key/salt pairs and a signature size for signed URLs. Opaque.
+ *
+ * The signature of a path is the unpadded base64url of HMAC-SHA256(key,
+ * salt ‖ path), truncated to `size` bytes: imgproxy's scheme, so its URL
+ * builders work. Made by thumbnail_signer_new(), freed by
+ * thumbnail_signer_free(); immutable, so any number of threads may use it
+ * at once.
+ */
+typedef struct thumbnail_signer thumbnail_signer;
 
 /**
  * Resource limits for one render, checked from the image header before any
@@ -231,6 +271,37 @@ typedef struct thumbnail_limits {
      * Largest output height (default 4096).
      */
     uint32_t max_output_height;
+    /**
+     * Nonzero: refuse a damaged or truncated source
+     * (THUMBNAIL_STATUS_CORRUPT) instead of serving the part that decodes
+     * (default 0). A byte, not a bool, so that every bit pattern is valid.
+     */
+    uint8_t strict;
+    /**
+     * Largest encoded output, in bytes: a larger thumbnail is
+     * THUMBNAIL_STATUS_TOO_LARGE (checked after encoding, so it bounds the
+     * memory a result holds, not the work). 0, the default, means no limit.
+     */
+    uint64_t max_output_bytes;
+    /**
+     * Most frames of a source rendered animated (spec `anim`) (default
+     * 100); a still render reads only the first frame.
+     */
+    uint32_t max_frames;
+    /**
+     * Most pixels of an animation in all, canvas width times height times
+     * frames (default 50,000,000).
+     */
+    uint64_t max_animation_pixels;
+    /**
+     * `auto` chooses AVIF only for outputs of at most this many pixels,
+     * WebP above (default 1,000,000).
+     */
+    uint64_t avif_max_pixels;
+    /**
+     * rav1e speed for AVIF output, 0 (slowest) to 10 (default 9).
+     */
+    uint8_t avif_speed;
 } thumbnail_limits;
 
 /**
@@ -239,7 +310,7 @@ typedef struct thumbnail_limits {
  */
 typedef struct thumbnail_info {
     /**
-     * THUMBNAIL_FORMAT_JPEG or THUMBNAIL_FORMAT_PNG
+     * THUMBNAIL_FORMAT_JPEG, _PNG, _WEBP or _GIF
      * (THUMBNAIL_FORMAT_UNKNOWN only in the zeroed struct of a failed call).
      */
     thumbnail_format format;
@@ -400,6 +471,41 @@ typedef struct thumbnail_cache_stats {
     uint64_t shards;
 } thumbnail_cache_stats;
 
+/**
+ * Per-call options of thumbnail_render_ex() and the cache's `_ex`
+ * functions. Get one from thumbnail_render_options_default() and set the
+ * fields you need: later versions append fields, and `size` tells the
+ * library which ones the caller knows. A plain struct owned by the
+ * caller; the library reads it during the call only.
+ */
+typedef struct thumbnail_render_options {
+    /**
+     * `sizeof(thumbnail_render_options)` as the caller was compiled with;
+     * thumbnail_render_options_default() sets it. Do not change it.
+     */
+    size_t size;
+    /**
+     * Resource limits; NULL for the defaults (thumbnail_limits_default()).
+     */
+    const struct thumbnail_limits *limits;
+    /**
+     * A watermark (thumbnail_overlay_new()), or NULL for none. It must
+     * stay alive until the call returns.
+     */
+    const struct thumbnail_overlay *overlay;
+} thumbnail_render_options;
+
+/**
+ * One key/salt pair, both as hex text (either case), exactly `*_len`
+ * bytes each, not NUL-terminated.
+ */
+typedef struct thumbnail_sign_key {
+    const char *key_hex;
+    size_t key_hex_len;
+    const char *salt_hex;
+    size_t salt_hex_len;
+} thumbnail_sign_key;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -480,8 +586,8 @@ thumbnail_status thumbnail_spec_canonical(const char *spec,
                                           size_t err_len);
 
 /**
- * Returns a pointer to the image's encoded bytes (a complete JPEG or PNG
- * file), `thumbnail_image_len(img)` bytes long; NULL if `img` is NULL.
+ * Returns a pointer to the image's encoded bytes (a complete JPEG, PNG,
+ * WebP or AVIF file), `thumbnail_image_len(img)` bytes long; NULL if `img` is NULL.
  *
  * Ownership: the bytes belong to `img`; they stay valid and unchanged until
  * thumbnail_image_free(img). Do not free or modify them.
@@ -519,8 +625,8 @@ uint32_t thumbnail_image_height(const struct thumbnail_image *img);
 thumbnail_format thumbnail_image_format(const struct thumbnail_image *img);
 
 /**
- * Returns the image's media type for `Content-Type`: `"image/jpeg"` or
- * `"image/png"`; NULL if `img` is NULL.
+ * Returns the image's media type for `Content-Type`: `"image/jpeg"`,
+ * `"image/png"`, `"image/webp"` or `"image/avif"`; NULL if `img` is NULL.
  *
  * Ownership: the string is static (it outlives `img`); never free it.
  * Thread safety: callable from any thread.
@@ -547,7 +653,8 @@ void thumbnail_image_free(struct thumbnail_image *img);
 struct thumbnail_limits thumbnail_limits_default(void);
 
 /**
- * Renders a thumbnail of the JPEG or PNG image in `src` as `spec` says.
+ * Renders a thumbnail of the JPEG, PNG, GIF or WebP image in `src` as
+ * `spec` says.
  * Limits are enforced from the header before decoding.
  *
  * - `src`, `src_len`: the encoded source image. NULL with length 0 is an
@@ -576,7 +683,7 @@ thumbnail_status thumbnail_render(const uint8_t *src,
                                   size_t err_len);
 
 /**
- * Reads the header of the JPEG or PNG image in `src` (format, stored size,
+ * Reads the header of the JPEG, PNG, GIF or WebP image in `src` (format, stored size,
  * EXIF orientation, alpha) without decoding pixels; applies no limits, as
  * it allocates nothing proportional to the image.
  *
@@ -659,8 +766,8 @@ thumbnail_status thumbnail_cache_get(const struct thumbnail_cache *cache,
                                      struct thumbnail_image **out);
 
 /**
- * Stores `img` under `key`, replacing any previous value; evicts least
- * recently used entries as needed.
+ * Stores `img` under `key`, replacing any previous value; evicts other
+ * entries as needed (S3-FIFO, see thumbnail_cache).
  *
  * Returns OK if stored; TOO_LARGE if the value exceeds one shard's budget
  * (it is not stored, and any previous value for `key` is removed);
@@ -806,6 +913,326 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             char *out,
                                             size_t out_len,
                                             size_t *written);
+
+/**
+ * Reduces a client's `Accept` header to the format `auto` writes for it:
+ * THUMBNAIL_FORMAT_AVIF (only if `avif` is true and the library was built
+ * with the `avif` feature), THUMBNAIL_FORMAT_WEBP, or `source` (the client
+ * takes neither; the render then writes the source's format, or JPEG/PNG
+ * for a WebP or GIF source). q-values count (`image/webp;q=0` is a no);
+ * the wildcard ranges (any type, any image type) imply neither WebP nor AVIF.
+ *
+ * Use the result, never the raw header, in a cache key; or let
+ * thumbnail_spec_negotiate() put it into the spec.
+ *
+ * - `accept`, `accept_len`: the header value, not NUL-terminated; NULL
+ *   with length 0 (no header) is allowed; NULL with a nonzero length
+ *   counts as no header. Bytes that are not UTF-8 never match.
+ * - `source`: returned for the fallback (THUMBNAIL_FORMAT_UNKNOWN if the
+ *   caller does not know the source yet).
+ *
+ * Thread safety: callable from any thread.
+ */
+thumbnail_format thumbnail_negotiate(const char *accept,
+                                     size_t accept_len,
+                                     thumbnail_format source,
+                                     bool avif);
+
+/**
+ * Resolves a spec's `auto` format for a client: writes the spec's
+ * canonical form with `auto` replaced by the bucket (`auto=avif`,
+ * `auto=webp`, or `auto` when the client takes neither), e.g.
+ * `"200x200,auto"` with `Accept: image/webp` gives `"200x200,auto=webp"`.
+ * A spec without `auto` is only canonicalised. The result is both the spec
+ * to render and the spec part of a cache key: it names the bucket, never
+ * the header.
+ *
+ * - `spec`, `spec_len`, `out`, `out_len`, `written`, `err`, `err_len`: as
+ *   for thumbnail_spec_canonical() (a THUMBNAIL_SPEC_CANONICAL_MAX buffer
+ *   always suffices).
+ * - `accept`, `accept_len`, `avif`: as for thumbnail_negotiate().
+ * - `varies`: may be NULL; set to true when the spec says `auto`, i.e. the
+ *   response depends on `Accept` and needs `Vary: Accept`.
+ *
+ * Returns OK, INVALID_SPEC, BUFFER_TOO_SMALL or INVALID_ARGUMENT.
+ *
+ * Ownership: all buffers belong to the caller.
+ * Thread safety: callable from any thread.
+ */
+thumbnail_status thumbnail_spec_negotiate(const char *spec,
+                                          size_t spec_len,
+                                          const char *accept,
+                                          size_t accept_len,
+                                          bool avif,
+                                          char *out,
+                                          size_t out_len,
+                                          size_t *written,
+                                          bool *varies,
+                                          char *err,
+                                          size_t err_len);
+
+/**
+ * Whether this library was built with AVIF output (the `avif` cargo
+ * feature). Without it a spec naming `avif` fails as UNSUPPORTED and
+ * negotiation never picks AVIF.
+ *
+ * Thread safety: callable from any thread.
+ */
+bool thumbnail_avif_available(void);
+
+/**
+ * Decodes a watermark image and parses its placement options.
+ *
+ * - `image`, `image_len`: the encoded overlay, typically a PNG with alpha
+ *   (any format thumbnail_render() reads; at most 16 megapixels). Only
+ *   read during the call.
+ * - `options`, `options_len`: text, `name=value` separated by spaces or
+ *   commas, every one optional (the nginx directive's syntax):
+ *   `gravity=` center, north, south, east, west, northeast, northwest,
+ *   southeast or southwest (default southeast); `margin=` pixels kept
+ *   clear of the edges (default 0); `opacity=` 0..1 multiplying the
+ *   overlay's alpha (default 1); `scale=` overlay width as a fraction of
+ *   the thumbnail's width, 0 < scale <= 1 (default: the overlay's own size,
+ *   shrunk to fit); `apply=always` (every render it is passed to, the
+ *   default) or `apply=wm` (only specs with the `wm` option).
+ * - `out`: required; receives the overlay on success, NULL on error.
+ * - `err`, `err_len`: may be NULL/0; receives `name: reason` on error.
+ *
+ * Returns OK; UNSUPPORTED, CORRUPT or TOO_LARGE for the image;
+ * INVALID_SPEC for the options; INVALID_ARGUMENT or INTERNAL.
+ *
+ * Ownership: the caller owns `*out` and frees it with
+ * thumbnail_overlay_free() once no render uses it.
+ * Thread safety: callable from any thread.
+ */
+thumbnail_status thumbnail_overlay_new(const uint8_t *image,
+                                       size_t image_len,
+                                       const char *options,
+                                       size_t options_len,
+                                       struct thumbnail_overlay **out,
+                                       char *err,
+                                       size_t err_len);
+
+/**
+ * Returns the overlay's identity: 16 hex digits (a SHA-256 prefix of the
+ * image bytes and the options), NUL-terminated; NULL if `overlay` is NULL.
+ * A cache of watermarked thumbnails must tell overlays apart: add it to
+ * the key (e.g. `source "|" canonical_spec "|wm=" id`), so a new logo or
+ * new options never serve thumbnails made with the old one.
+ *
+ * Ownership: the string belongs to `overlay` and lives until
+ * thumbnail_overlay_free(overlay).
+ * Thread safety: callable from any thread.
+ */
+const char *thumbnail_overlay_id(const struct thumbnail_overlay *overlay);
+
+/**
+ * Frees an overlay. NULL is allowed and does nothing.
+ *
+ * Ownership: takes `overlay`, which must come from thumbnail_overlay_new()
+ * and not have been freed before.
+ * Thread safety: call once, when no render that was given `overlay` is in
+ * progress.
+ */
+void thumbnail_overlay_free(struct thumbnail_overlay *overlay);
+
+/**
+ * Returns the default render options: `size` set, no limits (defaults),
+ * no overlay.
+ *
+ * Thread safety: callable from any thread.
+ */
+struct thumbnail_render_options thumbnail_render_options_default(void);
+
+/**
+ * thumbnail_render() with per-call options (thumbnail_render_options):
+ * limits and a watermark overlay.
+ *
+ * A spec with the `wm` option needs an overlay (INVALID_SPEC without one);
+ * an overlay made with `apply=wm` is used only for such specs, one made
+ * with `apply=always` for every spec.
+ *
+ * - `opts`: NULL for the defaults; otherwise its `size` must be at least
+ *   this header's `sizeof(thumbnail_render_options)` (INVALID_ARGUMENT).
+ * - every other argument as for thumbnail_render().
+ *
+ * Returns what thumbnail_render() returns.
+ *
+ * Ownership: as for thumbnail_render(); the overlay stays the caller's.
+ * Thread safety: callable from any number of threads at once, with the
+ * same overlay too.
+ */
+thumbnail_status thumbnail_render_ex(const uint8_t *src,
+                                     size_t src_len,
+                                     const char *spec,
+                                     size_t spec_len,
+                                     const struct thumbnail_render_options *opts,
+                                     struct thumbnail_image **out,
+                                     char *err,
+                                     size_t err_len);
+
+/**
+ * thumbnail_cache_get_or_render() with per-call options (see
+ * thumbnail_render_ex()).
+ *
+ * The key must identify the overlay too: the cache does not look at
+ * `opts`, so renders with different overlays under one key would share
+ * one entry. Append thumbnail_overlay_id() to keys of watermarked
+ * renders.
+ *
+ * Arguments, returns, ownership and thread safety as for
+ * thumbnail_cache_get_or_render(), with `opts` as for thumbnail_render_ex().
+ */
+thumbnail_status thumbnail_cache_get_or_render_ex(const struct thumbnail_cache *cache,
+                                                  const char *key,
+                                                  size_t key_len,
+                                                  const uint8_t *src,
+                                                  size_t src_len,
+                                                  const char *spec,
+                                                  size_t spec_len,
+                                                  const struct thumbnail_render_options *opts,
+                                                  struct thumbnail_image **out,
+                                                  thumbnail_cache_source *source_out,
+                                                  char *err,
+                                                  size_t err_len);
+
+/**
+ * thumbnail_cache_get_or_load() with per-call options (see
+ * thumbnail_render_ex() and, for the key, thumbnail_cache_get_or_render_ex()).
+ *
+ * Arguments, returns, ownership and thread safety as for
+ * thumbnail_cache_get_or_load(), with `opts` as for thumbnail_render_ex().
+ */
+thumbnail_status thumbnail_cache_get_or_load_ex(const struct thumbnail_cache *cache,
+                                                const char *key,
+                                                size_t key_len,
+                                                thumbnail_load_fn load,
+                                                void *userdata,
+                                                const char *spec,
+                                                size_t spec_len,
+                                                const struct thumbnail_render_options *opts,
+                                                struct thumbnail_image **out,
+                                                thumbnail_cache_source *source_out,
+                                                char *err,
+                                                size_t err_len);
+
+/**
+ * thumbnail_cache_get_or_render_ex() for a caller that has just looked
+ * `key` up with thumbnail_cache_get(), got NOT_FOUND, and fetched the
+ * source since (a loader of its own, e.g. one that yields, or a phase that
+ * reads the source between the lookup and the render). That lookup
+ * already counted the miss, so this call counts no second get or miss: a
+ * miss through a loader is one `gets` and one `misses`, as with
+ * thumbnail_cache_get_or_load(). Loads, renders and waits are counted as
+ * usual, and single-flight works as in thumbnail_cache_get_or_render().
+ * If another caller stored `key` meanwhile, that image is returned
+ * (THUMBNAIL_CACHE_SOURCE_HIT) and src is not rendered; a remembered error
+ * is returned without counting an `error_hits`.
+ *
+ * Arguments, returns, ownership and thread safety: as for
+ * thumbnail_cache_get_or_render_ex().
+ */
+thumbnail_status thumbnail_cache_get_or_render_after_miss(const struct thumbnail_cache *cache,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          const uint8_t *src,
+                                                          size_t src_len,
+                                                          const char *spec,
+                                                          size_t spec_len,
+                                                          const struct thumbnail_render_options *opts,
+                                                          struct thumbnail_image **out,
+                                                          thumbnail_cache_source *source_out,
+                                                          char *err,
+                                                          size_t err_len);
+
+/**
+ * Makes a signer from `n_keys` key/salt pairs.
+ *
+ * - `keys`, `n_keys`: at least one pair. A signature made with any pair
+ *   verifies (key rotation: put the new pair first, keep the old ones
+ *   until their URLs are gone); thumbnail_signer_sign() uses the first.
+ *   Read during the call only.
+ * - `size`: signature length in bytes before base64url, 1..=32 (imgproxy's
+ *   IMGPROXY_SIGNATURE_SIZE); 0 means 32.
+ * - `out`: required; receives the signer, NULL on error.
+ * - `err`, `err_len`: may be NULL/0; receives `name: reason` on error.
+ *
+ * Returns OK; INVALID_ARGUMENT (no pair, an empty key, a key or salt that
+ * is not hex, size over 32, NULL pointers) or INTERNAL.
+ *
+ * Ownership: the caller owns `*out` and frees it with
+ * thumbnail_signer_free(). The library keeps its own copy of the keys.
+ * Thread safety: callable from any thread.
+ */
+thumbnail_status thumbnail_signer_new(const struct thumbnail_sign_key *keys,
+                                      size_t n_keys,
+                                      uint32_t size,
+                                      struct thumbnail_signer **out,
+                                      char *err,
+                                      size_t err_len);
+
+/**
+ * Frees a signer (and wipes nothing: keys are not treated as secrets in
+ * memory). NULL is allowed and does nothing.
+ *
+ * Ownership: takes `signer`, which must come from thumbnail_signer_new()
+ * and not have been freed before.
+ * Thread safety: call once, when no other thread is using `signer`.
+ */
+void thumbnail_signer_free(struct thumbnail_signer *signer);
+
+/**
+ * Writes the signature of `path` (with the first pair) into `out` as a
+ * NUL-terminated string.
+ *
+ * - `path`, `path_len`: what is signed: everything after the signature in
+ *   the URL, as imgproxy signs it (e.g. `/200x200,cover/photos/cat.jpg`);
+ *   an `exp=UNIX` token in it makes the signature expire.
+ * - `out`, `out_len`: the caller's buffer; THUMBNAIL_SIGNATURE_MAX bytes
+ *   always suffice. May be NULL with `out_len` 0 to ask for the length.
+ * - `written`: may be NULL; receives the signature's length without its
+ *   NUL, whether or not it fit.
+ *
+ * Returns OK, BUFFER_TOO_SMALL, INVALID_ARGUMENT or INTERNAL.
+ *
+ * Ownership: all buffers belong to the caller.
+ * Thread safety: callable from any number of threads at once.
+ */
+thumbnail_status thumbnail_signer_sign(const struct thumbnail_signer *signer,
+                                       const char *path,
+                                       size_t path_len,
+                                       char *out,
+                                       size_t out_len,
+                                       size_t *written,
+                                       char *err,
+                                       size_t err_len);
+
+/**
+ * Whether `sig` is a valid signature of `path` under any of the signer's
+ * pairs, and the path's `exp=UNIX` (if any) is not past (by the system
+ * clock). Compares in constant time. false for NULL arguments, a
+ * malformed or repeated `exp=`, and on any internal error.
+ *
+ * Thread safety: callable from any number of threads at once.
+ */
+bool thumbnail_signer_verify(const struct thumbnail_signer *signer,
+                             const char *path,
+                             size_t path_len,
+                             const char *sig,
+                             size_t sig_len);
+
+/**
+ * thumbnail_signer_verify() at the UNIX time `now` (seconds) instead of
+ * the system clock (a server's cached time, or a test's).
+ *
+ * Thread safety: callable from any number of threads at once.
+ */
+bool thumbnail_signer_verify_at(const struct thumbnail_signer *signer,
+                                const char *path,
+                                size_t path_len,
+                                const char *sig,
+                                size_t sig_len,
+                                uint64_t now);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -2,23 +2,13 @@
 # and the C tests (native, valgrind, AddressSanitizer, pkg-config example).
 #
 # Included by the top-level Makefile, which defines PREFIX (?= /usr/local) and
-# a `lib` target that runs `cargo build --release`. Targets:
-#
-#   header         regenerate include/thumbnail.h (installs cbindgen if needed)
-#   header-check   fail if include/thumbnail.h differs from what cbindgen makes
-#   install        header, libthumbnail.a, libthumbnail.so.$(CAPI_ABI) (+ the
-#                  libthumbnail.so link) and thumbnail.pc into $(DESTDIR)$(PREFIX)
-#   capi-test      all of the following:
-#   capi-test-native    C tests linked statically, then against the shared library
-#   capi-test-valgrind  the static tests under memcheck (no errors, no definite leaks)
-#   capi-test-asan      the tests built with -fsanitize=address (skipped, with a
-#                       message, if the compiler cannot build ASan programs)
-#   capi-test-pkgconfig install into target/capi-prefix, build bindings/c/example.c
-#                       with pkg-config (shared and static) and run it; check SONAME
+# a `lib` target that runs `cargo build --release`. The targets are described
+# by their `##` lines (`make help`).
 #
 # Needs: cc (gcc or clang), valgrind, pkg-config, readelf (binutils).
 
-CAPI_ABI              := 1
+# Both from Cargo.toml, their one home.
+CAPI_ABI              := $(shell sed -n '/^\[package.metadata.capi\]/,/^\[/s/^abi-version *= *\([0-9]*\).*/\1/p' Cargo.toml)
 CAPI_CBINDGEN_VERSION := 0.29.4
 CAPI_VERSION          := $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 
@@ -36,7 +26,7 @@ CAPI_CORPUS  ?= $(CAPI_SHARED)/corpus
 CAPI_RELEASE     := $(CURDIR)/target/release
 CAPI_OUT         := $(CURDIR)/target/capi
 CAPI_TEST_PREFIX := $(CURDIR)/target/capi-prefix
-CAPI_TESTS       := test_render test_cache
+CAPI_TESTS       := test_render test_cache test_ops
 CAPI_CFLAGS      := -std=c11 -Wall -Wextra -Werror -pthread -g -O1 -I$(CURDIR)/include
 # What the Rust staticlib needs from the system on Linux/glibc: the output of
 # `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.
@@ -44,17 +34,21 @@ CAPI_LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 CAPI_VALGRIND_FLAGS := --quiet --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite
 
-.PHONY: header header-check cbindgen-cli install capi-install \
+.PHONY: header header-check cbindgen-cli capi-install \
 	capi-test capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig \
 	capi-build capi-check-soname
 
 # --- header --------------------------------------------------------------
 
+## header: regenerate include/thumbnail.h with cbindgen
+## (installs the pinned cbindgen with cargo if needed)
 # cbindgen on src/ffi/mod.rs only (see cbindgen.toml); the same version as the
 # dev-dependency tests/header_drift.rs uses, so both produce the same bytes.
 header: cbindgen-cli
 	$(CBINDGEN) --quiet --config cbindgen.toml --output include/thumbnail.h src/ffi/mod.rs
 
+## header-check: fail if include/thumbnail.h differs from
+## what cbindgen makes (tests/header_drift.rs checks it too)
 header-check: cbindgen-cli
 	@$(CBINDGEN) --quiet --verify --config cbindgen.toml --output include/thumbnail.h src/ffi/mod.rs \
 		|| { echo "include/thumbnail.h is out of date: run 'make header' and commit it" >&2; exit 1; }
@@ -80,16 +74,16 @@ define capi_install
 	chmod 644 $(1)/lib/pkgconfig/thumbnail.pc
 endef
 
-# `install` has no recipe of its own here, so the top Makefile may add more
-# prerequisites to it (e.g. the CLI binary).
-install: capi-install
-
+# `make install` is mk/install.mk's: its install-lib is this capi-install
+# (thumbnail.h, libthumbnail.a, libthumbnail.so.N + the .so link,
+# thumbnail.pc into DESTDIR/PREFIX).
 capi-install: lib
 	$(call capi_install,$(DESTDIR)$(PREFIX),$(PREFIX))
 
 # --- tests ---------------------------------------------------------------
 
-capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig
+## capi-test: every C test: the five capi-test-* below
+capi-test: capi-test-native capi-test-valgrind capi-test-asan capi-test-pkgconfig capi-test-intree
 	@echo "capi-test: all passed"
 
 # Each test linked statically (the default) and once against the shared
@@ -107,12 +101,16 @@ capi-build: lib
 			-o $(CAPI_OUT)/$$t-shared || exit 1; \
 	done
 
+## capi-test-native: tests/c linked statically, then against
+## the shared library
 capi-test-native: capi-build
 	@for t in $(CAPI_TESTS); do \
 		$(CAPI_OUT)/$$t $(CAPI_CORPUS) || exit 1; \
 		LD_LIBRARY_PATH=$(CAPI_OUT)/lib $(CAPI_OUT)/$$t-shared $(CAPI_CORPUS) || exit 1; \
 	done
 
+## capi-test-valgrind: the static tests under memcheck (no
+## errors, no definite leaks)
 capi-test-valgrind: capi-build
 	@command -v $(VALGRIND) >/dev/null || { echo "capi-test-valgrind: $(VALGRIND) not found (apt-get install valgrind)" >&2; exit 1; }
 	@for t in $(CAPI_TESTS); do \
@@ -120,6 +118,9 @@ capi-test-valgrind: capi-build
 		$(VALGRIND) $(CAPI_VALGRIND_FLAGS) $(CAPI_OUT)/$$t $(CAPI_CORPUS) || exit 1; \
 	done
 
+## capi-test-asan: the tests built with -fsanitize=address
+## (skipped, with a message, if cc cannot build ASan
+## programs)
 # The Rust staticlib is not instrumented, but ASan still checks every C-side
 # access and, through its malloc, use-after-free and overflows of memory the
 # library hands out. LeakSanitizer needs ptrace; where a sandbox forbids it,
@@ -139,11 +140,34 @@ capi-test-asan: lib
 		ASAN_OPTIONS=detect_leaks=$$leaks:abort_on_error=0 $(CAPI_OUT)/$$t-asan $(CAPI_CORPUS) || exit 1; \
 	done
 
+## capi-test-intree: bindings/c/example.c linked in-tree
+## (-Ltarget/release -lthumbnail) runs: once with
+## LD_LIBRARY_PATH=target/release, once with an rpath; the
+## loader finds libthumbnail.so.N that `make lib` links
+capi-test-intree: lib
+	@mkdir -p $(CAPI_OUT)
+	@set -e; \
+	$(CC) -std=c11 -Wall -Wextra -Werror bindings/c/example.c -I$(CURDIR)/include \
+		-L$(CAPI_RELEASE) -lthumbnail -o $(CAPI_OUT)/example-intree; \
+	$(READELF) -d $(CAPI_OUT)/example-intree | grep -q 'NEEDED.*\[libthumbnail\.so\.$(CAPI_ABI)\]'; \
+	test -e $(CAPI_RELEASE)/libthumbnail.so.$(CAPI_ABI) || { \
+		echo "$(CAPI_RELEASE)/libthumbnail.so.$(CAPI_ABI) missing: make lib creates it" >&2; exit 1; }; \
+	LD_LIBRARY_PATH=$(CAPI_RELEASE) $(CAPI_OUT)/example-intree \
+		$(CAPI_CORPUS)/photos/rocket.jpg 64x64 $(CAPI_OUT)/rocket-intree.jpg; \
+	$(CC) -std=c11 -Wall -Wextra -Werror bindings/c/example.c -I$(CURDIR)/include \
+		-L$(CAPI_RELEASE) -lthumbnail -Wl,-rpath,$(CAPI_RELEASE) -o $(CAPI_OUT)/example-rpath; \
+	env -u LD_LIBRARY_PATH $(CAPI_OUT)/example-rpath \
+		$(CAPI_CORPUS)/photos/rocket.jpg 64x64 $(CAPI_OUT)/rocket-rpath.jpg; \
+	echo "capi-test-intree: a program linked against target/release runs"
+
 capi-check-soname: lib
 	@$(READELF) -d $(CAPI_RELEASE)/libthumbnail.so | grep -q 'SONAME.*\[libthumbnail\.so\.$(CAPI_ABI)\]' || { \
 		echo "$(CAPI_RELEASE)/libthumbnail.so has no SONAME libthumbnail.so.$(CAPI_ABI): build.rs must print" >&2; \
 		echo '  cargo:rustc-cdylib-link-arg=-Wl,-soname,libthumbnail.so.$(CAPI_ABI)' >&2; exit 1; }
 
+## capi-test-pkgconfig: install into target/capi-prefix, build
+## bindings/c/example.c with pkg-config (shared and static),
+## run it; check the SONAME
 # Install into a scratch prefix and build the example as a user would.
 capi-test-pkgconfig: lib capi-check-soname
 	@rm -rf $(CAPI_TEST_PREFIX) && mkdir -p $(CAPI_OUT)

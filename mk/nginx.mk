@@ -2,16 +2,7 @@
 #
 # Included by the top-level Makefile, which has a `lib` target running
 # `cargo build --release --locked` and defines SHARED (the corpus checkout).
-# Targets:
-#
-#   nginx-module  target/nginx/ngx_http_thumbnail_module.so, built against
-#                 Debian's nginx with the configure tree from nginx-dev
-#                 (installs nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
-#                 with apt-get when missing: nginx-deps), then checked
-#                 with `nginx -t`
-#   nginx-test    the pytest suite in tests/nginx (venv in target/venv)
-#   nginx-demo    nginx in the foreground on 127.0.0.1:$(NGX_DEMO_PORT) serving
-#                 /t/<spec>/<file> thumbnails of samples/ and an index page
+# The targets are described by their `##` lines (`make help`).
 
 # not called NGINX: nginx reads an $$NGINX environment variable as a list of
 # inherited sockets, and make exports command-line variables
@@ -39,10 +30,16 @@ NGX_CC_OPT      := -g -O2 -fstack-protector-strong -Wformat -Werror=format-secur
 NGX_LD_OPT      := -Wl,-z,relro -Wl,-z,now -fPIC
 
 NGX_SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Every server a target starts runs as the invoking user: as root, nginx
+# would otherwise run its workers as nobody, who cannot read a checkout in
+# a folder only its owner may enter (tests/private_checkout.sh).
+NGX_USER_LINE   := $(shell [ "$$(id -u)" = 0 ] && echo "user $$(id -un) $$(id -gn);")
 
-.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean
+.PHONY: nginx-module nginx-deps nginx-test-deps nginx-test nginx-venv nginx-demo nginx-clean nginx-burst-bench nginx-slow-readers-bench
 
-## nginx-module: target/nginx/ngx_http_thumbnail_module.so
+## nginx-module: target/nginx/ngx_http_thumbnail_module.so,
+## built against Debian's nginx with nginx-dev's configure
+## tree (after nginx-deps), then checked with nginx -t
 # The steps run in one recipe, after `lib`, so that even `make -j` sees the
 # fresh libthumbnail.a: configure once (again when ngx_module/config or
 # nginx-dev change) in a copy of nginx-dev's tree so nothing under /usr is
@@ -76,7 +73,9 @@ nginx-module: lib nginx-deps
 	fi
 	@$(call ngx_check)
 
-## nginx-deps: what building the module needs (apt-get, only what is missing)
+## nginx-deps: what building the module needs: nginx,
+## nginx-dev, libpcre2-dev, zlib1g-dev, libssl-dev, gcc,
+## make (apt-get, only what is missing)
 # Waits up to 10 minutes for another apt/dpkg to release its lock (other
 # worktrees may be installing at the same time); refreshes the package lists
 # only if a package is unknown.
@@ -113,6 +112,7 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'  thumbnail_cache size=16m shards=4 ttl=10m;' \
 		'  thumbnail_max_queue 32;' \
 		'  thumbnail_heavy_pixels 30000000; thumbnail_max_heavy 2;' \
+		'  thumbnail_render_nice 10;' \
 		'  server {' \
 		'    listen 127.0.0.1:1;' \
 		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>.+)$$ {' \
@@ -121,13 +121,21 @@ rm -rf $(NGX_OUT)/check && mkdir -p $(NGX_OUT)/check && printf '%s\n' \
 		'      thumbnail_allowed_specs 200x200 300x300,cover;' \
 		'      thumbnail_max_source_size 32m; thumbnail_max_pixels 40000000;' \
 		'      thumbnail_max_output 2048; thumbnail_thread_pool default;' \
+		'      thumbnail_max_output_size 4m; thumbnail_max_output_held 32m;' \
 		'      thumbnail_cache_key $$host$$uri;' \
+		'      thumbnail_strict off;' \
+		'      thumbnail_avif on;' \
 		'    }' \
 		'    location /stats { thumbnail_stats; }' \
 		'  }' \
 		'}' > $(NGX_OUT)/check/nginx.conf && \
 	$(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/nginx.conf \
-	&& echo "nginx-module: $(NGX_BIN) -t accepts load_module $(NGX_SO)"
+	&& sed -e 's|thumbnail_cache size=16m shards=4 ttl=10m;|thumbnail_cache zone=check:1m inactive=1h ttl=1d max_item=256k lock_age=10s;|' \
+	       -e 's|thumbnail_cache_key $$host$$uri;|thumbnail_cache_key $$host$$uri; thumbnail_cache_purge $$arg_purge;|' \
+	       $(NGX_OUT)/check/nginx.conf > $(NGX_OUT)/check/zone.conf \
+	&& grep -q 'zone=check' $(NGX_OUT)/check/zone.conf && grep -q 'thumbnail_cache_purge' $(NGX_OUT)/check/zone.conf \
+	&& $(NGX_RUN) -t -q -p $(NGX_OUT)/check -c $(NGX_OUT)/check/zone.conf \
+	&& echo "nginx-module: $(NGX_BIN) -t accepts load_module $(NGX_SO) (per-worker cache, and zone)"
 endef
 
 nginx-venv: nginx-test-deps $(NGX_VENV)/.ok
@@ -137,19 +145,22 @@ $(NGX_VENV)/.ok:
 	$(NGX_VENV)/bin/pip install -q pytest requests
 	@touch $@
 
-## nginx-test: the nginx module's tests (starts its own nginx instances)
+## nginx-test: the module's pytest suite in tests/nginx
+## (venv in target/venv; starts its own nginx instances)
 nginx-test: nginx-module nginx-venv
 	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
-		env -u NGINX $(NGX_VENV)/bin/pytest -q tests/nginx
+		env -u NGINX $(NGX_VENV)/bin/pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/target/nginx-tests tests/nginx
 
-## nginx-demo: nginx on 127.0.0.1:$(NGX_DEMO_PORT) with thumbnails of samples/
+## nginx-demo: nginx in the foreground on 127.0.0.1:8080
+## (NGX_DEMO_PORT=... to change it) serving /t/<spec>/<file>
+## thumbnails of samples/ and an index page
 nginx-demo: nginx-module
 	@rm -rf $(NGX_DEMO)/nginx && mkdir -p $(NGX_DEMO)/nginx/logs $(NGX_DEMO)/nginx/tmp
 	@{ \
 	echo '<!doctype html><meta charset="utf-8"><title>thumbnail nginx demo</title>'; \
 	echo '<style>body{font-family:sans-serif;background:#eee}figure{display:inline-block;margin:8px;vertical-align:top}img{background:#ccc}</style>'; \
 	echo '<h1>ngx_http_thumbnail_module</h1>'; \
-	echo '<p>Every image is <code>/t/&lt;spec&gt;/&lt;file&gt;</code>, rendered on a thread pool and cached per worker. <a href="/stats">/stats</a></p>'; \
+	echo '<p>Every image is <code>/t/&lt;spec&gt;/&lt;file&gt;</code>, rendered once on a thread pool and cached in a zone shared by both workers. <a href="/stats">/stats</a></p>'; \
 	for f in samples/*.png samples/*.jpg; do \
 		n=$$(basename $$f); echo "<h2>$$n</h2>"; \
 		for s in 120x120,jpeg 200x200,cover,jpeg,q85 300x200,contain,jpeg,bg=222 400x; do \
@@ -161,6 +172,7 @@ nginx-demo: nginx-module
 		'load_module $(NGX_SO);' \
 		'daemon off;' \
 		'master_process on;' \
+		'$(NGX_USER_LINE)' \
 		'worker_processes 2;' \
 		'error_log $(NGX_DEMO)/nginx/logs/error.log info;' \
 		'pid $(NGX_DEMO)/nginx/nginx.pid;' \
@@ -174,9 +186,9 @@ nginx-demo: nginx-module
 		'  fastcgi_temp_path $(NGX_DEMO)/nginx/tmp/fastcgi;' \
 		'  uwsgi_temp_path $(NGX_DEMO)/nginx/tmp/uwsgi;' \
 		'  scgi_temp_path $(NGX_DEMO)/nginx/tmp/scgi;' \
-		'  thumbnail_cache size=64m shards=16 ttl=1h;' \
+		'  thumbnail_cache zone=thumbs:64m inactive=1h;' \
 		'  server {' \
-		'    listen 127.0.0.1:$(NGX_DEMO_PORT);' \
+		'    listen 127.0.0.1:$(NGX_DEMO_PORT) reuseport;' \
 		'    location = / { root $(NGX_DEMO); try_files /index.html =404; }' \
 		'    location ~ ^/t/(?<spec>[^/]+)/(?<file>[^/]+)$$ {' \
 		'      alias $(CURDIR)/samples/$$file;' \
@@ -189,5 +201,22 @@ nginx-demo: nginx-module
 	@echo "nginx-demo: http://127.0.0.1:$(NGX_DEMO_PORT)/  (stats: /stats; Ctrl-C stops)"
 	$(NGX_RUN) -p $(NGX_DEMO)/nginx -c $(NGX_DEMO)/nginx/nginx.conf
 
+## nginx-clean: remove target/nginx-src, target/nginx-build,
+## target/nginx and the demo's nginx prefix
 nginx-clean:
 	rm -rf $(NGX_TREE) $(NGX_BUILD) $(NGX_OUT) $(NGX_DEMO)/nginx
+
+## nginx-burst-bench: a burst of 200 distinct thumbnail misses
+## of a 4.4 MB photo beside a small static file on the same
+## worker; prints the static file's p50/p99 (BURST_ARGS=...)
+BURST_ARGS ?=
+nginx-burst-bench: nginx-module nginx-venv
+	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
+		env -u NGINX $(NGX_VENV)/bin/python benches/nginx_burst.py $(BURST_ARGS)
+
+## nginx-slow-readers-bench: 16 clients that never read ask
+## for 10.8 MB PNGs; prints the worker's RSS and output_held
+SLOW_ARGS ?=
+nginx-slow-readers-bench: nginx-module nginx-venv
+	THUMBNAIL_SHARED=$(SHARED) NGX_MODULE_SO=$(NGX_SO) NGINX_BIN=$(NGX_BIN) \
+		env -u NGINX $(NGX_VENV)/bin/python benches/nginx_slow_readers.py $(SLOW_ARGS)

@@ -1,8 +1,7 @@
 
 /*
- * ngx_http_thumbnail_module: the request's spec, cache key and ETag; the
- * per-worker cache; the pre-content phase handler that answers cache hits
- * before the source is read or proxied; and in-worker single-flight.
+ * ngx_http_thumbnail_module: the per-worker cache and the pre-content phase
+ * handler that answers cache hits before the source is read or proxied.
  *
  * The phase handler runs in NGX_HTTP_PRECONTENT_PHASE, i.e. after the
  * access phase (allow/deny, auth_basic, auth_request still apply to cache
@@ -10,19 +9,20 @@
  *
  * For every request in a `thumbnail on` location it
  *   1. evaluates thumbnail_spec, canonicalises it, checks the allow-list
- *      (400 on failure), computes the cache key and the ETag;
+ *      (400 on failure), computes the cache key and the ETag
+ *      (ngx_http_thumbnail_request.c);
  *   2. looks the key up in this worker's cache: on a hit it answers at once
  *      (200, 304 on If-None-Match, HEAD) and the filter never runs;
  *   3. on a miss, if this worker is already fetching and rendering the same
- *      key (a "flight"), parks the request until that render finishes and
- *      then answers with its result;
- *   4. otherwise makes the request the flight's leader and lets it go on to
- *      the content handler; the filter (ngx_http_thumbnail_filter.c) renders
- *      the source body and finishes the flight.
+ *      key (a "flight", ngx_http_thumbnail_flight.c), parks the request
+ *      until that render finishes and then answers with its result;
+ *   4. otherwise admits the render (ngx_http_thumbnail_admit.c: 503 when
+ *      the queue is full or too much output is held for clients, before the
+ *      source is read), makes the request the flight's leader and lets it go
+ *      on to the content handler; the filter (ngx_http_thumbnail_filter.c)
+ *      renders the source body and finishes the flight.
  */
 
-
-#include <ngx_md5.h>
 
 #include "ngx_http_thumbnail_module.h"
 
@@ -34,21 +34,114 @@ static ngx_int_t ngx_http_thumbnail_woken(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_serve(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified);
-static void ngx_http_thumbnail_wake_handler(ngx_event_t *ev);
-static void ngx_http_thumbnail_cleanup(void *data);
-static ngx_int_t ngx_http_thumbnail_make_key(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx);
-static ngx_http_thumbnail_flight_t *ngx_http_thumbnail_flight_create(
-    ngx_str_t *key, ngx_uint_t in_table);
-static void ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl);
-static ngx_int_t ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm,
-    ngx_str_t *etag);
+static ngx_int_t ngx_http_thumbnail_refuse(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_thumbnail_plain_source_request(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_thumbnail_drop_header(ngx_table_elt_t *h);
 
 
-static ngx_rbtree_t       ngx_http_thumbnail_flights;
-static ngx_rbtree_node_t  ngx_http_thumbnail_flights_sentinel;
+thumbnail_cache  *ngx_http_thumbnail_cache;
+
+
+/*
+ * thumbnail_cache size=SIZE [shards=N] [ttl=TIME]: the per-worker cache;
+ * zone=NAME:SIZE and its parameters go to ngx_http_thumbnail_zone.c
+ */
+
+char *
+ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thumbnail_main_conf_t *mcf = conf;
+
+    char        *rv;
+    ssize_t      size;
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_msec_t   ttl;
+    ngx_uint_t   i;
+
+    if (mcf->cache_set || mcf->zone) {
+        return "is duplicate";
+    }
+
+    /* zone= and its parameters: ngx_http_thumbnail_zone.c */
+    rv = ngx_http_thumbnail_zone_directive(cf, mcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+    size = NGX_ERROR;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_thumbnail_zone_arg(&value[i])) {
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_size = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n == NGX_ERROR || n < 1 || n > 1024) {
+                goto invalid;
+            }
+
+            mcf->cache_shards = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 0);
+            if (ttl == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            mcf->cache_ttl = ttl;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (size == NGX_ERROR) {
+        if (mcf->zone) {
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thumbnail_cache\" needs \"size=\" "
+                           "or \"zone=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->cache_set = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
 
 
 ngx_int_t
@@ -78,10 +171,6 @@ ngx_http_thumbnail_cache_init_process(ngx_cycle_t *cycle)
     thumbnail_cache_options          opts;
     ngx_http_conf_ctx_t             *hctx;
     ngx_http_thumbnail_main_conf_t  *mcf;
-
-    ngx_rbtree_init(&ngx_http_thumbnail_flights,
-                    &ngx_http_thumbnail_flights_sentinel,
-                    ngx_str_rbtree_insert_value);
 
     hctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
     if (hctx == NULL) {
@@ -132,242 +221,6 @@ ngx_http_thumbnail_cache_exit_process(ngx_cycle_t *cycle)
 }
 
 
-ngx_http_thumbnail_ctx_t *
-ngx_http_thumbnail_create_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_thumbnail_ctx_t  *ctx;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_thumbnail_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_thumbnail_cleanup;
-    cln->data = ctx;
-
-    ctx->request = r;
-    ctx->last_modified = -1;
-
-    ctx->wake.handler = ngx_http_thumbnail_wake_handler;
-    ctx->wake.data = r;
-    ctx->wake.log = r->connection->log;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
-
-    return ctx;
-}
-
-
-/* spec, allow-list, key, ETag; returns NGX_OK or an HTTP status */
-
-ngx_int_t
-ngx_http_thumbnail_prepare(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
-{
-    u_char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
-    ngx_int_t                       rc;
-    ngx_str_t                       raw, *s;
-    ngx_uint_t                      i;
-    ngx_http_thumbnail_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
-
-    ctx->if_none_match = r->headers_in.if_none_match;
-
-    if (lcf->spec == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (lcf->spec_static.data) {
-        ctx->spec = lcf->spec_static;
-
-    } else {
-        if (ngx_http_complex_value(r, lcf->spec, &raw) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        err[0] = '\0';
-
-        rc = ngx_http_thumbnail_canonical(r->pool, &raw, &ctx->spec, err,
-                                          sizeof(err));
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "thumbnail: bad spec \"%V\": %s", &raw, err);
-            return NGX_HTTP_BAD_REQUEST;
-        }
-    }
-
-    if (lcf->allowed) {
-        s = lcf->allowed->elts;
-
-        for (i = 0; i < lcf->allowed->nelts; i++) {
-            if (s[i].len == ctx->spec.len
-                && ngx_strncmp(s[i].data, ctx->spec.data, s[i].len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (i == lcf->allowed->nelts) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "thumbnail: spec \"%V\" is not in "
-                          "thumbnail_allowed_specs", &ctx->spec);
-            return NGX_HTTP_BAD_REQUEST;
-        }
-    }
-
-    if (ngx_http_thumbnail_make_key(r, lcf, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * key  = escape(thumbnail_cache_key) "|" canonical spec
- * ETag = "t-" hex(md5(key "|" library version))
- *
- * The default key is "$host$uri", plus "?$args" in a location with its own
- * content handler (proxy_pass, fastcgi_pass...): an origin may serve other
- * images for other arguments (/img?id=1, /img?id=2), a static file never.
- *
- * Escaping '%' and every byte >= 0x80 as %XX keeps the key valid UTF-8 (the
- * cache requires it; $uri is decoded and may hold any byte) and one-to-one.
- * The spec never contains '|', so the spec is everything after the last '|'.
- */
-
-static size_t
-ngx_http_thumbnail_escape(u_char *dst, ngx_str_t *src)
-{
-    u_char         c, *p;
-    size_t         i, n;
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    n = 0;
-    p = dst;
-
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
-
-        if (c >= 0x80 || c == '%' || c < 0x20) {
-            if (dst) {
-                *p++ = '%';
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 0xf];
-            }
-
-            n += 3;
-
-        } else {
-            if (dst) {
-                *p++ = c;
-            }
-
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
-static ngx_int_t
-ngx_http_thumbnail_make_key(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
-{
-    u_char                    *p, digest[16];
-    size_t                     len;
-    ngx_str_t                  base[4], ver;
-    ngx_uint_t                 i, n;
-    ngx_md5_t                  md5;
-    ngx_http_core_srv_conf_t  *cscf;
-    ngx_http_core_loc_conf_t  *clcf;
-    static ngx_str_t           question = ngx_string("?");
-
-    if (lcf->key) {
-        if (ngx_http_complex_value(r, lcf->key, &base[0]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        n = 1;
-
-    } else {
-        base[0] = r->headers_in.server;
-
-        if (base[0].len == 0) {
-            cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-            base[0] = cscf->server_name;
-        }
-
-        base[1] = r->uri;
-        n = 2;
-
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (clcf->handler && r->args.len) {
-            base[2] = question;
-            base[3] = r->args;
-            n = 4;
-        }
-    }
-
-    len = 1 + ctx->spec.len;
-
-    for (i = 0; i < n; i++) {
-        len += ngx_http_thumbnail_escape(NULL, &base[i]);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->key.data = p;
-    ctx->key.len = len;
-
-    for (i = 0; i < n; i++) {
-        p += ngx_http_thumbnail_escape(p, &base[i]);
-    }
-
-    *p++ = '|';
-    ngx_memcpy(p, ctx->spec.data, ctx->spec.len);
-
-    ver.data = (u_char *) thumbnail_version();
-    ver.len = ngx_strlen(ver.data);
-
-    ngx_md5_init(&md5);
-    ngx_md5_update(&md5, ctx->key.data, ctx->key.len);
-    ngx_md5_update(&md5, "|", 1);
-    ngx_md5_update(&md5, ver.data, ver.len);
-    ngx_md5_final(digest, &md5);
-
-    p = ngx_pnalloc(r->pool, sizeof("\"t-\"") - 1 + 32);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->etag.data = p;
-
-    p = ngx_cpymem(p, "\"t-", 3);
-    p = ngx_hex_dump(p, digest, 16);
-    *p++ = '"';
-
-    ctx->etag.len = p - ctx->etag.data;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_thumbnail_handler(ngx_http_request_t *r)
 {
@@ -384,6 +237,12 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_thumbnail_module);
 
     if (ctx) {
+        if (ctx->zone_waiting) {
+            /* the awaited render ended (ngx_http_thumbnail_zone_flight.c) */
+            ngx_http_thumbnail_zone_cleanup(ctx);
+            return ngx_http_thumbnail_lookup(r, lcf, ctx);
+        }
+
         if (!ctx->waiting) {
             /* decided before (e.g. the phases run again) */
             return NGX_DECLINED;
@@ -394,6 +253,20 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_thumbnail_woken(r, lcf, ctx);
+    }
+
+    /* signed URLs: 403 before any lookup or source read */
+    rc = ngx_http_thumbnail_sign_check(r, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (lcf->purge) {
+        /* thumbnail_cache_purge (ngx_http_thumbnail_zone_serve.c) */
+        rc = ngx_http_thumbnail_zone_purge(r, lcf);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     ngx_http_thumbnail_restore_head(r);
@@ -407,15 +280,10 @@ ngx_http_thumbnail_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_thumbnail_counters.requests++;
-
     rc = ngx_http_thumbnail_prepare(r, ctx);
 
     if (rc != NGX_OK) {
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-        ngx_http_thumbnail_count_status(rc);
-        ngx_http_thumbnail_stats_update();
-        return rc;
+        return ngx_http_thumbnail_refuse(r, ctx, rc);
     }
 
     return ngx_http_thumbnail_lookup(r, lcf, ctx);
@@ -426,7 +294,7 @@ static ngx_int_t
 ngx_http_thumbnail_lookup(ngx_http_request_t *r,
     ngx_http_thumbnail_loc_conf_t *lcf, ngx_http_thumbnail_ctx_t *ctx)
 {
-    uint32_t                      hash;
+    ngx_int_t                     rc;
     thumbnail_status              st;
     thumbnail_image              *img;
     ngx_http_thumbnail_flight_t  *fl;
@@ -440,11 +308,13 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
 
         if (st == THUMBNAIL_STATUS_OK) {
             ctx->img = img;
-            ngx_http_thumbnail_counters.cache_hits++;
-            ngx_http_thumbnail_stats_update();
+            ctx->cache_status = NGX_HTTP_THUMBNAIL_CS_HIT;
+            ngx_http_thumbnail_stat_inc(cache_hits);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "thumbnail: cache hit \"%V\"", &ctx->key);
+                           "thumbnail: cache hit \"%V\"",
+                           ngx_http_thumbnail_esc(r->pool, ctx->key.data,
+                                                  ctx->key.len));
 
             return ngx_http_thumbnail_serve(r, ctx, img, -1);
         }
@@ -456,68 +326,33 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
         }
     }
 
-    hash = ngx_crc32_long(ctx->key.data, ctx->key.len);
+    /* the node-wide zone: a hit, another worker's render to wait for */
+    rc = ngx_http_thumbnail_zone_lookup(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
-    fl = (ngx_http_thumbnail_flight_t *)
-             ngx_str_rbtree_lookup(&ngx_http_thumbnail_flights, &ctx->key,
-                                   hash);
+    fl = ngx_http_thumbnail_flight_find(&ctx->key);
 
     if (fl && fl->leader != r) {
-
-        /* the same key is being fetched and rendered: wait for it */
-
-        fl->refs++;
-        ctx->flight = fl;
-        ctx->waiting = 1;
-        ctx->woken = 0;
-        ngx_queue_insert_tail(&fl->waiters, &ctx->wait_link);
-
-        ngx_http_thumbnail_counters.flight_waits++;
-        ngx_http_thumbnail_counters.waiting++;
-        ngx_http_thumbnail_stats_update();
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "thumbnail: waiting for the render of \"%V\"",
-                       &ctx->key);
-
-        r->read_event_handler = ngx_http_test_reading;
-        r->write_event_handler = ngx_http_request_empty_handler;
-
+        ngx_http_thumbnail_flight_wait(r, ctx, fl);
         return NGX_AGAIN;
     }
 
-    if (ngx_http_thumbnail_queue_full(r, lcf)) {
+    rc = ngx_http_thumbnail_admit(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
         /* refused before the source is read */
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-        ngx_http_thumbnail_count_status(NGX_HTTP_SERVICE_UNAVAILABLE);
-        ngx_http_thumbnail_stats_update();
-
-        if (ngx_http_thumbnail_retry_after(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_thumbnail_refuse(r, ctx, rc);
     }
 
     /* lead: fetch the source and render (the filter does it) */
 
-    fl = ngx_http_thumbnail_flight_create(&ctx->key, fl == NULL);
-    if (fl == NULL) {
+    if (ngx_http_thumbnail_flight_lead(r, ctx, fl == NULL) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    fl->leader = r;
-    fl->refs++;
-    ctx->flight = fl;
-    ctx->leader = 1;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        /* fetch the source with GET; HEAD is restored before replying */
-        ctx->head = 1;
-        ctx->method_name = r->method_name;
-        r->method = NGX_HTTP_GET;
-        r->method_name = ngx_http_core_get_method;
-    }
+    ngx_http_thumbnail_head_as_get(r, ctx);
 
     if (ngx_http_thumbnail_plain_source_request(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -535,33 +370,29 @@ ngx_http_thumbnail_lookup(ngx_http_request_t *r,
  * 412, or 304 against the source's ETag. They are dropped from the request
  * (the list an upstream copies, and the parsed fields the static filters
  * read), as proxy_cache drops them; If-None-Match is checked against our
- * own ETag instead (ctx->if_none_match). If-Modified-Since is kept when it
- * is the only validator: the thumbnail's Last-Modified is the source's.
- * Accept-Encoding goes too: the renderer needs the identity encoding
- * (gzip_static, a compressing origin).
+ * own ETag instead (ctx->if_none_match), on a cache hit or after the
+ * render. If-Modified-Since goes too, even alone: answered by the source
+ * (its date is the thumbnail's Last-Modified) it made a 304 for a source
+ * that cannot render (corrupt, a bomb, not an image) and kept thumbnails
+ * of an older library version in caches; only the ETag names the library
+ * version. Accept-Encoding goes too: the renderer needs the identity
+ * encoding (gzip_static, a compressing origin).
  */
 
 static ngx_uint_t
-ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
+ngx_http_thumbnail_drop_header(ngx_table_elt_t *h)
 {
     ngx_str_t         *name;
-    static ngx_str_t   ims = ngx_string("If-Modified-Since");
     static ngx_str_t   names[] = {
         ngx_string("Range"),
         ngx_string("If-Range"),
         ngx_string("If-Match"),
         ngx_string("If-Unmodified-Since"),
         ngx_string("If-None-Match"),
+        ngx_string("If-Modified-Since"),
         ngx_string("Accept-Encoding"),
         ngx_null_string
     };
-
-    if (drop_ims
-        && h->key.len == ims.len
-        && ngx_strncasecmp(h->key.data, ims.data, ims.len) == 0)
-    {
-        return 1;
-    }
 
     for (name = names; name->len; name++) {
         if (h->key.len == name->len
@@ -578,12 +409,10 @@ ngx_http_thumbnail_drop_header(ngx_table_elt_t *h, ngx_uint_t drop_ims)
 static ngx_int_t
 ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, drop_ims;
+    ngx_uint_t        i;
     ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
-
-    drop_ims = (r->headers_in.if_none_match != NULL);
 
     /* rebuild the list without them (a list cannot drop elements) */
 
@@ -611,7 +440,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_thumbnail_drop_header(&h[i], drop_ims)) {
+        if (ngx_http_thumbnail_drop_header(&h[i])) {
             continue;
         }
 
@@ -628,10 +457,7 @@ ngx_http_thumbnail_plain_source_request(ngx_http_request_t *r)
     r->headers_in.if_match = NULL;
     r->headers_in.if_unmodified_since = NULL;
     r->headers_in.if_none_match = NULL;
-
-    if (drop_ims) {
-        r->headers_in.if_modified_since = NULL;
-    }
+    r->headers_in.if_modified_since = NULL;
 
 #if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
     r->headers_in.accept_encoding = NULL;
@@ -649,56 +475,31 @@ ngx_http_thumbnail_woken(ngx_http_request_t *r,
 
     fl = ctx->flight;
 
-    ctx->waiting = 0;
-    ctx->woken = 0;
-    ngx_http_thumbnail_counters.waiting--;
+    ngx_http_thumbnail_flight_unwait(ctx);
 
     if (fl->status == NGX_HTTP_OK && fl->img) {
+        /* the leader's caching headers (ngx_http_thumbnail_zone_serve.c) */
+        if (ngx_http_thumbnail_zone_replay(r, fl->cache_headers,
+                                           fl->cache_headers_len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         /* the flight's reference is dropped by the pool cleanup */
         return ngx_http_thumbnail_serve(r, ctx, fl->img, fl->last_modified);
     }
 
     if (fl->status != 0) {
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-        ngx_http_thumbnail_count_status(fl->status);
-        ngx_http_thumbnail_stats_update();
-
-        if (fl->status == NGX_HTTP_SERVICE_UNAVAILABLE
-            && ngx_http_thumbnail_retry_after(r) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return fl->status;
+        /* the leader's error */
+        return ngx_http_thumbnail_refuse(r, ctx, fl->status);
     }
 
     /* the leader gave up (source not 200, client gone...): try again */
 
-    ctx->flight = NULL;
-    ngx_http_thumbnail_flight_release(fl);
+    ngx_http_thumbnail_flight_leave(ctx);
 
     return ngx_http_thumbnail_lookup(r, lcf, ctx);
-}
-
-
-static void
-ngx_http_thumbnail_wake_handler(ngx_event_t *ev)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ev->data;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "thumbnail: woken");
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -709,7 +510,6 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     thumbnail_image *img, time_t last_modified)
 {
     ngx_int_t     rc;
-    ngx_buf_t    *b;
     ngx_chain_t   out;
 
     /* the filter passes our own response through */
@@ -736,19 +536,12 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
         return NGX_DONE;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    out.buf = ngx_http_thumbnail_image_buf(r->pool, img);
+    if (out.buf == NULL) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return NGX_DONE;
     }
 
-    b->pos = (u_char *) thumbnail_image_data(img);
-    b->last = b->pos + thumbnail_image_len(img);
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
     out.next = NULL;
 
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
@@ -758,294 +551,22 @@ ngx_http_thumbnail_serve(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 
 
 /*
- * Sets the headers of a thumbnail response: 200 (or 304 if If-None-Match
- * matches the ETag), Content-Type, Content-Length, ETag; no ranges.
- * last_modified: -1 none, -2 keep the source's, else the time to send.
+ * Answers with an error status of ours from the phase handler (a bad spec,
+ * a full queue, the leader's error): the status to return, and
+ * Retry-After on a 503.
  */
-
-ngx_int_t
-ngx_http_thumbnail_set_headers(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, thumbnail_image *img, time_t last_modified)
-{
-    const char       *type;
-    ngx_table_elt_t  *h;
-
-    type = thumbnail_image_media_type(img);
-    if (type == NULL) {
-        return NGX_ERROR;
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.status_line.len = 0;
-
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = ngx_strlen(type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.charset.len = 0;
-
-    ngx_http_clear_content_length(r);
-    r->headers_out.content_length_n = thumbnail_image_len(img);
-
-    if (r->headers_out.content_encoding) {
-        r->headers_out.content_encoding->hash = 0;
-        r->headers_out.content_encoding = NULL;
-    }
-
-    if (last_modified != -2) {
-        ngx_http_clear_last_modified(r);
-        r->headers_out.last_modified_time = last_modified;
-    }
-
-    ngx_http_clear_etag(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "ETag");
-    h->value = ctx->etag;
-    h->lowcase_key = NULL;
-    r->headers_out.etag = h;
-
-    ngx_http_clear_accept_ranges(r);
-
-    if (ngx_http_thumbnail_if_none_match(ctx->if_none_match, &ctx->etag)) {
-        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
-        r->headers_out.content_type.len = 0;
-        ngx_http_clear_content_length(r);
-        ngx_http_thumbnail_counters.not_modified++;
-    }
-
-    return NGX_OK;
-}
-
-
-/* If-None-Match: "*" or a list of entity tags, compared weakly */
 
 static ngx_int_t
-ngx_http_thumbnail_if_none_match(ngx_table_elt_t *inm, ngx_str_t *etag)
+ngx_http_thumbnail_refuse(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
 {
-    u_char  *p, *end;
+    ngx_http_thumbnail_failed(ctx, status);
 
-    if (inm == NULL) {
-        return 0;
-    }
-
-    p = inm->value.data;
-    end = p + inm->value.len;
-
-    while (p < end) {
-
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
-
-        if (p == end) {
-            break;
-        }
-
-        if (*p == '*') {
-            return 1;
-        }
-
-        if (end - p > 2 && p[0] == 'W' && p[1] == '/') {
-            p += 2;
-        }
-
-        if ((size_t) (end - p) >= etag->len
-            && ngx_strncmp(p, etag->data, etag->len) == 0)
-        {
-            return 1;
-        }
-
-        /* skip this tag: to its closing quote, then to the next comma */
-
-        if (*p == '"') {
-            p++;
-
-            while (p < end && *p != '"') {
-                p++;
-            }
-
-            if (p < end) {
-                p++;
-            }
-        }
-
-        while (p < end && *p != ',') {
-            p++;
-        }
-    }
-
-    return 0;
-}
-
-
-void
-ngx_http_thumbnail_restore_method(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx)
-{
-    if (ctx->head) {
-        ctx->head = 0;
-        r->method = NGX_HTTP_HEAD;
-        r->method_name = ctx->method_name;
-    }
-}
-
-
-/*
- * A HEAD turned into GET by a leader whose context was then dropped by an
- * internal redirect (try_files, error_page): recognised by the method name
- * we set, restored so that the reply has no body.
- */
-
-void
-ngx_http_thumbnail_restore_head(ngx_http_request_t *r)
-{
-    static ngx_str_t  head = ngx_string("HEAD");
-
-    if (r->method == NGX_HTTP_GET
-        && r->method_name.data == ngx_http_core_get_method.data
-        && r->request_line.len > 5
-        && ngx_strncmp(r->request_line.data, "HEAD ", 5) == 0)
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_thumbnail_retry_after(r) != NGX_OK)
     {
-        r->method = NGX_HTTP_HEAD;
-        r->method_name = head;
-    }
-}
-
-
-static ngx_http_thumbnail_flight_t *
-ngx_http_thumbnail_flight_create(ngx_str_t *key, ngx_uint_t in_table)
-{
-    ngx_http_thumbnail_flight_t  *fl;
-
-    fl = ngx_alloc(sizeof(ngx_http_thumbnail_flight_t) + key->len,
-                   ngx_cycle->log);
-    if (fl == NULL) {
-        return NULL;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memzero(fl, sizeof(ngx_http_thumbnail_flight_t));
-
-    fl->sn.str.data = (u_char *) (fl + 1);
-    fl->sn.str.len = key->len;
-    ngx_memcpy(fl->sn.str.data, key->data, key->len);
-
-    ngx_queue_init(&fl->waiters);
-    fl->last_modified = -1;
-
-    if (in_table) {
-        fl->sn.node.key = ngx_crc32_long(key->data, key->len);
-        ngx_rbtree_insert(&ngx_http_thumbnail_flights, &fl->sn.node);
-        fl->in_table = 1;
-        fl->refs = 1;
-    }
-
-    return fl;
-}
-
-
-/*
- * The leader's render finished (or it gave up, status 0): take the result
- * out of the table so new requests go to the cache, and wake the waiters.
- */
-
-void
-ngx_http_thumbnail_flight_finish(ngx_http_thumbnail_flight_t *fl,
-    ngx_uint_t status, thumbnail_image *img, time_t last_modified)
-{
-    ngx_queue_t               *q;
-    ngx_http_thumbnail_ctx_t  *ctx;
-
-    if (fl->done) {
-        if (img) {
-            thumbnail_image_free(img);
-        }
-
-        return;
-    }
-
-    fl->done = 1;
-    fl->status = status;
-    fl->img = img;
-    fl->last_modified = last_modified;
-    fl->leader = NULL;
-
-    while (!ngx_queue_empty(&fl->waiters)) {
-        q = ngx_queue_head(&fl->waiters);
-        ngx_queue_remove(q);
-
-        ctx = ngx_queue_data(q, ngx_http_thumbnail_ctx_t, wait_link);
-        ctx->woken = 1;
-
-        ngx_post_event(&ctx->wake, &ngx_posted_events);
-    }
-
-    if (fl->in_table) {
-        fl->in_table = 0;
-        ngx_rbtree_delete(&ngx_http_thumbnail_flights, &fl->sn.node);
-        ngx_http_thumbnail_flight_release(fl);
-    }
-}
-
-
-static void
-ngx_http_thumbnail_flight_release(ngx_http_thumbnail_flight_t *fl)
-{
-    if (--fl->refs) {
-        return;
-    }
-
-    if (fl->in_table) {
-        ngx_rbtree_delete(&ngx_http_thumbnail_flights, &fl->sn.node);
-    }
-
-    thumbnail_image_free(fl->img);
-    ngx_free(fl);
-}
-
-
-static void
-ngx_http_thumbnail_cleanup(void *data)
-{
-    ngx_http_thumbnail_ctx_t *ctx = data;
-
-    ngx_http_thumbnail_flight_t  *fl;
-
-    if (ctx->waiting) {
-        if (!ctx->woken) {
-            ngx_queue_remove(&ctx->wait_link);
-        }
-
-        ctx->waiting = 0;
-        ngx_http_thumbnail_counters.waiting--;
-    }
-
-    if (ctx->wake.posted) {
-        ngx_delete_posted_event(&ctx->wake);
-    }
-
-    fl = ctx->flight;
-
-    if (fl) {
-        ctx->flight = NULL;
-
-        if (ctx->leader && !fl->done) {
-            /* the leader ends without a result: let a waiter retry */
-            ngx_http_thumbnail_flight_finish(fl, 0, NULL, -1);
-        }
-
-        ngx_http_thumbnail_flight_release(fl);
-    }
-
-    if (ctx->img) {
-        thumbnail_image_free(ctx->img);
-        ctx->img = NULL;
-    }
-
-    ngx_http_thumbnail_stats_update();
+    return status;
 }

@@ -4,39 +4,22 @@
  * response (a static file, a proxied origin, anything) into a thumbnail.
  *
  * Like image_filter: the header filter holds the source's header back, the
- * body filter buffers the source body (up to thumbnail_max_source_size).
- * Unlike image_filter, the render does not run on the event loop: the body
- * filter posts a thread task and returns; the request is paused the way
- * nginx pauses it for threaded file reads (r->main->blocked, r->aio, a bit
- * in r->buffered so that finalizing waits in ngx_http_writer). The task's
- * completion handler runs back on the event loop and resumes the request:
- * the writer calls the body filter again, which sends the thumbnail's
- * header and body; a render error is finalized with its status (400, 413,
- * 415, 500) so that error_page works.
+ * body filter buffers the source body (up to thumbnail_max_source_size):
+ * memory buffers are copied, file buffers (a static file, a proxied
+ * response spooled to a temp file) are only noted, and read on a pool
+ * thread. Unlike image_filter, the render does not run on the event loop
+ * either: the body filter posts a thread task (ngx_http_thumbnail_render.c)
+ * and returns; the
+ * request is paused the way nginx pauses it for threaded file reads
+ * (r->main->blocked, r->aio, a bit in r->buffered so that finalizing waits
+ * in ngx_http_writer). The task's completion handler runs back on the
+ * event loop and resumes the request: the writer calls the body filter
+ * again, which sends the thumbnail's header and body; a render error is
+ * finalized with its status (400, 413, 415, 500) so that error_page works.
  */
 
 
 #include "ngx_http_thumbnail_module.h"
-
-
-typedef struct {
-    ngx_http_request_t           *request;
-    ngx_http_thumbnail_ctx_t     *ctx;
-
-    /* read by the pool thread */
-    thumbnail_cache              *cache;
-    const u_char                 *src;
-    size_t                        src_len;
-    ngx_str_t                     key;
-    ngx_str_t                     spec;
-    thumbnail_limits              limits;
-
-    /* written by the pool thread */
-    thumbnail_status              status;
-    thumbnail_cache_source        source;
-    thumbnail_image              *img;
-    char                          err[NGX_HTTP_THUMBNAIL_ERR_LEN];
-} ngx_http_thumbnail_task_ctx_t;
 
 
 static ngx_int_t ngx_http_thumbnail_header_filter(ngx_http_request_t *r);
@@ -44,20 +27,10 @@ static ngx_int_t ngx_http_thumbnail_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_thumbnail_read(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_chain_t *in);
-static ngx_int_t ngx_http_thumbnail_post(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx);
-static ngx_uint_t ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf);
-static void ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log);
-static void ngx_http_thumbnail_render_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_thumbnail_send(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx);
 static ngx_int_t ngx_http_thumbnail_fail(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
-static ngx_int_t ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status);
-static void ngx_http_thumbnail_free_source(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx);
 static void ngx_http_thumbnail_consume(ngx_chain_t *in);
 
 
@@ -83,10 +56,12 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
 {
     off_t                           len;
     ngx_int_t                       rc;
-    ngx_table_elt_t                *h;
     ngx_http_thumbnail_ctx_t       *ctx;
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thumbnail_loc_conf_t  *lcf;
+
+    /* what the request counted goes out before its response does */
+    ngx_http_thumbnail_stats_flush();
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -112,8 +87,6 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        ngx_http_thumbnail_counters.requests++;
-
         rc = ngx_http_thumbnail_prepare(r, ctx);
         if (rc != NGX_OK) {
             return ngx_http_thumbnail_fail(r, ctx, rc);
@@ -135,21 +108,13 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
             ngx_http_thumbnail_flight_finish(ctx->flight, 0, NULL, -1);
         }
 
-        if (r->headers_out.status == NGX_HTTP_NOT_MODIFIED) {
-            /* If-Modified-Since matched the source: name our ETag */
-            ngx_http_clear_etag(r);
+        ngx_http_thumbnail_admit_release(ctx);
 
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
-                return NGX_ERROR;
-            }
-
-            h->hash = 1;
-            ngx_str_set(&h->key, "ETag");
-            h->value = ctx->etag;
-            h->lowcase_key = NULL;
-            r->headers_out.etag = h;
-        }
+        /*
+         * no 304 comes from a source asked unconditionally (the phase
+         * handler drops the client's validators); if one does, it is not
+         * about a thumbnail, and it goes out without our ETag
+         */
 
         ngx_http_thumbnail_restore_method(r, ctx);
 
@@ -169,7 +134,8 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
     }
 
     if (len > 0) {
-        ctx->src = ngx_palloc(r->pool, (size_t) len);
+        /* not from the pool: the render frees it on its thread */
+        ctx->src = ngx_alloc((size_t) len, r->connection->log);
         if (ctx->src == NULL) {
             return NGX_ERROR;
         }
@@ -182,21 +148,28 @@ ngx_http_thumbnail_header_filter(ngx_http_request_t *r)
     ctx->phase = NGX_HTTP_THUMBNAIL_READ;
 
     /*
-     * File buffers are read whole by ngx_http_thumbnail_read(), except
-     * where "aio threads" is on (the copy filter then reads the file on a
-     * pool thread, which keeps slow disks off the event loop) or
-     * "directio" is (O_DIRECT reads need the copy filter's aligned
-     * buffers).
+     * File buffers are read by the render task on a pool thread, whole:
+     * the copy filter must pass them on as they are, also where it would
+     * read them into memory on the event loop, in output_buffers pieces:
+     * with "sendfile off", or on a TLS connection (where nginx sets
+     * main_filter_need_in_memory). Our own response is in memory anyway.
+     * Both flags are put back if the request gives up the thumbnail (an
+     * error_page may serve a file). With "directio" the copy filter reads
+     * (O_DIRECT needs its aligned buffers; on a pool thread with "aio
+     * threads").
      */
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (clcf->directio != NGX_OPEN_FILE_DIRECTIO_OFF
-#if (NGX_THREADS)
-        || clcf->aio == NGX_HTTP_AIO_THREADS
-#endif
-       )
-    {
+    if (clcf->directio != NGX_OPEN_FILE_DIRECTIO_OFF) {
         r->main_filter_need_in_memory = 1;
+
+    } else {
+        ctx->filter_flags = 1;
+        ctx->need_in_memory = r->main_filter_need_in_memory;
+        ctx->sendfile = r->connection->sendfile;
+
+        r->main_filter_need_in_memory = 0;
+        r->connection->sendfile = 1;
     }
 
     r->allow_ranges = 0;
@@ -244,7 +217,13 @@ ngx_http_thumbnail_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
-        return ngx_http_thumbnail_post(r, ctx);
+        rc = ngx_http_thumbnail_render_post(r, ctx);
+
+        if (rc != NGX_OK) {
+            return ngx_http_thumbnail_fail(r, ctx, rc);
+        }
+
+        return NGX_OK;
 
     case NGX_HTTP_THUMBNAIL_RENDERING:
 
@@ -272,11 +251,11 @@ ngx_http_thumbnail_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 /*
  * Appends the source body to ctx->src. Memory buffers are copied; file
- * buffers (a static file, or a proxied response spooled to a temp file)
- * are read with one ngx_read_file() each: without aio the copy filter
- * would block the same way, but in output_buffers-sized pieces (2 x 32 KB
- * by default), and those pieces measured 1.5 ms of a 910 KB JPEG's
- * thumbnail (see the header filter for when aio threads are used).
+ * buffers (a static file, or a proxied response spooled to a temp file) get
+ * their room in ctx->src and are noted in ctx->reads, to be read there by
+ * the render task on a pool thread (ngx_http_thumbnail_render.c): reading
+ * a 4.4 MB photo takes milliseconds, and a burst of misses read on the
+ * event loop stalled everything else of the worker for seconds.
  */
 
 static ngx_int_t
@@ -285,9 +264,9 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 {
     u_char                         *p;
     size_t                          size, have, cap, need;
-    ssize_t                         n;
     ngx_buf_t                      *b;
     ngx_chain_t                    *cl;
+    ngx_http_thumbnail_read_t      *rd;
     ngx_http_thumbnail_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
@@ -318,14 +297,15 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 
         if (size > (size_t) (ctx->src_end - ctx->src_last)) {
 
-            /* unknown or wrong Content-Length: grow */
+            /* unknown or wrong Content-Length: grow (file parts not read
+               yet are copied as they are: they are read to their place) */
 
             cap = ctx->src_end - ctx->src;
             need = have + size;
             cap = ngx_max(cap * 2, ngx_max(need, 64 * 1024));
             cap = ngx_min(cap, lcf->max_source_size);
 
-            p = ngx_palloc(r->pool, cap);
+            p = ngx_alloc(cap, r->connection->log);
             if (p == NULL) {
                 return NGX_ERROR;
             }
@@ -335,7 +315,7 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
             }
 
             if (ctx->src) {
-                ngx_pfree(r->pool, ctx->src);
+                ngx_free(ctx->src);
             }
 
             ctx->src = p;
@@ -347,13 +327,36 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
             ctx->src_last = ngx_cpymem(ctx->src_last, b->pos, size);
 
         } else if (size) {
-            n = ngx_read_file(b->file, ctx->src_last, size, b->file_pos);
 
-            if (n != (ssize_t) size) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "thumbnail: read %z of %uz bytes from \"%V\"",
-                              n, size, &b->file->name);
-                return NGX_ERROR;
+            if (ctx->reads == NULL) {
+                ctx->reads = ngx_array_create(r->pool, 2,
+                                    sizeof(ngx_http_thumbnail_read_t));
+                if (ctx->reads == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            rd = ctx->reads->nelts ? (ngx_http_thumbnail_read_t *)
+                     ctx->reads->elts + ctx->reads->nelts - 1 : NULL;
+
+            if (rd && rd->fd == b->file->fd
+                && rd->pos + rd->size == have
+                && rd->offset + (off_t) rd->size == b->file_pos)
+            {
+                /* the next piece of the same file */
+                rd->size += size;
+
+            } else {
+                rd = ngx_array_push(ctx->reads);
+                if (rd == NULL) {
+                    return NGX_ERROR;
+                }
+
+                rd->fd = b->file->fd;
+                rd->name = &b->file->name;
+                rd->offset = b->file_pos;
+                rd->pos = have;
+                rd->size = size;
             }
 
             ctx->src_last += size;
@@ -375,279 +378,9 @@ ngx_http_thumbnail_read(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_thumbnail_post(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
-{
-    ngx_thread_task_t               *task;
-    ngx_http_thumbnail_task_ctx_t   *t;
-    ngx_http_thumbnail_loc_conf_t   *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thumbnail_module);
-
-    if (ngx_http_thumbnail_queue_full(r, lcf)
-        || ngx_http_thumbnail_too_heavy(r, ctx, lcf))
-    {
-        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
-    }
-
-    task = ngx_thread_task_alloc(r->pool,
-                                 sizeof(ngx_http_thumbnail_task_ctx_t));
-    if (task == NULL) {
-        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    t = task->ctx;
-
-    t->request = r;
-    t->ctx = ctx;
-    t->cache = ngx_http_thumbnail_cache;
-    t->src = ctx->src;
-    t->src_len = ctx->src_last - ctx->src;
-    t->key = ctx->key;
-    t->spec = ctx->spec;
-    t->limits = ngx_http_thumbnail_limits(lcf);
-    t->status = THUMBNAIL_STATUS_INTERNAL;
-    t->source = THUMBNAIL_CACHE_SOURCE_NONE;
-    t->img = NULL;
-    t->err[0] = '\0';
-
-    task->handler = ngx_http_thumbnail_render_thread;
-    task->event.data = t;
-    task->event.handler = ngx_http_thumbnail_render_done;
-
-    if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thumbnail: cannot queue the render in thread pool "
-                      "\"%V\"", &lcf->thread_pool_name);
-
-        return ngx_http_thumbnail_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "thumbnail: render posted, %uz bytes, \"%V\"",
-                   t->src_len, &ctx->key);
-
-    r->main->blocked++;
-    r->aio = 1;
-    r->buffered |= NGX_HTTP_THUMBNAIL_BUFFERED;
-
-    ctx->phase = NGX_HTTP_THUMBNAIL_RENDERING;
-
-    ngx_http_thumbnail_counters.in_flight++;
-    ngx_http_thumbnail_counters.renders++;
-
-    if (ctx->heavy) {
-        ngx_http_thumbnail_counters.heavy++;
-    }
-
-    ngx_http_thumbnail_stats_update();
-
-    return NGX_OK;
-}
-
-
-/*
- * Heavy-render admission. A progressive JPEG of more than a tenth of
- * thumbnail_heavy_pixels (every scan is decoded whatever the output size,
- * ~700 ms for 18 MP: about ten times a baseline JPEG decoded at reduced
- * size) or any source of more than thumbnail_heavy_pixels holds a pool
- * thread for long; at most
- * thumbnail_max_heavy of them may be queued or running in this worker, so
- * that the other threads stay free for ordinary thumbnails. The probe reads
- * only the header, cheap enough for the event loop. A source it cannot read
- * is not heavy: its render fails quickly and reports why.
- */
-
-static ngx_uint_t
-ngx_http_thumbnail_is_heavy(ngx_http_thumbnail_ctx_t *ctx,
-    ngx_http_thumbnail_loc_conf_t *lcf, thumbnail_info *info)
-{
-    uint64_t          pixels;
-    thumbnail_status  st;
-
-    st = thumbnail_probe(ctx->src, ctx->src_last - ctx->src, info, NULL, 0);
-
-    if (st != THUMBNAIL_STATUS_OK) {
-        return 0;
-    }
-
-    pixels = (uint64_t) info->width * info->height;
-
-    return pixels > lcf->heavy_pixels
-           || (info->progressive && pixels > lcf->heavy_pixels / 10);
-}
-
-
-static ngx_uint_t
-ngx_http_thumbnail_too_heavy(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    thumbnail_info  info;
-
-    ctx->heavy = ngx_http_thumbnail_is_heavy(ctx, lcf, &info);
-
-    if (!ctx->heavy
-        || ngx_http_thumbnail_counters.heavy < lcf->max_heavy)
-    {
-        return 0;
-    }
-
-    ctx->heavy = 0;
-    ngx_http_thumbnail_counters.heavy_refused++;
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "thumbnail: heavy source (%uDx%uD%s), %uL heavy renders "
-                  "in progress (thumbnail_max_heavy %ui), refusing",
-                  info.width, info.height,
-                  info.progressive ? " progressive JPEG" : "",
-                  ngx_http_thumbnail_counters.heavy, lcf->max_heavy);
-
-    return 1;
-}
-
-
-/* runs on a pool thread: touches only the task context and the source */
-
-static void
-ngx_http_thumbnail_render_thread(void *data, ngx_log_t *log)
-{
-    ngx_http_thumbnail_task_ctx_t *t = data;
-
-    if (t->cache) {
-        t->status = thumbnail_cache_get_or_render(t->cache,
-                        (const char *) t->key.data, t->key.len,
-                        t->src, t->src_len,
-                        (const char *) t->spec.data, t->spec.len,
-                        &t->limits, &t->img, &t->source,
-                        t->err, sizeof(t->err));
-
-    } else {
-        t->status = thumbnail_render(t->src, t->src_len,
-                        (const char *) t->spec.data, t->spec.len,
-                        &t->limits, &t->img, t->err, sizeof(t->err));
-    }
-}
-
-
-/* back on the event loop */
-
-static void
-ngx_http_thumbnail_render_done(ngx_event_t *ev)
-{
-    ngx_uint_t                      status, level;
-    ngx_connection_t               *c;
-    ngx_http_request_t             *r;
-    ngx_http_thumbnail_ctx_t       *ctx;
-    ngx_http_thumbnail_task_ctx_t  *t;
-
-    t = ev->data;
-    r = t->request;
-    ctx = t->ctx;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    r->main->blocked--;
-    r->aio = 0;
-
-    ngx_http_thumbnail_counters.in_flight--;
-
-    if (ctx->heavy) {
-        ctx->heavy = 0;
-        ngx_http_thumbnail_counters.heavy--;
-    }
-
-    ngx_http_thumbnail_free_source(r, ctx);
-
-    if (t->status == THUMBNAIL_STATUS_OK) {
-        status = NGX_HTTP_OK;
-
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "thumbnail: rendered %uDx%uD (cache source %d)",
-                       thumbnail_image_width(t->img),
-                       thumbnail_image_height(t->img), (int) t->source);
-
-        ctx->phase = NGX_HTTP_THUMBNAIL_RENDERED;
-
-        if (ctx->flight && ctx->leader && !ctx->flight->done) {
-            /* the flight owns the image from now on */
-            ngx_http_thumbnail_flight_finish(ctx->flight, NGX_HTTP_OK, t->img,
-                                             ctx->last_modified);
-        } else {
-            ctx->img = t->img;
-        }
-
-    } else {
-        status = thumbnail_status_http(t->status);
-
-        switch (status) {
-        case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-            level = NGX_LOG_WARN;
-            break;
-        case NGX_HTTP_INTERNAL_SERVER_ERROR:
-            level = NGX_LOG_ERR;
-            break;
-        default:
-            level = NGX_LOG_INFO;
-        }
-
-        ngx_log_error(level, c->log, 0, "thumbnail: cannot render \"%V\": %s",
-                      &ctx->key, t->err);
-
-        ngx_http_thumbnail_counters.render_errors++;
-        ngx_http_thumbnail_count_status(status);
-
-        ctx->status = status;
-        ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-
-        if (ctx->flight && ctx->leader) {
-            ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
-        }
-    }
-
-    ngx_http_thumbnail_stats_update();
-
-    if (status == NGX_HTTP_OK || c->error || r->done) {
-
-        /* as ngx_http_copy_thread_event_handler() does */
-
-        if (r->done) {
-            c->write->handler(c->write);
-
-        } else {
-            r->write_event_handler(r);
-            ngx_http_run_posted_requests(c);
-        }
-
-        return;
-    }
-
-    /*
-     * A render error: the source's header was held back and its body is
-     * consumed, so the request can still be finalized with the error status
-     * (and an error_page), keeping the connection alive. The request sits in
-     * ngx_http_writer waiting for us; finalizing takes its place.
-     */
-
-    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
-
-    ngx_http_thumbnail_restore_method(r, ctx);
-    ngx_http_clean_header(r);
-
-    /* as ngx_http_filter_finalize_request(): other filters start afresh */
-
-    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
-    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
-
-    ngx_http_finalize_request(r, status);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static ngx_int_t
 ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 {
     ngx_int_t         rc;
-    ngx_buf_t        *b;
     ngx_chain_t       out;
     thumbnail_image  *img;
 
@@ -672,6 +405,9 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
 
     ngx_http_thumbnail_restore_method(r, ctx);
 
+    /* the render's end (in_flight) goes out before its response does */
+    ngx_http_thumbnail_stats_flush();
+
     rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
@@ -682,18 +418,11 @@ ngx_http_thumbnail_send(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx)
         return rc;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    out.buf = ngx_http_thumbnail_image_buf(r->pool, img);
+    if (out.buf == NULL) {
         return NGX_ERROR;
     }
 
-    b->pos = (u_char *) thumbnail_image_data(img);
-    b->last = b->pos + thumbnail_image_len(img);
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
     out.next = NULL;
 
     return ngx_http_next_body_filter(r, &out);
@@ -710,42 +439,16 @@ static ngx_int_t
 ngx_http_thumbnail_fail(ngx_http_request_t *r, ngx_http_thumbnail_ctx_t *ctx,
     ngx_uint_t status)
 {
-    ctx->phase = NGX_HTTP_THUMBNAIL_PASS;
-    ctx->status = status;
-
-    if (ctx->flight && ctx->leader) {
-        ngx_http_thumbnail_flight_finish(ctx->flight, status, NULL, -1);
-    }
-
-    ngx_http_thumbnail_count_status(status);
-    ngx_http_thumbnail_stats_update();
-
-    ngx_http_thumbnail_free_source(r, ctx);
-    ngx_http_thumbnail_restore_method(r, ctx);
-
-    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
-
-    return ngx_http_thumbnail_filter_finalize(r, ctx, status);
-}
-
-
-/*
- * ngx_http_filter_finalize_request(), plus Retry-After on a 503: the header
- * goes in after the source's headers are cleaned, before the error response
- * is made.
- */
-
-static ngx_int_t
-ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
-    ngx_http_thumbnail_ctx_t *ctx, ngx_uint_t status)
-{
     ngx_int_t  rc;
 
-    ngx_http_clean_header(r);
+    ngx_http_thumbnail_failed(ctx, status);
+    ngx_http_thumbnail_filter_reset(r, ctx);
 
-    /* other filters start afresh; ours keeps its context */
-    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
-    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
+    /*
+     * ngx_http_filter_finalize_request(), plus Retry-After on a 503: the
+     * header goes in after the source's headers are cleaned, before the
+     * error response is made
+     */
 
     r->filter_finalize = 1;
 
@@ -771,12 +474,40 @@ ngx_http_thumbnail_filter_finalize(ngx_http_request_t *r,
 }
 
 
-static void
+/*
+ * The source's response gives way to an error response of ours: its body,
+ * its header and the other filters' state go (as in
+ * ngx_http_filter_finalize_request()); ours keeps its context.
+ */
+
+void
+ngx_http_thumbnail_filter_reset(ngx_http_request_t *r,
+    ngx_http_thumbnail_ctx_t *ctx)
+{
+    ngx_http_thumbnail_free_source(r, ctx);
+    ngx_http_thumbnail_restore_method(r, ctx);
+
+    if (ctx->filter_flags) {
+        ctx->filter_flags = 0;
+        r->main_filter_need_in_memory = ctx->need_in_memory;
+        r->connection->sendfile = ctx->sendfile;
+    }
+
+    r->buffered &= ~NGX_HTTP_THUMBNAIL_BUFFERED;
+
+    ngx_http_clean_header(r);
+
+    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
+    ngx_http_set_ctx(r, ctx, ngx_http_thumbnail_module);
+}
+
+
+void
 ngx_http_thumbnail_free_source(ngx_http_request_t *r,
     ngx_http_thumbnail_ctx_t *ctx)
 {
     if (ctx->src) {
-        ngx_pfree(r->pool, ctx->src);
+        ngx_free(ctx->src);
         ctx->src = NULL;
         ctx->src_last = NULL;
         ctx->src_end = NULL;

@@ -1,21 +1,37 @@
 
 /*
- * ngx_http_thumbnail_module: directives, configuration and process hooks.
+ * ngx_http_thumbnail_module: configuration only. The directives, the main
+ * and location configurations, postconfiguration and the process hooks,
+ * which hand over to the files that do the work (listed in
+ * ngx_http_thumbnail_module.h).
  *
  *   thumbnail on | off;                          location
  *   thumbnail_spec SPEC;                         location (variables allowed)
  *   thumbnail_allowed_specs SPEC ...;            location
  *   thumbnail_max_source_size SIZE;              http, server, location (64m)
- *   thumbnail_max_pixels N;                      http, server, location (50000000)
- *   thumbnail_max_output N;                      http, server, location (4096)
+ *   thumbnail_max_pixels N;                      http, server, location
+ *                                                (50000000)
+ *   thumbnail_max_output N;                      http, server, location (2048)
  *   thumbnail_max_queue N;                       http, server, location (64)
  *   thumbnail_heavy_pixels N;                    http, server, location
  *                                                (30000000)
  *   thumbnail_max_heavy N;                       http, server, location (1)
- *   thumbnail_thread_pool NAME;                  http, server, location (default)
+ *   thumbnail_thread_pool NAME;                  http, server, location
+ *                                                (default)
  *   thumbnail_cache size=SIZE [shards=N] [ttl=TIME];   http
+ *   thumbnail_cache zone=NAME:SIZE [inactive=TIME] [ttl=TIME]
+ *                   [max_item=SIZE] [lock_age=TIME];    http
  *   thumbnail_cache_key STRING;                  http, server, location
  *   thumbnail_stats;                             location
+ *   thumbnail_strict on | off;                   http, server, location (off)
+ *   thumbnail_avif on | off;                     http, server, location (off):
+ *                                                `auto` may choose AVIF
+ *   thumbnail_cache_purge CONDITION;             http, server, location
+ *   thumbnail_max_output_size SIZE;              http, server, location
+ *                                                (the cache's largest value,
+ *                                                none without a cache)
+ *   thumbnail_max_output_held SIZE;              http, server, location (64m)
+ *   thumbnail_render_nice N;                     http (19)
  */
 
 
@@ -32,16 +48,18 @@ static char *ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_thumbnail_cache_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static char *ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf,
+    ngx_str_t *spec, ngx_str_t *out, const char *fmt);
 static ngx_int_t ngx_http_thumbnail_init(ngx_conf_t *cf);
 static void ngx_http_thumbnail_pin(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thumbnail_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thumbnail_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle);
 
 
-thumbnail_cache                *ngx_http_thumbnail_cache;
-ngx_http_thumbnail_counters_t   ngx_http_thumbnail_counters;
+static ngx_conf_num_bounds_t  ngx_http_thumbnail_render_nice_bounds = {
+    ngx_conf_check_num_bounds, 0, 19
+};
 
 
 static ngx_command_t  ngx_http_thumbnail_commands[] = {
@@ -137,12 +155,89 @@ static ngx_command_t  ngx_http_thumbnail_commands[] = {
       0,
       NULL },
 
+    { ngx_string("thumbnail_strict"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, strict),
+      NULL },
+
+    { ngx_string("thumbnail_avif"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, avif),
+      NULL },
+
+    { ngx_string("thumbnail_cache_purge"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, purge),
+      NULL },
+
+    { ngx_string("thumbnail_max_output_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_size),
+      NULL },
+
+    { ngx_string("thumbnail_max_output_held"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, max_output_held),
+      NULL },
+
+    { ngx_string("thumbnail_render_nice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_main_conf_t, render_nice),
+      &ngx_http_thumbnail_render_nice_bounds },
+
+    { ngx_string("thumbnail_sign_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_thumbnail_sign_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_sign_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, sign_size),
+      NULL },
+
+    { ngx_string("thumbnail_signature"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_thumbnail_signature,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_watermark"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_thumbnail_watermark,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thumbnail_quality"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thumbnail_loc_conf_t, quality),
+      NULL },  /* 1..100, checked in merge; applied in options.c */
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_thumbnail_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_thumbnail_add_variables,      /* preconfiguration */
     ngx_http_thumbnail_init,               /* postconfiguration */
 
     ngx_http_thumbnail_create_main_conf,   /* create main configuration */
@@ -162,7 +257,7 @@ ngx_module_t  ngx_http_thumbnail_module = {
     ngx_http_thumbnail_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_thumbnail_init_module,        /* init module */
     ngx_http_thumbnail_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -192,6 +287,7 @@ ngx_http_thumbnail_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->cache_shards = 16;
+    mcf->render_nice = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -225,33 +321,18 @@ ngx_http_thumbnail_create_loc_conf(ngx_conf_t *cf)
     conf->max_queue = NGX_CONF_UNSET_UINT;
     conf->heavy_pixels = NGX_CONF_UNSET_UINT;
     conf->max_heavy = NGX_CONF_UNSET_UINT;
+    conf->strict = NGX_CONF_UNSET;
+    conf->avif = NGX_CONF_UNSET;
+    conf->purge = NGX_CONF_UNSET_PTR;
+    conf->max_output_size = NGX_CONF_UNSET_SIZE;
+    conf->max_output_held = NGX_CONF_UNSET_SIZE;
+    conf->sign_keys = NGX_CONF_UNSET_PTR;
+    conf->sign_size = NGX_CONF_UNSET_UINT;
+    conf->signature = NGX_CONF_UNSET_PTR;
+    conf->overlay = NGX_CONF_UNSET_PTR;
+    conf->quality = NGX_CONF_UNSET_UINT;
 
     return conf;
-}
-
-
-static ngx_int_t
-ngx_http_thumbnail_spec_allowed(ngx_http_thumbnail_loc_conf_t *conf,
-    ngx_str_t *spec)
-{
-    ngx_str_t   *s;
-    ngx_uint_t   i;
-
-    if (conf->allowed == NULL) {
-        return 1;
-    }
-
-    s = conf->allowed->elts;
-
-    for (i = 0; i < conf->allowed->nelts; i++) {
-        if (s[i].len == spec->len
-            && ngx_strncmp(s[i].data, spec->data, spec->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -278,13 +359,25 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->allowed, prev->allowed, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+    ngx_conf_merge_ptr_value(conf->purge, prev->purge, NULL);
+
+    if (ngx_http_thumbnail_sign_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_thumbnail_watermark_merge(prev, conf);
 
     ngx_conf_merge_size_value(conf->max_source_size, prev->max_source_size,
                               (size_t) def.max_source_bytes);
     ngx_conf_merge_uint_value(conf->max_pixels, prev->max_pixels,
                               (ngx_uint_t) def.max_source_pixels);
-    ngx_conf_merge_uint_value(conf->max_output, prev->max_output,
-                              def.max_output_width);
+    /*
+     * 2048, not the library's 4096: a 1024-pixel slot at 2x or a
+     * 680-pixel one at 3x; past that it is not a thumbnail, and a 4096x4096
+     * output is 64 MB of pixels while rendering (16 MB at 2048) and up to
+     * as many bytes of PNG
+     */
+    ngx_conf_merge_uint_value(conf->max_output, prev->max_output, 2048);
     ngx_conf_merge_uint_value(conf->max_queue, prev->max_queue, 64);
 
     /*
@@ -295,9 +388,44 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->heavy_pixels, prev->heavy_pixels,
                               30000000);
     ngx_conf_merge_uint_value(conf->max_heavy, prev->max_heavy, 1);
+    ngx_conf_merge_value(conf->strict, prev->strict, def.strict != 0);
+    ngx_conf_merge_value(conf->avif, prev->avif, 0);
 
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
+
+    /*
+     * Unset, the output byte limit is the largest value the cache holds
+     * (computed per request: the key is charged too), so a thumbnail that
+     * is served can be cached and is not rendered again for every request;
+     * without a cache there is none.
+     */
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = prev->max_output_size;
+        conf->max_output_size_auto = prev->max_output_size_auto;
+    }
+
+    if (conf->max_output_size == NGX_CONF_UNSET_SIZE) {
+        conf->max_output_size = 0;
+        conf->max_output_size_auto = 1;
+    }
+
+    /* per worker: rendered thumbnails held for clients */
+    ngx_conf_merge_size_value(conf->max_output_held, prev->max_output_held,
+                              64 * 1024 * 1024);
+
+    /* thumbnail_quality: unset means none (options.c) */
+    if (conf->quality == NGX_CONF_UNSET_UINT) {
+        conf->quality = prev->quality;
+    }
+
+    if (conf->quality != NGX_CONF_UNSET_UINT
+        && (conf->quality < 1 || conf->quality > 100))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thumbnail_quality must be 1..100");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_output == 0 || conf->max_output > 0xffffffff) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -307,6 +435,10 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (!conf->enable) {
         return NGX_CONF_OK;
+    }
+
+    if (ngx_http_thumbnail_zone_check_purge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->spec == NULL) {
@@ -336,65 +468,12 @@ ngx_http_thumbnail_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-ngx_int_t
-ngx_http_thumbnail_canonical(ngx_pool_t *pool, ngx_str_t *spec, ngx_str_t *out,
-    u_char *err, size_t err_len)
-{
-    u_char            *p;
-    size_t             size, written;
-    ngx_uint_t         tries;
-    thumbnail_status   st;
-
-    /*
-     * The header promises spec_len + 1 bytes suffice, but e.g. "bg=222"
-     * canonicalises to a longer "bg=222222": retry once with the size
-     * the library reports.
-     */
-
-    size = spec->len + 1;
-
-    for (tries = 0; tries < 2; tries++) {
-        p = ngx_pnalloc(pool, size);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        written = 0;
-
-        st = thumbnail_spec_canonical((const char *) spec->data, spec->len,
-                                      (char *) p, size, &written,
-                                      (char *) err, err_len);
-
-        if (st == THUMBNAIL_STATUS_OK) {
-            out->data = p;
-            out->len = written;
-            return NGX_OK;
-        }
-
-        if (st != THUMBNAIL_STATUS_BUFFER_TOO_SMALL || written + 1 <= size) {
-            break;
-        }
-
-        size = written + 1;
-    }
-
-    if (err_len && st == THUMBNAIL_STATUS_BUFFER_TOO_SMALL) {
-        ngx_cpystrn(err, (u_char *) "internal: canonical spec too long",
-                    err_len);
-    }
-
-    return NGX_DECLINED;
-}
-
-
 static char *
 ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thumbnail_loc_conf_t *tlcf = conf;
 
-    u_char                             err[NGX_HTTP_THUMBNAIL_ERR_LEN];
     ngx_str_t                         *value;
-    ngx_int_t                          rc;
     ngx_http_compile_complex_value_t   ccv;
 
     if (tlcf->spec != NGX_CONF_UNSET_PTR) {
@@ -424,21 +503,9 @@ ngx_http_thumbnail_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* a constant spec: check it now */
 
-    err[0] = '\0';
-
-    rc = ngx_http_thumbnail_canonical(cf->pool, &value[1], &tlcf->spec_static,
-                                      err, sizeof(err));
-    if (rc == NGX_ERROR) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid thumbnail_spec \"%V\": %s", &value[1], err);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_thumbnail_conf_canonical(cf, &value[1], &tlcf->spec_static,
+                                             "invalid thumbnail_spec \"%V\": "
+                                             "%s");
 }
 
 
@@ -448,8 +515,7 @@ ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_thumbnail_loc_conf_t *tlcf = conf;
 
-    u_char       err[NGX_HTTP_THUMBNAIL_ERR_LEN];
-    ngx_int_t    rc;
+    char        *rv;
     ngx_str_t   *value, *s;
     ngx_uint_t   i;
 
@@ -471,19 +537,11 @@ ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        err[0] = '\0';
-
-        rc = ngx_http_thumbnail_canonical(cf->pool, &value[i], s, err,
-                                          sizeof(err));
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid spec \"%V\" in "
-                               "thumbnail_allowed_specs: %s", &value[i], err);
-            return NGX_CONF_ERROR;
+        rv = ngx_http_thumbnail_conf_canonical(cf, &value[i], s,
+                                               "invalid spec \"%V\" in "
+                                               "thumbnail_allowed_specs: %s");
+        if (rv != NGX_CONF_OK) {
+            return rv;
         }
     }
 
@@ -491,82 +549,31 @@ ngx_http_thumbnail_allowed_specs(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A spec of the configuration in canonical form; an invalid one is logged
+ * with fmt, which takes the spec (%V) and the library's reason (%s).
+ */
+
 static char *
-ngx_http_thumbnail_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_thumbnail_conf_canonical(ngx_conf_t *cf, ngx_str_t *spec,
+    ngx_str_t *out, const char *fmt)
 {
-    ngx_http_thumbnail_main_conf_t *mcf = conf;
+    u_char     err[NGX_HTTP_THUMBNAIL_ERR_LEN];
+    ngx_int_t  rc;
 
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_msec_t   ttl;
-    ngx_uint_t   i;
+    err[0] = '\0';
 
-    if (mcf->cache_set) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    size = NGX_ERROR;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_size = (size_t) size;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-            if (n == NGX_ERROR || n < 1 || n > 1024) {
-                goto invalid;
-            }
-
-            mcf->cache_shards = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 0);
-            if (ttl == (ngx_msec_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            mcf->cache_ttl = ttl;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thumbnail_cache\" needs \"size=\"");
+    rc = ngx_http_thumbnail_canonical(cf->pool, spec, out, err, sizeof(err));
+    if (rc == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
-    mcf->cache_set = 1;
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, fmt, spec, err);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -584,6 +591,9 @@ ngx_http_thumbnail_init(ngx_conf_t *cf)
     }
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thumbnail_module);
+
+    /* see ngx_http_thumbnail_render.c */
+    ngx_conf_init_value(mcf->render_nice, 19);
 
     ngx_http_thumbnail_pin(cf);
 
@@ -639,6 +649,15 @@ ngx_http_thumbnail_pin(ngx_conf_t *cf)
 }
 
 
+/* in the master, before the workers are forked */
+
+static ngx_int_t
+ngx_http_thumbnail_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_thumbnail_zone_init_module(cycle);
+}
+
+
 static ngx_int_t
 ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
 {
@@ -648,13 +667,18 @@ ngx_http_thumbnail_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_thumbnail_flight_init();
+    ngx_http_thumbnail_malloc_init(cycle);
+
     if (ngx_http_thumbnail_cache_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_http_thumbnail_stats_update();
+    if (ngx_http_thumbnail_zone_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    return NGX_OK;
+    return ngx_http_thumbnail_stats_init_process(cycle);
 }
 
 
@@ -662,91 +686,4 @@ static void
 ngx_http_thumbnail_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_thumbnail_cache_exit_process(cycle);
-}
-
-
-thumbnail_limits
-ngx_http_thumbnail_limits(ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    thumbnail_limits  limits;
-
-    limits = thumbnail_limits_default();
-
-    limits.max_source_bytes = lcf->max_source_size;
-    limits.max_source_pixels = lcf->max_pixels;
-    limits.max_output_width = (uint32_t) lcf->max_output;
-    limits.max_output_height = (uint32_t) lcf->max_output;
-
-    return limits;
-}
-
-
-/* the render queue bound: thumbnail_max_queue renders queued or running */
-
-ngx_uint_t
-ngx_http_thumbnail_queue_full(ngx_http_request_t *r,
-    ngx_http_thumbnail_loc_conf_t *lcf)
-{
-    if (ngx_http_thumbnail_counters.in_flight < lcf->max_queue) {
-        return 0;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "thumbnail: %uL renders in progress "
-                  "(thumbnail_max_queue %ui), refusing",
-                  ngx_http_thumbnail_counters.in_flight, lcf->max_queue);
-
-    return 1;
-}
-
-
-/* a 503 of ours is brief by design: say when to come back */
-
-ngx_int_t
-ngx_http_thumbnail_retry_after(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "1");
-    h->lowcase_key = NULL;
-
-    return NGX_OK;
-}
-
-
-void
-ngx_http_thumbnail_count_status(ngx_uint_t status)
-{
-    switch (status) {
-
-    case NGX_HTTP_BAD_REQUEST:
-        ngx_http_thumbnail_counters.status_400++;
-        break;
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        ngx_http_thumbnail_counters.status_413++;
-        break;
-
-    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        ngx_http_thumbnail_counters.status_415++;
-        break;
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        ngx_http_thumbnail_counters.status_503++;
-        break;
-
-    case NGX_HTTP_INTERNAL_SERVER_ERROR:
-        ngx_http_thumbnail_counters.status_500++;
-        break;
-
-    default:
-        break;
-    }
 }

@@ -4,11 +4,24 @@
  *
  * Each worker has its own cache, so no worker can see the whole picture.
  * A small shared memory zone ("thumbnail_stats", made at configuration
- * time) holds one slot per worker, indexed by ngx_worker. A worker copies
- * its cache's stats (thumbnail_cache_get_stats) and its own counters into
- * its slot whenever they change on the event loop: after a lookup, after a
- * render completes, when a request ends. Only the owner writes a slot; a
- * sequence number (odd while writing) lets readers take a consistent copy.
+ * time) holds one slot per worker, indexed by ngx_worker. Only the owner
+ * writes a slot; a sequence number (odd while writing) lets readers take a
+ * consistent copy.
+ *
+ * The counters are plain per-worker variables, changed on the event loop
+ * only through ngx_http_thumbnail_stat_inc() and _dec(), which mark the
+ * slot stale by posting this worker's stats event. One function,
+ * ngx_http_thumbnail_stats_publish(), copies the cache's stats
+ * (thumbnail_cache_get_stats) and the counters into the slot and clears
+ * the mark. It runs
+ *
+ *   - from that event, at the end of the event loop iteration in which
+ *     something changed (gauges such as in_flight while a render runs);
+ *   - from ngx_http_thumbnail_stats_flush(), called by the header filter
+ *     as each response header passes it, when the slot is stale: whatever
+ *     a request counted is in the slot before its response leaves, so a
+ *     client that asks another worker's /stats next sees it;
+ *   - at worker start, and for its own slot in the stats handler.
  *
  * `thumbnail_stats;` in a location answers with JSON:
  *
@@ -47,6 +60,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_thumbnail_stats_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_thumbnail_stats_event_handler(ngx_event_t *ev);
+static void ngx_http_thumbnail_stats_publish(void);
 static ngx_int_t ngx_http_thumbnail_stats_handler(ngx_http_request_t *r);
 static void ngx_http_thumbnail_stats_read(ngx_http_thumbnail_slot_t *slot,
     ngx_http_thumbnail_slot_t *copy);
@@ -57,7 +72,10 @@ static u_char *ngx_http_thumbnail_stats_fields(u_char *p,
 #define NGX_HTTP_THUMBNAIL_MIN_SLOTS  32
 
 
-static ngx_http_thumbnail_shm_t  *ngx_http_thumbnail_shm;
+ngx_http_thumbnail_counters_t      ngx_http_thumbnail_counters;
+
+static ngx_http_thumbnail_shm_t   *ngx_http_thumbnail_shm;
+static ngx_event_t                 ngx_http_thumbnail_stats_event;
 
 
 ngx_int_t
@@ -147,12 +165,87 @@ ngx_http_thumbnail_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+ngx_int_t
+ngx_http_thumbnail_stats_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thumbnail_stats_event.handler =
+                                      ngx_http_thumbnail_stats_event_handler;
+    ngx_http_thumbnail_stats_event.log = cycle->log;
+
+    ngx_http_thumbnail_stats_publish();
+
+    return NGX_OK;
+}
+
+
 void
-ngx_http_thumbnail_stats_update(void)
+ngx_http_thumbnail_count_status(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        ngx_http_thumbnail_stat_inc(status_400);
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ngx_http_thumbnail_stat_inc(status_413);
+        break;
+
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        ngx_http_thumbnail_stat_inc(status_415);
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        ngx_http_thumbnail_stat_inc(status_503);
+        break;
+
+    case NGX_HTTP_INTERNAL_SERVER_ERROR:
+        ngx_http_thumbnail_stat_inc(status_500);
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+/* a counter changed: the slot is rewritten before the loop waits again */
+
+void
+ngx_http_thumbnail_stats_changed(void)
+{
+    ngx_post_event(&ngx_http_thumbnail_stats_event, &ngx_posted_events);
+}
+
+
+/* a response header leaves: the slot must not lag behind it */
+
+void
+ngx_http_thumbnail_stats_flush(void)
+{
+    if (ngx_http_thumbnail_stats_event.posted) {
+        ngx_http_thumbnail_stats_publish();
+    }
+}
+
+
+static void
+ngx_http_thumbnail_stats_event_handler(ngx_event_t *ev)
+{
+    ngx_http_thumbnail_stats_publish();
+}
+
+
+static void
+ngx_http_thumbnail_stats_publish(void)
 {
     ngx_time_t                 *tp;
     thumbnail_cache_stats       cs;
     ngx_http_thumbnail_slot_t  *slot;
+
+    if (ngx_http_thumbnail_stats_event.posted) {
+        ngx_delete_posted_event(&ngx_http_thumbnail_stats_event);
+    }
 
     if (ngx_http_thumbnail_shm == NULL
         || ngx_worker >= ngx_http_thumbnail_shm->nslots
@@ -167,6 +260,10 @@ ngx_http_thumbnail_stats_update(void)
 
     if (ngx_http_thumbnail_cache) {
         (void) thumbnail_cache_get_stats(ngx_http_thumbnail_cache, &cs);
+
+    } else {
+        /* this worker's zone lookups (ngx_http_thumbnail_zone_serve.c) */
+        ngx_http_thumbnail_zone_worker_stats(&cs);
     }
 
     tp = ngx_timeofday();
@@ -176,7 +273,8 @@ ngx_http_thumbnail_stats_update(void)
     ngx_memory_barrier();
 
     slot->pid = ngx_pid;
-    slot->has_cache = (ngx_http_thumbnail_cache != NULL);
+    slot->has_cache = (ngx_http_thumbnail_cache != NULL
+                       || ngx_http_thumbnail_zone_enabled());
     slot->updated_msec = (uint64_t) tp->sec * 1000 + tp->msec;
     slot->cache = cs;
     slot->counters = ngx_http_thumbnail_counters;
@@ -279,7 +377,7 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_thumbnail_stats_update();
+    ngx_http_thumbnail_stats_publish();
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
                                            ngx_core_module);
@@ -312,8 +410,14 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
 
     /* each field: ,"name":value with names < 24 characters */
 
+    if (ngx_http_thumbnail_cache == NULL) {
+        /* the zone's node-wide bytes, items, evictions... */
+        (void) ngx_http_thumbnail_zone_stats_json(NULL, &total.cache);
+    }
+
     len = sizeof("{\"worker_processes\":,\"totals\":{\"cache\":false")
           + NGX_INT_T_LEN + 3 + sizeof(",\"workers\":[]}\n")
+          + ngx_http_thumbnail_zone_stats_len()
           + (n + 1) * (NGX_HTTP_THUMBNAIL_NFIELDS * (28 + NGX_INT64_LEN)
                        + sizeof(",{\"worker\":,\"pid\":,\"updated_msec\":,"
                                 "\"cache\":false}")
@@ -328,9 +432,12 @@ ngx_http_thumbnail_stats_handler(ngx_http_request_t *r)
 
     p = ngx_sprintf(p, "{\"worker_processes\":%ui,\"totals\":{", n);
     p = ngx_sprintf(p, "\"cache\":%s",
-                    ngx_http_thumbnail_cache ? "true" : "false");
+                    (ngx_http_thumbnail_cache
+                     || ngx_http_thumbnail_zone_enabled()) ? "true" : "false");
     p = ngx_http_thumbnail_stats_fields(p, &total);
-    p = ngx_sprintf(p, "},\"workers\":[");
+    *p++ = '}';
+    p = ngx_http_thumbnail_zone_stats_json(p, NULL);
+    p = ngx_sprintf(p, ",\"workers\":[");
 
     for (i = 0; i < n; i++) {
         p = ngx_sprintf(p, "%s{\"worker\":%ui,\"pid\":%P,"

@@ -41,7 +41,11 @@ pub(crate) fn plan(spec: &Spec, width: u32, height: u32) -> Plan {
     let full = Rect { x: 0.0, y: 0.0, width: sw, height: sh };
     match spec.fit {
         Fit::Inside => {
-            let scaled = fit_inside(width, height, bw, bh, spec.enlarge);
+            // A missing side does not constrain: its derived length is
+            // rounded, and fitting inside it could take a pixel off the
+            // side that was asked for (640x427 at "200x" gave 199x133).
+            let (fw, fh) = (spec.width.map_or(u32::MAX, |_| bw), spec.height.map_or(u32::MAX, |_| bh));
+            let scaled = fit_inside(width, height, fw, fh, spec.enlarge);
             Plan { crop: full, scaled, canvas: scaled, offset: (0, 0) }
         }
         Fit::Fill => Plan { crop: full, scaled: (bw, bh), canvas: (bw, bh), offset: (0, 0) },
@@ -64,6 +68,23 @@ pub(crate) fn plan(spec: &Spec, width: u32, height: u32) -> Plan {
             Plan { crop, scaled, canvas: scaled, offset: (0, 0) }
         }
     }
+}
+
+/// Moves a `cover` crop so that the point (`fx`, `fy`) (fractions of the
+/// `width` × `height` source) is as close to its centre as the source
+/// allows.
+pub(crate) fn centre_on(crop: Rect, width: u32, height: u32, (fx, fy): (f64, f64)) -> Rect {
+    let (sw, sh) = (f64::from(width), f64::from(height));
+    let x = (fx * sw - crop.width / 2.0).clamp(0.0, (sw - crop.width).max(0.0));
+    let y = (fy * sh - crop.height / 2.0).clamp(0.0, (sh - crop.height).max(0.0));
+    Rect { x, y, ..crop }
+}
+
+/// Moves a `cover` crop to the position given as weights, as a gravity
+/// does: 0.0 is the left/top edge, 1.0 the right/bottom.
+pub(crate) fn place_at(crop: Rect, width: u32, height: u32, (gx, gy): (f64, f64)) -> Rect {
+    let (sw, sh) = (f64::from(width), f64::from(height));
+    Rect { x: (sw - crop.width).max(0.0) * gx, y: (sh - crop.height).max(0.0) * gy, ..crop }
 }
 
 /// Largest size with the source's aspect ratio inside `bw` × `bh`; the
@@ -112,11 +133,37 @@ mod tests {
     }
 
     #[test]
+    fn focus_centres_the_crop_as_far_as_the_source_allows() {
+        let p = plan_of("100x100,cover,focus=0.25,0.5", 400, 200);
+        let c = centre_on(p.crop, 400, 200, (0.25, 0.5));
+        assert_eq!((c.x, c.y, c.width), (0.0, 0.0, 200.0), "clamped at the left edge");
+        let c = centre_on(p.crop, 400, 200, (0.6, 0.5));
+        assert_eq!(c.x, 140.0, "centred: 240 - 100");
+        let c = centre_on(p.crop, 400, 200, (1.0, 1.0));
+        assert_eq!((c.x, c.y), (200.0, 0.0));
+        let c = place_at(p.crop, 400, 200, (0.25, 0.0));
+        assert_eq!(c.x, 50.0);
+    }
+
+    #[test]
     fn contain_pads_to_the_box() {
         let p = plan_of("200x200,contain", 400, 200);
         assert_eq!((p.scaled, p.canvas, p.offset), ((200, 100), (200, 200), (0, 50)));
         let p = plan_of("200x200,contain,north", 400, 200);
         assert_eq!(p.offset, (0, 0));
+    }
+
+    #[test]
+    fn a_given_side_is_kept_exactly() {
+        // 427 * 200 / 640 = 133.4: the derived side rounds down, and the
+        // given one must not follow it (it was 199)
+        assert_eq!(plan_of("200x", 640, 427).scaled, (200, 133));
+        assert_eq!(plan_of("x133", 640, 427).scaled, (199, 133));
+        assert_eq!(plan_of("x200", 427, 640).scaled, (133, 200));
+        for w in 1..=300 {
+            assert_eq!(plan_of(&format!("{w}x"), 640, 427).scaled.0, w, "{w}x");
+            assert_eq!(plan_of(&format!("x{w}"), 427, 640).scaled.1, w.min(640), "x{w}");
+        }
     }
 
     #[test]

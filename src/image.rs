@@ -7,14 +7,24 @@ use std::sync::Arc;
 pub enum Format {
     Jpeg,
     Png,
+    /// Read and written (libwebp); animated WebP is read and written too.
+    Webp,
+    /// Read only (first frame, or every frame with `anim`).
+    Gif,
+    /// Written only, with the `avif` cargo feature.
+    Avif,
 }
 
 impl Format {
-    /// Short lowercase name: `jpeg`, `png` (as in the spec grammar and JSON).
+    /// Short lowercase name: `jpeg`, `png`, `webp`, `gif`, `avif` (as in the
+    /// spec grammar and JSON).
     pub const fn as_str(self) -> &'static str {
         match self {
             Format::Jpeg => "jpeg",
             Format::Png => "png",
+            Format::Webp => "webp",
+            Format::Gif => "gif",
+            Format::Avif => "avif",
         }
     }
 
@@ -23,6 +33,9 @@ impl Format {
         match self {
             Format::Jpeg => "image/jpeg",
             Format::Png => "image/png",
+            Format::Webp => "image/webp",
+            Format::Gif => "image/gif",
+            Format::Avif => "image/avif",
         }
     }
 }

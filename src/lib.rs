@@ -12,6 +12,10 @@
 //! assert!(thumb.width() <= 200 && thumb.height() <= 200);
 //! ```
 
+// `unsafe` lives only in src/ffi (the C ABI) and src/webp_sys.rs (the
+// libwebp glue), which allow it by name.
+#![deny(unsafe_code)]
+
 pub mod cache;
 mod compose;
 mod decode;
@@ -21,21 +25,28 @@ mod exif;
 pub mod ffi;
 
 mod geometry;
+mod icc;
 mod image;
 mod limits;
+pub mod negotiate;
+mod ops;
 mod orient;
 mod pipeline;
 mod pixels;
 mod resize;
 mod sniff;
+pub mod sign;
 pub mod spec;
 #[doc(hidden)]
 pub mod stages;
+mod webp_sys;
 
 pub use cache::{Cache, CacheOptions, CacheSource, CacheStats};
 pub use decode::Info;
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Format, Thumbnail};
 pub use limits::Limits;
-pub use pipeline::{probe, render};
-pub use spec::{Fit, Gravity, Rgb, Spec};
+pub use negotiate::Bucket;
+pub use ops::watermark::{Overlay, OverlayApply, OverlayOptions};
+pub use pipeline::{RenderOptions, probe, render, render_with, render_with_warnings};
+pub use spec::{Fit, Focus, Gravity, Rgb, Spec};

@@ -9,9 +9,10 @@
 use crate::geometry::Rect;
 use crate::pixels::Pixels;
 
-/// Whether the orientation swaps width and height.
-pub(crate) fn swaps_axes(orientation: u8) -> bool {
-    orientation >= 5
+/// A stored-frame size (or any width/height pair) as displayed: swapped by
+/// the orientations that turn the image a quarter (5 to 8).
+pub(crate) fn displayed<T>(orientation: u8, (w, h): (T, T)) -> (T, T) {
+    if orientation >= 5 { (h, w) } else { (w, h) }
 }
 
 /// Maps a rectangle in the displayed frame to the stored frame of a
@@ -31,13 +32,70 @@ pub(crate) fn rect_to_stored(orientation: u8, r: Rect, stored_w: f64, stored_h: 
     Rect { x, y, width: rw, height: rh }
 }
 
+/// Where orientation `o` sends a point of the displayed frame, in
+/// fractions of the width and height (0..=1), in the stored frame: the
+/// table above on the unit square.
+pub(crate) fn map_unit<T>(o: u8, (u, v): (T, T)) -> (T, T)
+where
+    T: Copy + std::ops::Sub<Output = T> + From<u8>,
+{
+    let one = || T::from(1);
+    match o {
+        2 => (one() - u, v),
+        3 => (one() - u, one() - v),
+        4 => (u, one() - v),
+        5 => (v, u),
+        6 => (v, one() - u),
+        7 => (one() - v, one() - u),
+        8 => (one() - v, u),
+        _ => (u, v),
+    }
+}
+
+/// The one orientation that does `first`, then `then` on its upright
+/// result: a displayed pixel goes through `then`'s map, then `first`'s.
+/// Orientations form the dihedral group of the square, so the composite is
+/// again one of 1..=8, and the pipeline still resizes in the stored frame
+/// and turns only the small result.
+pub(crate) fn compose(first: u8, then: u8) -> u8 {
+    let both = |p: (i16, i16)| map_unit(first, map_unit(then, p));
+    // An affine map of the unit square is fixed by three corners.
+    let corners = [(0, 0), (1, 0), (0, 1)];
+    (1..=8).find(|&o| corners.iter().all(|&p| map_unit(o, p) == both(p))).unwrap_or(1)
+}
+
+/// The orientation that undoes `o`: `compose(o, inverse(o)) == 1`.
+pub(crate) fn inverse(o: u8) -> u8 {
+    (1..=8).find(|&i| compose(o, i) == 1).unwrap_or(1)
+}
+
+/// The spec's `rotate` (clockwise), then `flip` (top-bottom), then `flop`
+/// (left-right), as one orientation applied after EXIF's. In EXIF's terms
+/// a clockwise quarter turn is 6, a half turn 3, three quarters 8; a
+/// top-bottom mirror 4, a left-right mirror 2.
+pub(crate) fn of_ops(rotate: u16, flip: bool, flop: bool) -> u8 {
+    let mut o = match rotate {
+        90 => 6,
+        180 => 3,
+        270 => 8,
+        _ => 1,
+    };
+    if flip {
+        o = compose(o, 4);
+    }
+    if flop {
+        o = compose(o, 2);
+    }
+    o
+}
+
 /// Turns stored-frame pixels upright.
 pub(crate) fn apply(src: Pixels, orientation: u8) -> Pixels {
     if !(2..=8).contains(&orientation) {
         return src;
     }
     let (sw, sh) = (src.width as usize, src.height as usize);
-    let (dw, dh) = if swaps_axes(orientation) { (sh, sw) } else { (sw, sh) };
+    let (dw, dh) = displayed(orientation, (sw, sh));
     let ch = src.layout.channels();
     let mut data = vec![0u8; src.data.len()];
     for y in 0..dh {
@@ -89,6 +147,31 @@ mod tests {
             assert_eq!(out.width, width, "orientation {o}");
             assert_eq!(out.data, data, "orientation {o}");
         }
+    }
+
+    #[test]
+    fn composing_equals_applying_one_after_the_other() {
+        for first in 1..=8u8 {
+            for then in 1..=8u8 {
+                let twice = apply(apply(sample(), first), then);
+                let once = apply(sample(), compose(first, then));
+                assert_eq!((once.width, &once.data), (twice.width, &twice.data), "{first} then {then}");
+            }
+            assert_eq!(compose(first, inverse(first)), 1);
+        }
+    }
+
+    #[test]
+    fn user_operations_turn_and_mirror_the_upright_image() {
+        // Upright 3x2:  0 1 2 / 10 11 12.
+        let shown = |o| apply(sample(), o).data;
+        assert_eq!(shown(of_ops(90, false, false)), [10, 0, 11, 1, 12, 2]);
+        assert_eq!(shown(of_ops(180, false, false)), [12, 11, 10, 2, 1, 0]);
+        assert_eq!(shown(of_ops(270, false, false)), [2, 12, 1, 11, 0, 10]);
+        assert_eq!(shown(of_ops(0, true, false)), [10, 11, 12, 0, 1, 2]);
+        assert_eq!(shown(of_ops(0, false, true)), [2, 1, 0, 12, 11, 10]);
+        // rotate first, then flip: the turned 2x3 image's rows swap.
+        assert_eq!(shown(of_ops(90, true, false)), [12, 2, 11, 1, 10, 0]);
     }
 
     #[test]

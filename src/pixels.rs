@@ -39,3 +39,22 @@ impl Pixels {
         self.width as usize * self.layout.channels()
     }
 }
+
+/// Gray+alpha samples widened to RGBA (the pipeline has no two-channel layout).
+pub(crate) fn gray_alpha_to_rgba(ga: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ga.len() * 2);
+    for p in ga.chunks_exact(2) {
+        out.extend_from_slice(&[p[0], p[0], p[0], p[1]]);
+    }
+    out
+}
+
+/// Gray or RGB widened to RGBA, opaque (RGBA is returned as it is).
+pub(crate) fn to_rgba(px: Pixels) -> Pixels {
+    let data = match px.layout {
+        Layout::Rgba => return px,
+        Layout::Gray => px.data.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        Layout::Rgb => px.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+    };
+    Pixels::new(px.width, px.height, Layout::Rgba, data)
+}

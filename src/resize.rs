@@ -28,7 +28,25 @@ fn pixel_type(layout: Layout) -> PixelType {
 
 /// Resamples the `crop` of `src` to `width` × `height`. Takes `src` by
 /// value: RGBA is premultiplied in its buffer.
-pub(crate) fn resize(mut src: Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> {
+pub(crate) fn resize(src: Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> {
+    resize_placed(src, crop, width, height, |_, k| {
+        Ok(Rect { x: crop.x / k, y: crop.y / k, width: crop.width / k, height: crop.height / k })
+    })
+}
+
+/// [`resize`] of a crop whose size is `crop`'s but whose position `place`
+/// decides, looking at the pixels: it gets the image the final step reads
+/// (premultiplied, after the box step) and that image's scale, `k` source
+/// pixels per pixel, and returns the crop in that image's pixels. A smart
+/// crop looks at the box step's small result instead of making another
+/// pass over the decoded image.
+pub(crate) fn resize_placed(
+    mut src: Pixels,
+    crop: Rect,
+    width: u32,
+    height: u32,
+    place: impl FnOnce(&Pixels, f64) -> Result<Rect>,
+) -> Result<Pixels> {
     let alpha = src.layout == Layout::Rgba;
     if alpha {
         let mut view = image_mut(&mut src)?;
@@ -40,10 +58,10 @@ pub(crate) fn resize(mut src: Pixels, crop: Rect, width: u32, height: u32) -> Re
     let mut out = if factor >= 2 {
         let reduced = box_reduce(&src, factor);
         drop(src);
-        let k = f64::from(factor);
-        let crop = Rect { x: crop.x / k, y: crop.y / k, width: crop.width / k, height: crop.height / k };
+        let crop = place(&reduced, f64::from(factor))?;
         lanczos(&reduced, crop, width, height)?
     } else {
+        let crop = place(&src, 1.0)?;
         lanczos(&src, crop, width, height)?
     };
     if alpha {
@@ -86,6 +104,33 @@ fn lanczos(src: &Pixels, crop: Rect, width: u32, height: u32) -> Result<Pixels> 
         .use_alpha(false);
     Resizer::new().resize(&view, &mut dst, &options).map_err(|e| Error::internal(format!("resize: {e}")))?;
     Ok(Pixels::new(width, height, src.layout, dst.into_vec()))
+}
+
+/// The whole of `src` resampled to `width` × `height` with a box (area)
+/// filter, as is: for analysis proxies (smart crop), not for output.
+pub(crate) fn resample_box(src: &Pixels, width: u32, height: u32) -> Result<Pixels> {
+    let ptype = pixel_type(src.layout);
+    let view = ImageRef::new(src.width, src.height, &src.data, ptype)
+        .map_err(|e| Error::internal(format!("resample source: {e}")))?;
+    let mut dst = Image::new(width, height, ptype);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box)).use_alpha(false);
+    Resizer::new().resize(&view, &mut dst, &options).map_err(|e| Error::internal(format!("resample: {e}")))?;
+    Ok(Pixels::new(width, height, src.layout, dst.into_vec()))
+}
+
+/// Multiplies (`true`) or divides RGBA colour by alpha in place; other
+/// layouts are left alone.
+pub(crate) fn premultiply(px: &mut Pixels, multiply: bool) -> Result<()> {
+    if px.layout != Layout::Rgba {
+        return Ok(());
+    }
+    let mut view = image_mut(px)?;
+    let result = if multiply {
+        MulDiv::default().multiply_alpha_inplace(&mut view)
+    } else {
+        MulDiv::default().divide_alpha_inplace(&mut view)
+    };
+    result.map_err(|e| Error::internal(format!("alpha: {e}")))
 }
 
 /// Averages `factor` × `factor` blocks (partial blocks at the right and
@@ -146,7 +191,8 @@ fn sum_blocks<const CH: usize>(columns: &[u16], k: usize, rows_n: usize, out_row
 }
 
 /// Rounded division of a block's sum by its sample count through a
-/// multiply: a hardware divide per output sample was 40% of the box step.
+/// multiply: a hardware divide per output sample dominated the box step
+/// (`perf record` on `cargo bench --bench pipeline`).
 #[derive(Clone, Copy)]
 struct Average {
     n: usize,

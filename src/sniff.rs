@@ -12,11 +12,13 @@ pub fn sniff(bytes: &[u8]) -> Result<Format> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Ok(Format::Png);
     }
-    let other = if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        "GIF"
-    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        "WebP"
-    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        return Ok(Format::Gif);
+    }
+    if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return Ok(Format::Webp);
+    }
+    let other = if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         "HEIF/AVIF"
     } else if bytes.starts_with(b"BM") {
         "BMP"
@@ -27,7 +29,7 @@ pub fn sniff(bytes: &[u8]) -> Result<Format> {
     } else if bytes.is_empty() {
         return Err(Error::unsupported("empty input"));
     } else {
-        return Err(Error::unsupported("not a JPEG or PNG image"));
+        return Err(Error::unsupported("not a JPEG, PNG, GIF or WebP image"));
     };
     Err(Error::unsupported(format!("{other} images are not supported")))
 }

@@ -5,8 +5,10 @@ use crate::error::Result;
 use crate::geometry::Rect;
 use crate::image::Format;
 use crate::limits::Limits;
+use crate::ops::watermark::Overlay;
+use crate::ops::{filter, smartcrop};
 use crate::pixels::Pixels;
-use crate::spec::Spec;
+use crate::spec::{Gravity, Spec};
 use crate::{decode, encode, resize};
 
 /// Decoded pixels, opaque.
@@ -38,7 +40,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded> {
 /// Decode keeping at least `min_scale` of each side, as `render` does for
 /// a target that needs no more (JPEG shrink-on-load).
 pub fn decode_reduced(bytes: &[u8], min_scale: f64) -> Result<Decoded> {
-    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode(min_scale)?))
+    Ok(Decoded(decode::Source::open(bytes, &Limits::default())?.decode(min_scale)?.pixels))
 }
 
 /// The whole image resized to `width` × `height` (box pre-reduction +
@@ -52,4 +54,47 @@ pub fn resize(img: Decoded, width: u32, height: u32) -> Result<Decoded> {
 /// Encodes as `render` would for `format` and the spec's quality.
 pub fn encode(img: &Decoded, format: Format, spec: &Spec) -> Result<Vec<u8>> {
     encode::encode(&img.0, format, spec)
+}
+
+/// Every frame of an animated GIF or WebP, composited (for WebP by
+/// libwebp's own `WebPAnimDecoder`), with its duration in ms; tests use it
+/// to check animated output.
+pub fn decode_frames(bytes: &[u8]) -> Result<Vec<(Decoded, u32)>> {
+    let source = decode::Source::open(bytes, &Limits::default())?;
+    let Some(mut frames) = source.into_frames(bytes)? else {
+        return Err(crate::error::Error::unsupported("not an animated format"));
+    };
+    let mut out = Vec::new();
+    while let Some(frame) = frames.next_frame() {
+        let (pixels, ms) = frame?;
+        out.push((Decoded(pixels), ms));
+    }
+    Ok(out)
+}
+
+/// Where a `cover` crop of `crop_fraction` (of `img`'s width and height)
+/// resized to `target` goes with `gravity` (attention or entropy): the
+/// analysis render runs on the box step's result.
+pub fn smart_crop(
+    img: &Decoded,
+    gravity: Gravity,
+    crop_fraction: (f64, f64),
+    target: (u32, u32),
+) -> Result<(f64, f64)> {
+    smartcrop::weights(gravity, &img.0, 1, crop_fraction, target)
+}
+
+/// `sharpen=level` on a resized image.
+pub fn sharpen(img: Decoded, level: u8) -> Result<Decoded> {
+    Ok(Decoded(filter::sharpen(img.0, level)?))
+}
+
+/// `blur=sigma` on a resized image.
+pub fn blur(img: Decoded, sigma: u8) -> Result<Decoded> {
+    Ok(Decoded(filter::blur(img.0, sigma)?))
+}
+
+/// The overlay composited onto a finished thumbnail.
+pub fn watermark(img: Decoded, overlay: &Overlay) -> Result<Decoded> {
+    Ok(Decoded(overlay.draw(img.0)?))
 }

@@ -232,7 +232,7 @@ fn remove_detaches_a_render_in_progress() {
     within(LIMIT, || {
         detached_render(|c| {
             c.remove("k");
-        })
+        });
     });
 }
 

@@ -115,7 +115,7 @@ fn lru_hit_ratio(trace: &[usize], capacity: usize) -> f64 {
         }
         list.push(k);
     }
-    hits as f64 / trace.len() as f64
+    f64::from(hits) / trace.len() as f64
 }
 
 #[test]
@@ -382,4 +382,42 @@ fn traced_sources_and_stats_json() {
     );
     assert_eq!(json, want);
     assert!(format!("{cache:?}").contains("capacity_bytes"));
+}
+
+/// issue 18: a miss through a loader is one lookup. A host that asks `get`
+/// first, fetches the source on a miss and then renders (Lua's
+/// `get_or_render` with a loader, nginx's phase handler then its pool
+/// thread) used to count gets and misses twice: get, then get_or_render.
+#[test]
+fn a_miss_through_a_loader_counts_one_lookup() {
+    let cache = Cache::new(CacheOptions {
+        capacity_bytes: 1 << 20,
+        shards: 1,
+        error_ttl: Some(TTL * 20),
+        ..Default::default()
+    });
+    assert!(cache.get("k").is_none());
+    let (_, how) = cache.get_or_render_after_miss("k", || Ok(thumb(3, 1))).expect("rendered");
+    assert_eq!(how, CacheSource::Rendered);
+    let s = cache.stats();
+    assert_eq!((s.gets, s.hits, s.misses, s.loads, s.local_loads), (1, 0, 1, 1, 1));
+    common::check_cache_invariants(&s);
+
+    // Stored by someone else between the get and the render: a hit, counted
+    // by nobody a second time, and the render does not run.
+    assert!(cache.get("k2").is_none());
+    cache.insert("k2", thumb(4, 2));
+    let (v, how) = cache.get_or_render_after_miss("k2", || unreachable!()).expect("hit");
+    assert_eq!((how, v.data()[0]), (CacheSource::Hit, 2));
+
+    // A remembered error: get counts a miss; the render is not retried and
+    // no error_hits is counted beside no hit.
+    assert!(cache.get("bad").is_none());
+    let err = || Err(Error::new(ErrorKind::Corrupt, "bad"));
+    cache.get_or_render_after_miss("bad", err).expect_err("failed");
+    assert!(cache.get("bad").is_none());
+    cache.get_or_render_after_miss("bad", || unreachable!()).expect_err("remembered");
+    let s = cache.stats();
+    assert_eq!((s.gets, s.hits, s.misses, s.error_hits, s.loads), (4, 0, 4, 0, 2));
+    common::check_cache_invariants(&s);
 }

@@ -55,11 +55,23 @@ fn header_macros_match_the_crate() {
     let header = committed();
     let abi = format!("#define THUMBNAIL_ABI_VERSION {}\n", thumbnail::ffi::THUMBNAIL_ABI_VERSION);
     let version = format!("#define THUMBNAIL_VERSION \"{}\"\n", env!("CARGO_PKG_VERSION"));
-    for line in [abi, version] {
+    let signature = format!("#define THUMBNAIL_SIGNATURE_MAX {}\n", thumbnail::ffi::THUMBNAIL_SIGNATURE_MAX);
+    for line in [abi, version, signature] {
         assert!(
             header.contains(&line),
             "include/thumbnail.h lacks `{}`: update after_includes in cbindgen.toml, then run `make header`",
             line.trim_end()
         );
     }
+}
+
+/// issue 18: the header described the cache as least-recently-used; it is
+/// S3-FIFO (src/cache/s3fifo.rs), whose eviction order is not recency order.
+#[test]
+fn header_names_the_eviction_policy() {
+    let header = committed().to_lowercase().replace("\n *", "");
+    for wrong in ["least-recently-used", "least recently used", "lru eviction"] {
+        assert!(!header.contains(wrong), "include/thumbnail.h says {wrong:?}; the cache is S3-FIFO");
+    }
+    assert!(header.contains("s3-fifo"), "include/thumbnail.h does not name S3-FIFO");
 }

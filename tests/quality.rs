@@ -152,3 +152,62 @@ fn jpeg_cut_short_decodes_like_libjpeg() {
         assert!(row(y).iter().all(|&v| v == 128), "row {y} is not the grey of missing data: {:?}", row(y));
     }
 }
+
+/// 12-bit JPEG (tj3Decompress12): libjpeg-turbo's monkey12.jpg is its
+/// testimages' monkey16.png coded at 12 bits; our decode (rounded to 8
+/// bits) must look like the 16-bit PNG's (rounded to 8 bits).
+#[test]
+fn twelve_bit_jpeg_matches_its_sixteen_bit_source() {
+    use thumbnail::stages;
+    let jpeg = stages::decode(&read_corpus("conformance/jpeg/libjpeg-turbo/monkey12.jpg")).unwrap();
+    let png = stages::decode(&read_corpus("edge/png-16bit/monkey16.png")).unwrap();
+    assert_eq!((jpeg.width(), jpeg.height(), jpeg.channels()), (png.width(), png.height(), 3));
+    let db = psnr(jpeg.data(), png.data());
+    println!("monkey12.jpg against monkey16.png: {db:.1} dB");
+    assert!(db >= 35.0, "{db:.1} dB");
+}
+
+/// Lossless JPEG (SOF3) decodes exactly: one made here from a corpus photo
+/// by libjpeg-turbo gives back the photo's pixels, and a thumbnail of it
+/// is the thumbnail of the photo.
+#[test]
+fn lossless_jpeg_decodes_exactly() {
+    use thumbnail::stages;
+    let original = stages::decode(&read_corpus("photos/kodak/kodim03.png")).unwrap();
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_lossless(true).unwrap();
+    let image = turbojpeg::Image {
+        pixels: original.data(),
+        width: original.width() as usize,
+        pitch: original.width() as usize * 3,
+        height: original.height() as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let lossless = c.compress_to_vec(image).unwrap();
+    assert_eq!(lossless[..4], [0xFF, 0xD8, 0xFF, lossless[3]]);
+    let decoded = stages::decode(&lossless).unwrap();
+    assert_eq!(decoded.data(), original.data());
+    // Shrink-on-load does not apply (no scaled lossless decode): full size.
+    let reduced = stages::decode_reduced(&lossless, 0.1).unwrap();
+    assert_eq!((reduced.width(), reduced.height()), (original.width(), original.height()));
+    // The corpus's 16-bit lossless gray file decodes. Its samples use a
+    // small part of the 16-bit range, so scaled to 8 bits by the nominal
+    // range (as every sample wider than 8 bits is) it is nearly black.
+    let gray = stages::decode(&read_corpus("edge/jpeg-misc/jpeg_lossless_sel1.jpg")).unwrap();
+    assert_eq!((gray.width(), gray.height(), gray.channels()), (256, 256, 1));
+    let (min, max) = gray.data().iter().fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(min < max, "16-bit lossless gray spans {min}..{max}");
+}
+
+/// Arithmetic-coded JPEG: testimgari.jpg is testorig.jpg's picture coded
+/// arithmetically; the decodes agree.
+#[test]
+fn arithmetic_jpeg_matches_its_huffman_twin() {
+    use thumbnail::stages;
+    let ari = stages::decode(&read_corpus("conformance/jpeg/libjpeg-turbo/testimgari.jpg")).unwrap();
+    let huff = stages::decode(&read_corpus("conformance/jpeg/libjpeg-turbo/testorig.jpg")).unwrap();
+    assert_eq!((ari.width(), ari.height()), (huff.width(), huff.height()));
+    let db = psnr(ari.data(), huff.data());
+    println!("testimgari.jpg against testorig.jpg: {db:.1} dB");
+    assert!(db >= 35.0, "{db:.1} dB");
+}

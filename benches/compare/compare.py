@@ -17,9 +17,11 @@ library only; the peers run in the venv that mk/bench.mk makes.
 import argparse
 import contextlib
 import datetime
+import grp
 import json
 import os
 import platform
+import pwd
 import re
 import resource
 import shlex
@@ -64,6 +66,21 @@ BOXES = [200, 800]
 HIT_SOURCE, HIT_SPEC = "mid4mp.jpg", "260x260,q80"  # ~ static10k.jpg (260x163 q80 of mid4mp)
 STATIC_FILE = "static10k.jpg"
 SLOW_IMAGES = {"prog18mp.jpg"}  # progressive: ~1 request/s, so wrk runs longer
+
+# Issue 16's rows (section "formats"): (source, spec, what). mid4mp.webp
+# and mid4mp.gif are made from mid4mp.jpg in the work dir (cwebp -q 90,
+# ImageMagick); the 380-frame GIF is the corpus's.
+FORMAT_CASES = [
+    ("mid4mp.jpg", "800x800,q80,webp", "WebP out"),
+    ("mid4mp.jpg", "200x200,q80,webp", "WebP out"),
+    ("alpha2mp.png", "800x800,q80,webp", "WebP out, alpha"),
+    ("mid4mp.webp", "800x800,q80,jpeg", "WebP in"),
+    ("mid4mp.webp", "200x200,q80,jpeg", "WebP in"),
+    ("mid4mp.gif", "200x200,png", "GIF first frame"),
+    ("gifplayer-muybridge.gif", "200x200,png", "GIF first frame, 380 frames"),
+    ("mid4mp.jpg", "800x800,q80,avif", "AVIF out"),
+]
+TARGET_WEBP_BYTES = 0.03      # WebP out: |ours/peer - 1| against the faster peer
 
 # Issue 8's bars (ratios from one run)
 TARGET_INPROCESS_TIME = 1.0   # ours/best peer time, at most
@@ -305,6 +322,75 @@ def measure_inprocess(cases, images_dir, bench_bin, budget, log):
     return rows
 
 
+# ---------------------------------------------------------------- section: formats
+
+def format_sources(images_dir, work_dir, log):
+    """Paths of FORMAT_CASES' sources, making the derived ones."""
+    paths = {name: images_dir / name for name in IMAGES}
+    paths["gifplayer-muybridge.gif"] = images_dir.parent / "corpus/edge/animated/gifplayer-muybridge.gif"
+    made = {
+        "mid4mp.webp": ["cwebp", "-quiet", "-q", "90", "-m", "4", str(images_dir / "mid4mp.jpg"), "-o"],
+        "mid4mp.gif": [IMAGEMAGICK, str(images_dir / "mid4mp.jpg"), "GIF:"],
+    }
+    for name, cmd in made.items():
+        out = work_dir / name
+        cmd = cmd + [str(out)] if cmd[-1] == "-o" else cmd[:-1] + [f"GIF:{out}"]
+        subprocess.run(cmd, check=True, timeout=300)
+        paths[name] = out
+        log(f"  made {out} ({out.stat().st_size} bytes)")
+    return paths
+
+
+def measure_formats(images_dir, work_dir, bench_bin, budget, log):
+    paths = format_sources(images_dir, work_dir, log)
+    rows = []
+    for image, spec, what in FORMAT_CASES:
+        row = {"case": {"image": image, "spec": spec, "what": what}, "libs": {}}
+        for lib in ("thumbnail", "pillow", "pyvips"):
+            entry = measure_library(lib, bench_bin, paths[image], spec, budget)
+            row["libs"][lib] = entry
+            log(f"  formats {image:24} {spec:18} {lib:9} {fmt_ms(entry.get('median_ms'))} ms  {entry.get('out_bytes')} B")
+        cmd = [bench_bin, "--floor", "--runs", budget.runs, "--warmup", budget.warmup, "--image", paths[image], spec]
+        try:
+            row["floor"] = json_lines(check_child(run_child(cmd, timeout=300, measure=False), cmd).stdout)[0]
+        except (RuntimeError, IndexError, OSError, json.JSONDecodeError) as e:
+            row["floor"] = {"error": str(e)}
+        log(f"  formats {image:24} {spec:18} floor     {fmt_ms(row['floor'].get('median_ms'))} ms")
+        rows.append(row)
+    return rows
+
+
+def formats_table(rows):
+    libs = ("thumbnail", "pillow", "pyvips")
+    lines = [
+        "| source → spec (what) | ours ms | Pillow ms | pyvips ms | ours/best time (target ≤ 1.0) | ours KB | Pillow KB | pyvips KB | ours/faster peer's bytes (WebP out: within 3 %) | floor ms | ours/floor |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        case, entries, floor = row["case"], row["libs"], row.get("floor", {})
+        times = {lib: entries[lib].get("median_ms") for lib in libs}
+        cells = [f"{case['image']} → {case['spec']} ({case['what']})"]
+        cells += [cell_or_error(entries[lib], fmt_ms(times[lib])) for lib in libs]
+        cells.append(time_ratio_cell(times, TARGET_INPROCESS_TIME))
+        cells += ["–" if entries[lib].get("out_bytes") is None else f"{entries[lib]['out_bytes'] / 1000:.1f}" for lib in libs]
+        peers = {lib: times[lib] for lib in libs[1:] if times[lib]}
+        ours_bytes = entries["thumbnail"].get("out_bytes")
+        if peers and ours_bytes:
+            faster = min(peers, key=peers.get)
+            ratio = ours_bytes / entries[faster]["out_bytes"]
+            text = f"{ratio:.3f} ({PEER_NAMES[faster]})"
+            if case["spec"].endswith("webp"):
+                text += " " + verdict(abs(ratio - 1) <= TARGET_WEBP_BYTES)
+            cells.append(text)
+        else:
+            cells.append("–")
+        cells.append(cell_or_error(floor, fmt_ms(floor.get("median_ms"))))
+        ours, floor_ms = times["thumbnail"], floor.get("median_ms")
+        cells.append(f"{ours / floor_ms:.2f}" if ours and floor_ms else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 # ---------------------------------------------------------------- section: whole process
 
 def process_cmds(case, src, out_base):
@@ -406,9 +492,12 @@ def nginx_conf(prefix, port, images_dir, mode):
     }[mode]
     cache = "thumbnail_cache size=64m;" if mode == "hit" else ""
     temp_paths = "\n".join(f"  {kind}_temp_path {prefix}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    # workers run as the invoking user (as root, nginx would pick nobody)
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};" if os.geteuid() == 0 else ""
     return f"""{load}
 daemon off;
 master_process on;
+{user}
 worker_processes 2;
 error_log {prefix}/error.log warn;
 pid {prefix}/nginx.pid;
@@ -940,6 +1029,18 @@ def markdown(results):
             *inprocess_table(results["inprocess"]),
             "",
         ]
+    if "formats" in results:
+        lines += [
+            "## Formats, in-process, one thread (ms, median; lower is better)",
+            "",
+            "As the in-process table, with WebP/AVIF output and WebP/GIF sources. WebP: quality 80, "
+            "method/effort 4 on every side (Pillow `method=4`, pyvips `effort=4`). AVIF: ours rav1e speed 9, one "
+            "thread; pyvips heifsave at its defaults; Pillow's AVIF plugin at its defaults. Floor: our decoder "
+            "alone at the scale the render decodes at (`compare_inprocess --floor`).",
+            "",
+            *formats_table(results["formats"]),
+            "",
+        ]
     if "process" in results:
         lines += [
             "## Whole process (ms wall, median; CPU ms in brackets; lower is better)",
@@ -1000,7 +1101,7 @@ def git_commit():
 
 def peer_versions(sections):
     versions = {}
-    if "inprocess" in sections:
+    if "inprocess" in sections or "formats" in sections:
         for lib in ("pillow", "pyvips"):
             cmd = [VENV_PYTHON, PEERS_PY, "--lib", lib, "--version"]
             try:
@@ -1021,6 +1122,8 @@ def peer_versions(sections):
 def find_bench_binary():
     """The compare_inprocess executable that `cargo bench --no-run` built."""
     cmd = ["cargo", "bench", "--locked", "--bench", "compare_inprocess", "--no-run", "--message-format=json"]
+    if os.environ.get("CARGO_FEATURES"):  # make bench-compare CARGO_FEATURES=avif
+        cmd[2:2] = ["--features", os.environ["CARGO_FEATURES"]]
     env = os.environ | {"CARGO_TARGET_DIR": str(BENCH_CARGO_TARGET)}
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
@@ -1050,9 +1153,10 @@ def collect_errors(results):
         elif isinstance(node, list):
             for value in node:
                 case = value.get("case") if isinstance(value, dict) else None
-                walk(value, f"{where} {case['image']} → {case['box']} {case['out']}" if case else where)
+                label = f"{case['image']} → {case.get('box', case.get('spec'))} {case.get('out', '')}" if case else where
+                walk(value, f"{where} {label}" if case else where)
 
-    for section in ("inprocess", "process", "nginx_miss", "nginx_hit"):
+    for section in ("inprocess", "process", "nginx_miss", "nginx_hit", "formats"):
         if section in results:
             walk(results[section], section)
     return errors
@@ -1062,7 +1166,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1",
                         help="smoke test: fewer runs, shorter wrk (also BENCH_QUICK=1)")
-    parser.add_argument("--only", default="inprocess,process,nginx", help="comma-separated sections to run")
+    parser.add_argument("--only", default="inprocess,formats,process,nginx", help="comma-separated sections to run")
     parser.add_argument("--bench-bin", type=Path, help="the compare_inprocess binary (default: ask cargo)")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--command", default=None, help="the command line to record in the report")
@@ -1073,7 +1177,7 @@ def main():
         return 0
 
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"inprocess", "process", "nginx"}
+    unknown = set(sections) - {"inprocess", "process", "nginx", "formats"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     budget = Budget.quick() if args.quick else Budget()
@@ -1118,6 +1222,12 @@ def main():
         watch = CpuWatch()
         results["inprocess"] = measure_inprocess(cases, images_dir, bench_bin, budget, log)
         others["inprocess"] = watch.others_share()
+    if "formats" in sections:
+        bench_bin = args.bench_bin or find_bench_binary()
+        log("formats (issue 16: WebP, GIF, AVIF; ours, Pillow, pyvips, the decoder alone)")
+        watch = CpuWatch()
+        results["formats"] = measure_formats(images_dir, work_dir, bench_bin, budget, log)
+        others["formats"] = watch.others_share()
     if "process" in sections:
         log("whole process (thumbnail CLI, vipsthumbnail, convert, gm)")
         watch = CpuWatch()

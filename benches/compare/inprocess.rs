@@ -13,6 +13,10 @@
 //! for the PNG source). Defaults: `--runs 9 --warmup 2`, or the environment
 //! variables `COMPARE_RUNS` and `COMPARE_WARMUP`.
 //!
+//! `--floor` times the decoder alone instead, at the scale the render of
+//! that spec decodes at (JPEG: libjpeg-turbo's DCT scaling; WebP: libwebp's
+//! rescaler; PNG and GIF: full size): the floor a render cannot go under.
+//!
 //! `--once` renders each case a single time and reports the process's peak
 //! RSS (VmHWM) before and after it: run it in a fresh process per case so the
 //! parent can also read the child's `ru_maxrss`.
@@ -36,6 +40,7 @@ struct Options {
     runs: usize,
     warmup: usize,
     once: bool,
+    floor: bool,
     cases: Vec<Case>,
 }
 
@@ -48,7 +53,13 @@ fn main() {
         }
     };
     for case in &options.cases {
-        let line = if options.once { measure_once(case) } else { measure_timed(case, &options) };
+        let line = if options.once {
+            measure_once(case)
+        } else if options.floor {
+            measure_floor(case, &options)
+        } else {
+            measure_timed(case, &options)
+        };
         match line {
             Ok(json) => println!("{json}"),
             Err(message) => {
@@ -64,6 +75,7 @@ fn parse_args(argv: Vec<String>) -> Result<Options, String> {
         runs: env_count("COMPARE_RUNS")?.unwrap_or(9),
         warmup: env_count("COMPARE_WARMUP")?.unwrap_or(2),
         once: false,
+        floor: false,
         cases: Vec::new(),
     };
     let mut image: Option<PathBuf> = None;
@@ -75,6 +87,7 @@ fn parse_args(argv: Vec<String>) -> Result<Options, String> {
             "--runs" => options.runs = count(args.next(), "--runs")?,
             "--warmup" => options.warmup = count(args.next(), "--warmup")?,
             "--once" => options.once = true,
+            "--floor" => options.floor = true,
             "--image" => image = Some(PathBuf::from(args.next().ok_or("--image needs a path")?)),
             spec if !spec.starts_with("--") => {
                 let image = image.clone().ok_or_else(|| format!("spec {spec} before any --image"))?;
@@ -166,6 +179,42 @@ fn measure_timed(case: &Case, options: &Options) -> Result<String, String> {
         thumb.height(),
         thumb.data().len(),
         json_string(thumb.media_type()),
+    ))
+}
+
+/// The decoder alone at the scale `render` would decode at for an
+/// `inside` fit of the spec's box (2x the target, as the pipeline keeps
+/// for Lanczos3), timed like a render.
+fn measure_floor(case: &Case, options: &Options) -> Result<String, String> {
+    let (bytes, spec) = load(case)?;
+    let info = thumbnail::probe(&bytes).map_err(|e| e.to_string())?;
+    let (w, h) = info.oriented_size();
+    let bw = f64::from(spec.width.unwrap_or(u32::MAX));
+    let bh = f64::from(spec.height.unwrap_or(u32::MAX));
+    let scale = (bw / f64::from(w)).min(bh / f64::from(h)).min(1.0);
+    let min_scale = (2.0 * scale).min(1.0);
+    for _ in 0..options.warmup {
+        thumbnail::stages::decode_reduced(&bytes, min_scale).map_err(|e| e.to_string())?;
+    }
+    let mut times_ms = Vec::with_capacity(options.runs);
+    let mut size = (0, 0);
+    for _ in 0..options.runs.max(1) {
+        let start = Instant::now();
+        let d = thumbnail::stages::decode_reduced(&bytes, min_scale).map_err(|e| e.to_string())?;
+        times_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        size = (d.width(), d.height());
+    }
+    times_ms.sort_by(|a, b| a.total_cmp(b));
+    Ok(format!(
+        "{{\"lib\":\"floor\",\"image\":{},\"spec\":{},\"runs\":{},\"median_ms\":{:.3},\
+         \"decoded_width\":{},\"decoded_height\":{},\"min_scale\":{:.4}}}",
+        json_string(&file_name(&case.image)),
+        json_string(&case.spec),
+        times_ms.len(),
+        median(&times_ms),
+        size.0,
+        size.1,
+        min_scale,
     ))
 }
 

@@ -5,7 +5,9 @@ benches/compare/inprocess.rs times this library.
              --image PATH SPEC [SPEC ...] [--image PATH SPEC ...]
 
 SPEC is the subset of this library's spec grammar the comparison uses:
-"WxH" plus "q80" and "jpeg"/"png" (e.g. "200x200,q80,jpeg", "800x800,png").
+"WxH" plus "q80" and "jpeg"/"png"/"webp"/"avif" (e.g. "200x200,q80,jpeg",
+"800x800,png", "800x800,q80,webp": WebP at that quality, effort/method 4,
+as ours). A GIF source gives its first frame.
 Each source is read into memory once, outside the timing; a timed run is
 bytes -> decode -> thumbnail -> encoded bytes in memory. One thread
 (pyvips: VIPS_CONCURRENCY=1, set before the import). One JSON object per
@@ -32,8 +34,8 @@ def parse_spec(text):
     for option in options:
         if option in ("jpeg", "jpg"):
             image_format = "jpeg"
-        elif option == "png":
-            image_format = "png"
+        elif option in ("png", "webp", "avif"):
+            image_format = option
         elif option.startswith("q"):
             quality = int(option[1:])
         else:
@@ -63,6 +65,12 @@ def pillow_renderer():
             elif im.mode != "RGB":
                 im = im.convert("RGB")
             im.save(out, "JPEG", quality=quality)
+        elif image_format == "webp":
+            if im.mode not in ("RGB", "RGBA"):
+                im = im.convert("RGBA" if "transparency" in im.info or im.mode in ("LA", "PA") else "RGB")
+            im.save(out, "WEBP", quality=quality, method=4)
+        elif image_format == "avif":
+            im.save(out, "AVIF", quality=quality)
         else:
             im.save(out, "PNG")
         return out.getvalue(), im.size
@@ -86,6 +94,10 @@ def pyvips_renderer():
                 im = im.flatten(background=[255, 255, 255])
             # strip: libvips copies EXIF/XMP/ICC, which the others do not write
             out = im.write_to_buffer(".jpg", Q=quality, strip=True)
+        elif image_format == "webp":
+            out = im.write_to_buffer(".webp", Q=quality, effort=4, strip=True)
+        elif image_format == "avif":
+            out = im.heifsave_buffer(Q=quality, compression="av1", strip=True)
         else:
             out = im.write_to_buffer(".png", strip=True)
         return out, (im.width, im.height)

@@ -23,6 +23,20 @@ static thumbnail_status thumbnail_go_get_or_load(const thumbnail_cache *cache,
 	return thumbnail_cache_get_or_load(cache, key, key_len, thumbnail_go_load,
 		(void *)handle, spec, spec_len, limits, out, source_out, err, err_len);
 }
+
+// The same with an overlay (ops.go): the options struct lives on the C stack.
+static thumbnail_status thumbnail_go_get_or_load_ex(const thumbnail_cache *cache,
+		const char *key, size_t key_len, uintptr_t handle,
+		const char *spec, size_t spec_len, const thumbnail_limits *limits,
+		const thumbnail_overlay *overlay,
+		thumbnail_image **out, thumbnail_cache_source *source_out,
+		char *err, size_t err_len) {
+	thumbnail_render_options o = thumbnail_render_options_default();
+	o.limits = limits;
+	o.overlay = overlay;
+	return thumbnail_cache_get_or_load_ex(cache, key, key_len, thumbnail_go_load,
+		(void *)handle, spec, spec_len, &o, out, source_out, err, err_len);
+}
 */
 import "C"
 
@@ -204,7 +218,8 @@ func (c *Cache) Get(key string) (*Image, bool) {
 // GetOrRender returns the cached image for key or, on a miss, calls load
 // for the source bytes, renders them with spec and opts (as Render does),
 // caches the result and returns it. The key must identify both the source
-// and the spec (e.g. a source id joined with Canonical(spec)).
+// and the spec (e.g. a source id joined with Canonical(spec)), and, with
+// WithOverlay, the overlay too (append Overlay.ID()).
 //
 // Single-flight: of all the goroutines missing on key at the same time,
 // only one calls its load function; the others wait and share its result,
@@ -232,6 +247,16 @@ func (c *Cache) GetOrRender(key string, load func() ([]byte, error), spec string
 		return nil, ErrClosed
 	}
 	defer c.release()
+	ov := overlayOf(opts)
+	var ovPtr *C.thumbnail_overlay
+	if ov != nil {
+		ov.mu.RLock()
+		defer ov.mu.RUnlock()
+		if ov.ptr == nil {
+			return nil, errOverlayClosed
+		}
+		ovPtr = ov.ptr
+	}
 
 	call := &loadCall{load: load}
 	h := cgo.NewHandle(call)
@@ -240,8 +265,14 @@ func (c *Cache) GetOrRender(key string, load func() ([]byte, error), spec string
 	var out *C.thumbnail_image
 	var source C.thumbnail_cache_source
 	var eb errBuf
-	st := C.thumbnail_go_get_or_load(p, keyPtr, keyLen, C.uintptr_t(h), specPtr, specLen,
-		limits, &out, &source, eb.ptr(), eb.len())
+	var st C.thumbnail_status
+	if ovPtr == nil {
+		st = C.thumbnail_go_get_or_load(p, keyPtr, keyLen, C.uintptr_t(h), specPtr, specLen,
+			limits, &out, &source, eb.ptr(), eb.len())
+	} else {
+		st = C.thumbnail_go_get_or_load_ex(p, keyPtr, keyLen, C.uintptr_t(h), specPtr, specLen,
+			limits, ovPtr, &out, &source, eb.ptr(), eb.len())
+	}
 	runtime.KeepAlive(keyBuf)
 	runtime.KeepAlive(specBuf)
 	runtime.KeepAlive(limits)

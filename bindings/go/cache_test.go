@@ -67,8 +67,8 @@ func TestCacheBasics(t *testing.T) {
 		t.Fatalf("invalid spec: %v after %d loads", err, calls)
 	}
 	// Render errors come through too, and an empty source is unsupported.
-	if _, err := c.GetOrRender("gif", func() ([]byte, error) { return corpus(t, "edge/gif/2x2.gif"), nil }, "10x10"); !errors.Is(err, thumbnail.ErrUnsupported) {
-		t.Fatalf("gif: %v", err)
+	if _, err := c.GetOrRender("bmp", func() ([]byte, error) { return []byte("BM\x00\x00\x00\x00"), nil }, "10x10"); !errors.Is(err, thumbnail.ErrUnsupported) {
+		t.Fatalf("bmp: %v", err)
 	}
 	if _, err := c.GetOrRender("empty", func() ([]byte, error) { return nil, nil }, "10x10"); !errors.Is(err, thumbnail.ErrUnsupported) {
 		t.Fatalf("empty: %v", err)
@@ -113,6 +113,28 @@ func TestCacheBasics(t *testing.T) {
 	}
 	if c.Stats().Gets < st.Gets {
 		t.Fatal("Clear reset the counters")
+	}
+}
+
+// A miss through GetOrRender's loader is one lookup (gets 1, misses 1), and
+// specs whose canonical form is longer than their text work.
+func TestCacheOneLookupPerMissAndGrowingSpecs(t *testing.T) {
+	src := corpus(t, "photos/rocket.jpg")
+	c := newCache(t, thumbnail.CacheOptions{})
+	var calls int32
+	for _, spec := range []string{"40x40,jpg", "40x40,contain,bg=222"} {
+		key := "rocket|" + spec
+		if canon, err := thumbnail.Canonical(spec); err != nil {
+			t.Fatalf("Canonical(%q): %v", spec, err)
+		} else {
+			key = "rocket|" + canon
+		}
+		if _, err := c.GetOrRender(key, bytesLoader(src, &calls), spec); err != nil {
+			t.Fatalf("%q: %v", spec, err)
+		}
+	}
+	if st := c.Stats(); st.Gets != 2 || st.Misses != 2 || st.Loads != 2 || calls != 2 {
+		t.Fatalf("two misses: %+v after %d loads", st, calls)
 	}
 }
 

@@ -13,8 +13,8 @@
 // Cache. Errors are *Error values that match the sentinels (ErrInvalidSpec,
 // ErrUnsupported, ErrCorrupt, ErrTooLarge, ...) with errors.Is.
 //
-// By default the package links target/release/libthumbnail.a of the
-// repository statically (run `cargo build --release` first); build with
-// `-tags thumbnail_pkgconfig` to link an installed libthumbnail found by
-// pkg-config instead. See README.md.
+// By default the package links an installed libthumbnail found by
+// pkg-config (`make install`, or Debian's libthumbnail-dev); inside a
+// source checkout, `-tags thumbnail_static` links the checkout's
+// target/release/libthumbnail.a instead. See README.md.
 package thumbnail

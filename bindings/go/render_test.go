@@ -94,8 +94,8 @@ func TestProbe(t *testing.T) {
 	if _, err := thumbnail.Probe(nil); !errors.Is(err, thumbnail.ErrUnsupported) {
 		t.Fatalf("empty: %v", err)
 	}
-	if _, err := thumbnail.Probe(corpus(t, "edge/gif/2x2.gif")); !errors.Is(err, thumbnail.ErrUnsupported) {
-		t.Fatalf("gif: %v", err)
+	if _, err := thumbnail.Probe([]byte("BM\x00\x00\x00\x00")); !errors.Is(err, thumbnail.ErrUnsupported) {
+		t.Fatalf("bmp: %v", err)
 	}
 }
 
@@ -107,6 +107,18 @@ func TestCanonical(t *testing.T) {
 	got, err = thumbnail.Canonical("200x200,cover")
 	if err != nil || got != "200x200,cover" {
 		t.Fatalf("got %q, %v", got, err)
+	}
+	// issue 18: canonical forms longer than their input (the buffer was
+	// sized len(spec)+1, so these failed with ErrBufferTooSmall).
+	for in, want := range map[string]string{
+		"200x200,jpg":        "200x200,jpeg",
+		"9x9,bg=222":         "9x9,bg=222222",
+		"9x,jpg,bg=123,q9":   "9x,jpeg,q9,bg=112233",
+		"1x1,bg=fff,jpg,q80": "1x1,jpeg",
+	} {
+		if got, err := thumbnail.Canonical(in); err != nil || got != want {
+			t.Fatalf("Canonical(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
 	for _, bad := range []string{"", "0x0", "100x100,big"} {
 		if _, err := thumbnail.Canonical(bad); !errors.Is(err, thumbnail.ErrInvalidSpec) {
@@ -128,11 +140,11 @@ func TestRenderErrors(t *testing.T) {
 	}{
 		{"invalid spec", kodim, "0x0", nil, thumbnail.ErrInvalidSpec, "invalid-spec: ", thumbnail.StatusInvalidSpec},
 		{"unknown option", kodim, "100x100,big", nil, thumbnail.ErrInvalidSpec, "invalid-spec: unknown option 'big'", thumbnail.StatusInvalidSpec},
-		{"gif", corpus(t, "edge/gif/2x2.gif"), "100x100", nil, thumbnail.ErrUnsupported, "unsupported: ", thumbnail.StatusUnsupported},
+		{"bmp", []byte("BM\x00\x00\x00\x00"), "100x100", nil, thumbnail.ErrUnsupported, "unsupported: BMP", thumbnail.StatusUnsupported},
 		{"nil input", nil, "100x100", nil, thumbnail.ErrUnsupported, "unsupported: ", thumbnail.StatusUnsupported},
 		{"empty input", []byte{}, "100x100", nil, thumbnail.ErrUnsupported, "unsupported: ", thumbnail.StatusUnsupported},
 		{"corrupt png", corpus(t, "corrupt/png/x_ihdr_missing.png"), "100x100", nil, thumbnail.ErrCorrupt, "corrupt: ", thumbnail.StatusCorrupt},
-		{"truncated png", kodim[:len(kodim)/2], "100x100", nil, thumbnail.ErrCorrupt, "corrupt: ", thumbnail.StatusCorrupt},
+		{"truncated png, strict", kodim[:len(kodim)/2], "100x100", []thumbnail.Option{thumbnail.WithLimits(thumbnail.Limits{Strict: true})}, thumbnail.ErrCorrupt, "corrupt: ", thumbnail.StatusCorrupt},
 		{"pixel bomb", corpus(t, "corrupt/bombs/giant-image.jpg"), "100x100", nil, thumbnail.ErrTooLarge, "too-large: ", thumbnail.StatusTooLarge},
 		{"source bytes limit", kodim, "100x100", []thumbnail.Option{thumbnail.WithLimits(thumbnail.Limits{MaxSourceBytes: 1000})}, thumbnail.ErrTooLarge, "too-large: ", thumbnail.StatusTooLarge},
 		{"source pixels limit", kodim, "100x100", []thumbnail.Option{thumbnail.WithLimits(thumbnail.Limits{MaxSourcePixels: 768*512 - 1})}, thumbnail.ErrTooLarge, "too-large: ", thumbnail.StatusTooLarge},
@@ -170,7 +182,8 @@ func TestRenderErrors(t *testing.T) {
 // Limits that are not exceeded change nothing; zero fields keep defaults.
 func TestRenderWithLimits(t *testing.T) {
 	def := thumbnail.DefaultLimits()
-	if def.MaxSourceBytes != 64<<20 || def.MaxSourcePixels != 50000000 || def.MaxOutputWidth != 4096 || def.MaxOutputHeight != 4096 {
+	if def.MaxSourceBytes != 64<<20 || def.MaxSourcePixels != 50000000 || def.MaxOutputWidth != 4096 || def.MaxOutputHeight != 4096 || def.Strict || def.MaxOutputBytes != 0 ||
+		def.MaxFrames != 100 || def.MaxAnimationPixels != 50000000 || def.AVIFSpeed != 9 {
 		t.Fatalf("defaults %+v", def)
 	}
 	img, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200",
@@ -180,6 +193,25 @@ func TestRenderWithLimits(t *testing.T) {
 	}
 	if _, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200", thumbnail.WithLimits(thumbnail.Limits{})); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := thumbnail.Render(corpus(t, "photos/rocket.jpg"), "200x200,png",
+		thumbnail.WithLimits(thumbnail.Limits{MaxOutputBytes: 1000})); !errors.Is(err, thumbnail.ErrTooLarge) {
+		t.Fatalf("MaxOutputBytes 1000: %v", err)
+	}
+}
+
+// A truncated source is served as far as it decodes, as browsers show it;
+// Strict refuses it (the README's damage policy).
+func TestStrictRefusesWhatTheDefaultServes(t *testing.T) {
+	for _, path := range []string{"corrupt/truncated/peacock.default.truncated.jpeg", "corrupt/truncated/hippopotamus.regular.truncated.png"} {
+		src := corpus(t, path)
+		if _, err := thumbnail.Render(src, "64x64"); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		_, err := thumbnail.Render(src, "64x64", thumbnail.WithLimits(thumbnail.Limits{Strict: true}))
+		if !errors.Is(err, thumbnail.ErrCorrupt) {
+			t.Fatalf("%s strict: %v", path, err)
+		}
 	}
 }
 

@@ -36,42 +36,52 @@ const (
 	FormatUnknown Format = C.THUMBNAIL_FORMAT_UNKNOWN
 	FormatJPEG    Format = C.THUMBNAIL_FORMAT_JPEG
 	FormatPNG     Format = C.THUMBNAIL_FORMAT_PNG
+	// FormatWebP is read and written.
+	FormatWebP Format = C.THUMBNAIL_FORMAT_WEBP
+	// FormatGIF is read only.
+	FormatGIF Format = C.THUMBNAIL_FORMAT_GIF
+	// FormatAVIF is written only, by a library built with the avif feature.
+	FormatAVIF Format = C.THUMBNAIL_FORMAT_AVIF
 )
 
-// String returns "jpeg", "png" or "unknown".
+// String returns "jpeg", "png", "webp", "gif", "avif" or "unknown".
 func (f Format) String() string {
 	switch f {
 	case FormatJPEG:
 		return "jpeg"
 	case FormatPNG:
 		return "png"
+	case FormatWebP:
+		return "webp"
+	case FormatGIF:
+		return "gif"
+	case FormatAVIF:
+		return "avif"
 	default:
 		return "unknown"
 	}
 }
 
-// MediaType returns "image/jpeg", "image/png", or "" for FormatUnknown.
+// MediaType returns "image/jpeg", "image/png", "image/webp", "image/gif",
+// "image/avif", or "" for FormatUnknown.
 func (f Format) MediaType() string {
-	switch f {
-	case FormatJPEG:
-		return "image/jpeg"
-	case FormatPNG:
-		return "image/png"
-	default:
+	if f.String() == "unknown" {
 		return ""
 	}
+	return "image/" + f.String()
 }
 
 // Image is a rendered thumbnail. Its Data is ordinary Go memory (a copy of
 // the library's bytes), owned by the caller.
 type Image struct {
-	// Data is the encoded image: a complete JPEG or PNG file.
+	// Data is the encoded image: a complete JPEG, PNG, WebP or AVIF file.
 	Data []byte
-	// MediaType is "image/jpeg" or "image/png", for Content-Type.
+	// MediaType is "image/jpeg", "image/png", "image/webp" or "image/avif",
+	// for Content-Type.
 	MediaType string
 	// Width and Height are the thumbnail's size in pixels.
 	Width, Height int
-	// Format is FormatJPEG or FormatPNG.
+	// Format is FormatJPEG, FormatPNG, FormatWebP or FormatAVIF.
 	Format Format
 }
 
@@ -113,6 +123,23 @@ type Limits struct {
 	MaxOutputWidth int
 	// MaxOutputHeight is the largest output height (default 4096).
 	MaxOutputHeight int
+	// Strict refuses a damaged or truncated source (ErrCorrupt) instead of
+	// serving the part that decodes (default false).
+	Strict bool
+	// MaxOutputBytes is the largest encoded thumbnail in bytes, checked
+	// after encoding (default 0: no limit).
+	MaxOutputBytes int64
+	// MaxFrames is the most frames of a source rendered animated (spec
+	// "anim") (default 100); a still render reads only the first frame.
+	MaxFrames int
+	// MaxAnimationPixels bounds an animation in all: canvas width times
+	// height times frames (default 50,000,000).
+	MaxAnimationPixels int64
+	// AVIFMaxPixels: "auto" chooses AVIF only for outputs of at most this
+	// many pixels, WebP above (default 1,000,000).
+	AVIFMaxPixels int64
+	// AVIFSpeed is rav1e's speed for AVIF output, 1 (slow) to 10 (default 9).
+	AVIFSpeed int
 }
 
 // DefaultLimits returns the library's default limits, the same on every
@@ -120,10 +147,16 @@ type Limits struct {
 func DefaultLimits() Limits {
 	l := C.thumbnail_limits_default()
 	return Limits{
-		MaxSourceBytes:  clampInt64(uint64(l.max_source_bytes)),
-		MaxSourcePixels: clampInt64(uint64(l.max_source_pixels)),
-		MaxOutputWidth:  int(l.max_output_width),
-		MaxOutputHeight: int(l.max_output_height),
+		MaxSourceBytes:     clampInt64(uint64(l.max_source_bytes)),
+		MaxSourcePixels:    clampInt64(uint64(l.max_source_pixels)),
+		MaxOutputWidth:     int(l.max_output_width),
+		MaxOutputHeight:    int(l.max_output_height),
+		Strict:             l.strict != 0,
+		MaxOutputBytes:     clampInt64(uint64(l.max_output_bytes)),
+		MaxFrames:          int(l.max_frames),
+		MaxAnimationPixels: clampInt64(uint64(l.max_animation_pixels)),
+		AVIFMaxPixels:      clampInt64(uint64(l.avif_max_pixels)),
+		AVIFSpeed:          int(l.avif_speed),
 	}
 }
 
@@ -137,10 +170,12 @@ func clampInt64(v uint64) int64 {
 // toC fills in the defaults and converts to the C struct.
 func (l Limits) toC() (C.thumbnail_limits, error) {
 	c := C.thumbnail_limits_default()
-	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 {
+	if l.MaxSourceBytes < 0 || l.MaxSourcePixels < 0 || l.MaxOutputWidth < 0 || l.MaxOutputHeight < 0 || l.MaxOutputBytes < 0 ||
+		l.MaxFrames < 0 || l.MaxAnimationPixels < 0 || l.AVIFMaxPixels < 0 || l.AVIFSpeed < 0 {
 		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: negative limit"}
 	}
-	if int64(l.MaxOutputWidth) > math.MaxUint32 || int64(l.MaxOutputHeight) > math.MaxUint32 {
+	if int64(l.MaxOutputWidth) > math.MaxUint32 || int64(l.MaxOutputHeight) > math.MaxUint32 ||
+		int64(l.MaxFrames) > math.MaxUint32 || l.AVIFSpeed > 10 {
 		return c, &Error{Status: StatusInvalidArgument, Msg: "invalid-argument: output limit exceeds 2^32-1"}
 	}
 	if l.MaxSourceBytes > 0 {
@@ -155,6 +190,24 @@ func (l Limits) toC() (C.thumbnail_limits, error) {
 	if l.MaxOutputHeight > 0 {
 		c.max_output_height = C.uint32_t(l.MaxOutputHeight)
 	}
+	if l.Strict {
+		c.strict = 1
+	}
+	if l.MaxOutputBytes > 0 {
+		c.max_output_bytes = C.uint64_t(l.MaxOutputBytes)
+	}
+	if l.MaxFrames > 0 {
+		c.max_frames = C.uint32_t(l.MaxFrames)
+	}
+	if l.MaxAnimationPixels > 0 {
+		c.max_animation_pixels = C.uint64_t(l.MaxAnimationPixels)
+	}
+	if l.AVIFMaxPixels > 0 {
+		c.avif_max_pixels = C.uint64_t(l.AVIFMaxPixels)
+	}
+	if l.AVIFSpeed > 0 {
+		c.avif_speed = C.uint8_t(l.AVIFSpeed)
+	}
 	return c, nil
 }
 
@@ -164,6 +217,7 @@ type Option func(*options)
 type options struct {
 	limits    Limits
 	hasLimits bool
+	overlay   *Overlay // WithOverlay (ops.go)
 }
 
 // WithLimits sets the resource limits of the render (zero fields keep the
@@ -236,7 +290,7 @@ func takeImage(img *C.thumbnail_image) *Image {
 	}
 }
 
-// Render renders a thumbnail of the JPEG or PNG image src as spec says,
+// Render renders a thumbnail of the JPEG, PNG, GIF or WebP image src as spec says,
 // e.g. "200x200", "400x300,cover,q85" or "x100,png" (see the spec grammar in
 // the repository's README). The result is Go-owned; the library's copy is
 // freed before Render returns.
@@ -248,6 +302,9 @@ func Render(src []byte, spec string, opts ...Option) (*Image, error) {
 	limits, err := cLimits(opts)
 	if err != nil {
 		return nil, err
+	}
+	if ov := overlayOf(opts); ov != nil {
+		return renderEx(src, spec, limits, ov)
 	}
 	specPtr, specLen, specBuf := text(spec)
 	var out *C.thumbnail_image
@@ -262,7 +319,7 @@ func Render(src []byte, spec string, opts ...Option) (*Image, error) {
 	return takeImage(out), nil
 }
 
-// Probe reads the header of the JPEG or PNG image src (format, stored size,
+// Probe reads the header of the JPEG, PNG, GIF or WebP image src (format, stored size,
 // EXIF orientation, alpha) without decoding pixels. Errors: ErrUnsupported,
 // ErrCorrupt, ErrInvalidArgument or ErrInternal.
 func Probe(src []byte) (Info, error) {
@@ -288,7 +345,9 @@ func Probe(src []byte) (Info, error) {
 // a cache key. An invalid spec gives ErrInvalidSpec with the reason.
 func Canonical(spec string) (string, error) {
 	specPtr, specLen, specBuf := text(spec)
-	out := make([]byte, len(spec)+1) // never longer than the input
+	// A canonical spec can be longer than its text ("jpg" -> "jpeg",
+	// "bg=222" -> "bg=222222"); THUMBNAIL_SPEC_CANONICAL_MAX always suffices.
+	var out [C.THUMBNAIL_SPEC_CANONICAL_MAX]byte
 	var written C.size_t
 	var eb errBuf
 	st := C.thumbnail_spec_canonical(specPtr, specLen, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, eb.ptr(), eb.len())
@@ -298,7 +357,46 @@ func Canonical(spec string) (string, error) {
 		return "", newError(st, &eb)
 	}
 	if int(written) > len(out)-1 {
-		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than its input"}
+		return "", &Error{Status: StatusInternal, Msg: "internal: canonical spec longer than THUMBNAIL_SPEC_CANONICAL_MAX"}
 	}
 	return string(out[:written]), nil
 }
+
+// Negotiate reduces a client's Accept header to the format the spec's
+// "auto" writes for it: FormatAVIF (only if avif is true and the library
+// has AVIF), FormatWebP, or source (the client takes neither). q-values
+// count ("image/webp;q=0" is a no); "*/*" and "image/*" imply neither. Use
+// the result, never the raw header, in a cache key.
+func Negotiate(accept string, source Format, avif bool) Format {
+	p, n, buf := text(accept)
+	f := C.thumbnail_negotiate(p, n, C.thumbnail_format(source), C.bool(avif))
+	runtime.KeepAlive(buf)
+	return Format(f)
+}
+
+// NegotiateSpec resolves spec's "auto" for a client's Accept header and
+// returns the canonical result ("200x200,auto" becomes "200x200,auto=webp",
+// "...,auto=avif", or stays "...,auto"): the spec to render and to put in a
+// cache key. varies is true when spec says auto: the response then needs
+// "Vary: Accept". A spec without auto is only canonicalised.
+func NegotiateSpec(spec, accept string, avif bool) (canonical string, varies bool, err error) {
+	specPtr, specLen, specBuf := text(spec)
+	acceptPtr, acceptLen, acceptBuf := text(accept)
+	out := make([]byte, C.THUMBNAIL_SPEC_CANONICAL_MAX)
+	var written C.size_t
+	var v C.bool
+	var eb errBuf
+	st := C.thumbnail_spec_negotiate(specPtr, specLen, acceptPtr, acceptLen, C.bool(avif),
+		(*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &written, &v, eb.ptr(), eb.len())
+	runtime.KeepAlive(specBuf)
+	runtime.KeepAlive(acceptBuf)
+	runtime.KeepAlive(out)
+	if st != C.THUMBNAIL_STATUS_OK {
+		return "", false, newError(st, &eb)
+	}
+	return string(out[:written]), bool(v), nil
+}
+
+// AVIFAvailable reports whether the linked library writes AVIF (built with
+// the avif cargo feature).
+func AVIFAvailable() bool { return bool(C.thumbnail_avif_available()) }

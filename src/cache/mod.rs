@@ -26,7 +26,7 @@
 //! live; under an LRU the same burst flushes the whole cache. What it
 //! gives up: eviction order is not recency order (an entry hit once long
 //! ago can outlive one inserted and hit once just now). On Zipf-like
-//! traffic its hit ratio is above an exact LRU's (see the README's table
+//! traffic its hit ratio is above an exact LRU's (see benches/README.md's table
 //! and `benches/cache.rs`). The type and test names that say LRU predate
 //! the policy.
 //!
@@ -148,7 +148,7 @@ enum Slot {
     Error(Box<Error>),
 }
 
-const _: () = assert!(std::mem::size_of::<s3fifo::Hot<Slot>>() == 128);
+const _: () = assert!(size_of::<s3fifo::Hot<Slot>>() == 128);
 
 /// One shard. Aligned to 128 bytes (two cache lines, for adjacent-line
 /// prefetch) so that neighbouring shards' locks and counters never share
@@ -322,10 +322,43 @@ impl Cache {
     where
         F: FnOnce() -> Result<Thumbnail, Error>,
     {
+        self.get_or_render_counted(key, render, Some(&self.lookups))
+    }
+
+    /// [`Cache::get_or_render_traced`] for a caller whose [`Cache::get`]
+    /// on `key` has just missed (and counted the miss), and who fetched the
+    /// source since: the lookup is not counted a second time, so a miss
+    /// through a loader counts one get and one miss, as it does through
+    /// `get_or_render`. Loads, renders and waits are counted as usual. If
+    /// another caller stored `key` meanwhile, that value is returned
+    /// ([`CacheSource::Hit`]) and nothing more is counted; a remembered
+    /// error (which `get` counted as a miss) is returned without counting
+    /// an `error_hits`, so `error_hits <= hits` still holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get_or_render`].
+    pub fn get_or_render_after_miss<F>(&self, key: &str, render: F) -> Result<(Thumbnail, CacheSource), Error>
+    where
+        F: FnOnce() -> Result<Thumbnail, Error>,
+    {
+        self.get_or_render_counted(key, render, None)
+    }
+
+    /// The body of both: `lookups` is where the lookup is counted, `None`
+    /// when the caller's `get` already counted it.
+    fn get_or_render_counted<F>(
+        &self,
+        key: &str,
+        render: F,
+        lookups: Option<&Lookups>,
+    ) -> Result<(Thumbnail, CacheSource), Error>
+    where
+        F: FnOnce() -> Result<Thumbnail, Error>,
+    {
         let (hash, shard) = self.locate(key);
         let c = &shard.counters;
         // Hits need only the read lock.
-        let lookups = &self.lookups;
         if let Some(found) = hit(shard.state.read().map.get(hash, key, Instant::now), c, lookups) {
             return found;
         }
@@ -340,7 +373,9 @@ impl Cache {
                 }
             }
         }
-        lookups.miss();
+        if let Some(lookups) = lookups {
+            lookups.miss();
+        }
         inc(&c.loads);
         if let Some(flight) = st.flights.find(hash, key) {
             if flight.leader() == thread::current().id() {
@@ -508,19 +543,28 @@ impl Drop for Leader<'_> {
 }
 
 /// What a lookup in `get_or_render` returns if it found the key: a value
-/// or a remembered error, counted as a hit. `None` for a miss (expired
-/// included), counted by the caller.
+/// or a remembered error, counted as a hit (in `lookups`, unless `None`:
+/// then nothing is counted). `None` for a miss (expired included), counted
+/// by the caller.
 #[inline]
-fn hit(lookup: Lookup<'_, Slot>, c: &Counters, lookups: &Lookups) -> Option<Result<(Thumbnail, CacheSource), Error>> {
+fn hit(
+    lookup: Lookup<'_, Slot>,
+    c: &Counters,
+    lookups: Option<&Lookups>,
+) -> Option<Result<(Thumbnail, CacheSource), Error>> {
     let found = match lookup {
         Lookup::Hit(Slot::Value(v)) => Ok((v.clone(), CacheSource::Hit)),
         Lookup::Hit(Slot::Error(e)) => {
-            inc(&c.error_hits);
+            if lookups.is_some() {
+                inc(&c.error_hits);
+            }
             Err(Error::clone(e))
         }
         Lookup::Expired | Lookup::Miss => return None,
     };
-    lookups.hit();
+    if let Some(lookups) = lookups {
+        lookups.hit();
+    }
     Some(found)
 }
 

@@ -119,11 +119,11 @@ pub(crate) struct Cold {
 /// Bytes of one ghost slot. The ghost table has at most twice as many
 /// slots as the shard held entries at its fullest (since the last
 /// `clear`), so each entry is charged two (see `Cache::ENTRY_OVERHEAD`).
-pub(crate) const GHOST_SLOT_BYTES: usize = std::mem::size_of::<u64>();
+pub(crate) const GHOST_SLOT_BYTES: usize = size_of::<u64>();
 
 /// What a slab slot costs, ghost share included.
 pub(crate) const fn slot_bytes<V>() -> usize {
-    std::mem::size_of::<Hot<V>>() + std::mem::size_of::<Cold>() + 2 * GHOST_SLOT_BYTES
+    size_of::<Hot<V>>() + size_of::<Cold>() + 2 * GHOST_SLOT_BYTES
 }
 
 /// What [`S3Fifo::get`] found.
@@ -678,7 +678,7 @@ mod tests {
         for i in 0..10_000u32 {
             assert_eq!(get(&c, "hot"), Some(0), "hot key lost at scan key {i}");
             let key = format!("scan-{i}");
-            c.insert(i as u64 + 1_000, Key::new(&key), i, 10, None);
+            c.insert(u64::from(i) + 1_000, Key::new(&key), i, 10, None);
             if i % 997 == 0 {
                 c.check();
             }

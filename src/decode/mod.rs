@@ -1,13 +1,19 @@
 //! Header reading and decoding. Opening a source reads only its header, so
 //! limits are checked before [`Source::decode`] allocates pixel memory.
 
+// jpeg/: libjpeg-turbo decides (turbo.rs through tj.rs; dc.rs DC-only
+// progressive). png/: the png crate is the authority (it alone decides what
+// is accepted and how errors are classified); fast.rs (libdeflate) is an
+// accelerator for the common case.
 mod jpeg;
-mod jpeg_dc;
-mod jpeg_turbo;
 mod png;
-mod png_fast;
+// gif.rs (the gif crate) and webp.rs (libwebp, through crate::webp_sys):
+// authorities without an accelerator.
+pub(crate) mod gif;
+pub(crate) mod webp;
 
 use crate::error::Result;
+use crate::icc::{self, Profile};
 use crate::image::Format;
 use crate::limits::Limits;
 use crate::pixels::Pixels;
@@ -35,8 +41,17 @@ pub struct Info {
 impl Info {
     /// Width and height as displayed, after EXIF orientation.
     pub fn oriented_size(&self) -> (u32, u32) {
-        if self.orientation >= 5 { (self.height, self.width) } else { (self.width, self.height) }
+        crate::orient::displayed(self.orientation, (self.width, self.height))
     }
+}
+
+/// Decoded pixels, the source's colour profile (applied by the pipeline
+/// after resizing; `None` for sRGB) and what the decoder had to overlook.
+pub(crate) struct Decoded {
+    pub pixels: Pixels,
+    pub profile: Option<Profile>,
+    /// Damage served anyway (lenient mode) and unusable colour profiles.
+    pub warnings: Vec<String>,
 }
 
 /// An image whose header has been read and checked, ready to decode.
@@ -46,6 +61,8 @@ impl Info {
 pub(crate) enum Source<'a> {
     Jpeg(jpeg::JpegSource<'a>),
     Png(png::PngSource<'a>),
+    Webp(webp::WebpSource<'a>),
+    Gif(gif::GifSource<'a>),
 }
 
 impl<'a> Source<'a> {
@@ -54,8 +71,11 @@ impl<'a> Source<'a> {
     pub(crate) fn open(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
         limits.check_source_bytes(bytes.len())?;
         let source = match sniff(bytes)? {
-            Format::Jpeg => Source::Jpeg(jpeg::JpegSource::open(bytes)?),
+            Format::Jpeg => Source::Jpeg(jpeg::JpegSource::open(bytes, limits)?),
             Format::Png => Source::Png(png::PngSource::open(bytes, limits)?),
+            Format::Webp => Source::Webp(webp::WebpSource::open(bytes, limits)?),
+            Format::Gif => Source::Gif(gif::GifSource::open(bytes, limits)?),
+            Format::Avif => return Err(crate::error::Error::unsupported("AVIF images are not read, only written")),
         };
         let info = source.info();
         limits.check_source_pixels(info.width, info.height)?;
@@ -66,16 +86,75 @@ impl<'a> Source<'a> {
         match self {
             Source::Jpeg(s) => s.info(),
             Source::Png(s) => s.info(),
+            Source::Webp(s) => s.info(),
+            Source::Gif(s) => s.info(),
         }
     }
 
     /// Decodes into 8-bit pixels (gray, RGB or RGBA), at full size or, where
     /// the format allows it cheaply, smaller but keeping at least
-    /// `min_scale` (0 < min_scale ≤ 1) of each side.
-    pub(crate) fn decode(self, min_scale: f64) -> Result<Pixels> {
+    /// `min_scale` (0 < min_scale ≤ 1) of each side. Damage is served or
+    /// refused as the `limits` given to [`Source::open`] say (`strict`).
+    pub(crate) fn decode(self, min_scale: f64) -> Result<Decoded> {
         match self {
             Source::Jpeg(s) => s.decode(min_scale),
             Source::Png(s) => s.decode(),
+            Source::Webp(s) => {
+                let found = s.icc_profile().map_or(icc::Found::None, |b| icc::Found::Bytes(b.to_vec()));
+                let pixels = s.decode(min_scale)?;
+                let mut warnings = Vec::new();
+                let profile = found.into_profile(&mut warnings);
+                Ok(Decoded { pixels, profile, warnings })
+            }
+            Source::Gif(s) => Ok(Decoded { pixels: s.decode()?, profile: None, warnings: Vec::new() }),
+        }
+    }
+
+    /// Frames in the source: 1 for a still image (APNG: its default image).
+    pub(crate) fn frames(&self) -> u32 {
+        match self {
+            Source::Webp(s) => s.frames(),
+            Source::Gif(s) => s.frames(),
+            Source::Jpeg(_) | Source::Png(_) => 1,
+        }
+    }
+}
+
+/// Every frame of an animated source, composited on its canvas (straight
+/// RGBA), with how long each shows (ms): for `anim` renders.
+pub(crate) enum Frames<'a> {
+    Gif(Box<gif::Frames<'a>>, u32),
+    Webp(webp::Frames<'a>),
+}
+
+impl<'a> Source<'a> {
+    /// The frame decoder of an animated GIF or WebP; `None` for a format
+    /// whose animation is not read (JPEG, PNG/APNG: first frame only).
+    pub(crate) fn into_frames(self, bytes: &'a [u8]) -> Result<Option<Frames<'a>>> {
+        Ok(match self {
+            Source::Gif(s) => {
+                let loops = s.loop_count();
+                Some(Frames::Gif(Box::new(s.frames_decoder()?), loops))
+            }
+            Source::Webp(_) => Some(Frames::Webp(webp::Frames::new(bytes)?)),
+            Source::Jpeg(_) | Source::Png(_) => None,
+        })
+    }
+}
+
+impl Frames<'_> {
+    /// Loop count for the output (0: forever).
+    pub(crate) fn loop_count(&self) -> u32 {
+        match self {
+            Frames::Gif(_, loops) => *loops,
+            Frames::Webp(f) => f.loop_count(),
+        }
+    }
+
+    pub(crate) fn next_frame(&mut self) -> Option<Result<(Pixels, u32)>> {
+        match self {
+            Frames::Gif(f, _) => f.next_frame(),
+            Frames::Webp(f) => f.next_frame(),
         }
     }
 }

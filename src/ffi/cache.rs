@@ -5,23 +5,27 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::time::Duration;
 
-use super::args;
+use super::args::{self, Out};
 use super::image::thumbnail_image;
 use super::panic::{boundary, guard};
 use super::render::{limits_from, thumbnail_limits};
 use super::status::{Failure, thumbnail_status};
 use crate::cache::{Cache, CacheOptions, CacheSource, CacheStats};
 use crate::error::Error;
+use crate::image::Thumbnail;
 
 /// A cache of rendered thumbnails. Opaque.
 ///
-/// Sharded, bounded by bytes, least-recently-used eviction per shard, with
-/// single-flight: when several threads miss on the same key at once, one
-/// renders and the others wait for its result. Made by thumbnail_cache_new(),
+/// Sharded, bounded by bytes, S3-FIFO eviction per shard (not LRU: new keys
+/// enter a small FIFO queue and only keys hit while there reach the main
+/// queue, so a burst of keys used once cannot flush the cache; eviction
+/// order is not recency order), with single-flight: when several threads
+/// miss on the same key at once, one renders and the others wait for its
+/// result. Made by thumbnail_cache_new(),
 /// freed by thumbnail_cache_free(). Every other function may be called on
 /// the same cache from any number of threads at once.
 pub struct thumbnail_cache {
-    cache: Cache,
+    pub(crate) cache: Cache,
 }
 
 /// How a cache is sized (thumbnail_cache_new()). Get the defaults from
@@ -227,7 +231,7 @@ pub unsafe extern "C" fn thumbnail_cache_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn thumbnail_cache_free(cache: *mut thumbnail_cache) {
     // SAFETY: the documented contract.
-    guard((), || unsafe { args::free_handle(cache) })
+    guard((), || unsafe { args::free_handle(cache) });
 }
 
 /// Looks up `key`. On a hit, `*out` receives a new image handle that shares
@@ -263,8 +267,8 @@ pub unsafe extern "C" fn thumbnail_cache_get(
     })
 }
 
-/// Stores `img` under `key`, replacing any previous value; evicts least
-/// recently used entries as needed.
+/// Stores `img` under `key`, replacing any previous value; evicts other
+/// entries as needed (S3-FIFO, see thumbnail_cache).
 ///
 /// Returns OK if stored; TOO_LARGE if the value exceeds one shard's budget
 /// (it is not stored, and any previous value for `key` is removed);
@@ -342,12 +346,7 @@ pub unsafe extern "C" fn thumbnail_cache_get_or_render(
         let src = unsafe { args::bytes(src, src_len, "src")? };
         let spec = unsafe { args::spec(spec, spec_len)? };
         let limits = unsafe { limits_from(limits) };
-        let (thumb, how) = cache.cache.get_or_render_traced(key, || crate::render(src, &spec, &limits))?;
-        out.set(thumbnail_image::into_raw(thumb));
-        if let Some(source_out) = source_out {
-            source_out.set(how.into());
-        }
-        Ok(())
+        get_or_render_into(cache, key, false, || crate::render(src, &spec, &limits), out, source_out)
     })
 }
 
@@ -391,23 +390,9 @@ pub unsafe extern "C" fn thumbnail_cache_get_or_load(
         let load = load.ok_or_else(|| Failure::invalid_argument("load is NULL"))?;
         let spec = unsafe { args::spec(spec, spec_len)? };
         let limits = unsafe { limits_from(limits) };
-        let render = || {
-            let mut src: *const u8 = ptr::null();
-            let mut src_len: usize = 0;
-            let rc = unsafe { load(userdata, &mut src, &mut src_len) };
-            if rc != 0 {
-                return Err(Error::load_failed(format!("source loader returned {rc}")));
-            }
-            let src =
-                unsafe { args::bytes(src, src_len, "loaded source") }.map_err(|f| Error::load_failed(f.message))?;
-            crate::render(src, &spec, &limits)
-        };
-        let (thumb, how) = cache.cache.get_or_render_traced(key, render)?;
-        out.set(thumbnail_image::into_raw(thumb));
-        if let Some(source_out) = source_out {
-            source_out.set(how.into());
-        }
-        Ok(())
+        // SAFETY: the contract of thumbnail_load_fn.
+        let render = || crate::render(unsafe { load_source(load, userdata) }?, &spec, &limits);
+        get_or_render_into(cache, key, false, render, out, source_out)
     })
 }
 
@@ -502,4 +487,48 @@ pub unsafe extern "C" fn thumbnail_cache_stats_json(
         let json = cache.cache.stats().to_json();
         unsafe { args::write_text(&json, out, out_len, written, "stats JSON") }
     })
+}
+
+/// The body every get-or-render call shares once its arguments are checked:
+/// one lookup through the single-flight, `render` on a miss, the outputs
+/// set. `counted`: the caller's own thumbnail_cache_get() of `key` already
+/// counted this lookup and its miss.
+pub(crate) fn get_or_render_into(
+    cache: &thumbnail_cache,
+    key: &str,
+    counted: bool,
+    render: impl FnOnce() -> Result<Thumbnail, Error>,
+    out: Out<*mut thumbnail_image>,
+    source_out: Option<Out<thumbnail_cache_source>>,
+) -> Result<(), Failure> {
+    let (thumb, how) = if counted {
+        cache.cache.get_or_render_after_miss(key, render)?
+    } else {
+        cache.cache.get_or_render_traced(key, render)?
+    };
+    out.set(thumbnail_image::into_raw(thumb));
+    if let Some(source_out) = source_out {
+        source_out.set(how.into());
+    }
+    Ok(())
+}
+
+/// Calls a caller's loader and returns the bytes it loaded; its failure is
+/// `load-failed`.
+///
+/// # Safety
+/// The contract of thumbnail_load_fn.
+pub(crate) unsafe fn load_source<'a>(
+    load: unsafe extern "C" fn(*mut c_void, *mut *const u8, *mut usize) -> i32,
+    userdata: *mut c_void,
+) -> Result<&'a [u8], Error> {
+    let mut src: *const u8 = ptr::null();
+    let mut src_len: usize = 0;
+    // SAFETY: promised by the caller.
+    let rc = unsafe { load(userdata, &mut src, &mut src_len) };
+    if rc != 0 {
+        return Err(Error::load_failed(format!("source loader returned {rc}")));
+    }
+    // SAFETY: the loader promised src_len readable bytes at src.
+    unsafe { args::bytes(src, src_len, "loaded source") }.map_err(|f| Error::load_failed(f.message))
 }

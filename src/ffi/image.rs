@@ -18,6 +18,12 @@ pub enum thumbnail_format {
     Jpeg = 1,
     /// PNG (`image/png`).
     Png = 2,
+    /// WebP (`image/webp`), read and written.
+    Webp = 3,
+    /// GIF (`image/gif`), read only.
+    Gif = 4,
+    /// AVIF (`image/avif`), written only (the `avif` build feature).
+    Avif = 5,
 }
 
 impl From<Format> for thumbnail_format {
@@ -25,6 +31,9 @@ impl From<Format> for thumbnail_format {
         match format {
             Format::Jpeg => thumbnail_format::Jpeg,
             Format::Png => thumbnail_format::Png,
+            Format::Webp => thumbnail_format::Webp,
+            Format::Gif => thumbnail_format::Gif,
+            Format::Avif => thumbnail_format::Avif,
         }
     }
 }
@@ -34,6 +43,9 @@ pub(crate) fn media_type(format: Format) -> &'static CStr {
     match format {
         Format::Jpeg => c"image/jpeg",
         Format::Png => c"image/png",
+        Format::Webp => c"image/webp",
+        Format::Gif => c"image/gif",
+        Format::Avif => c"image/avif",
     }
 }
 
@@ -55,8 +67,8 @@ impl thumbnail_image {
     }
 }
 
-/// Returns a pointer to the image's encoded bytes (a complete JPEG or PNG
-/// file), `thumbnail_image_len(img)` bytes long; NULL if `img` is NULL.
+/// Returns a pointer to the image's encoded bytes (a complete JPEG, PNG,
+/// WebP or AVIF file), `thumbnail_image_len(img)` bytes long; NULL if `img` is NULL.
 ///
 /// Ownership: the bytes belong to `img`; they stay valid and unchanged until
 /// thumbnail_image_free(img). Do not free or modify them.
@@ -104,8 +116,8 @@ pub unsafe extern "C" fn thumbnail_image_format(img: *const thumbnail_image) -> 
     })
 }
 
-/// Returns the image's media type for `Content-Type`: `"image/jpeg"` or
-/// `"image/png"`; NULL if `img` is NULL.
+/// Returns the image's media type for `Content-Type`: `"image/jpeg"`,
+/// `"image/png"`, `"image/webp"` or `"image/avif"`; NULL if `img` is NULL.
 ///
 /// Ownership: the string is static (it outlives `img`); never free it.
 /// Thread safety: callable from any thread.
@@ -124,5 +136,5 @@ pub unsafe extern "C" fn thumbnail_image_media_type(img: *const thumbnail_image)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn thumbnail_image_free(img: *mut thumbnail_image) {
     // SAFETY: the documented contract.
-    guard((), || unsafe { args::free_handle(img) })
+    guard((), || unsafe { args::free_handle(img) });
 }

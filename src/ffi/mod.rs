@@ -19,9 +19,12 @@
 //! - outputs come last, before the error buffer.
 //!
 //! The module is split by object: [`status`], [`version`], [`spec`],
-//! [`image`], [`render`], [`cache`]; [`panic`] and [`args`] hold the
-//! boundary helpers shared by all of them.
+//! [`image`], [`render`], [`cache`], [`negotiate`], [`overlay`] (watermarks and the
+//! `_ex` renders with per-call options), [`sign`] (signed URLs); [`panic`]
+//! and [`args`] hold the boundary helpers shared by all of them.
 
+// The one module allowed `unsafe` (the crate root denies it elsewhere).
+#![allow(unsafe_code)]
 // C names, snake_case like the rest of the C API (as rustls-ffi does).
 #![allow(non_camel_case_types)]
 // Every function here is called from C; the header's preamble and each
@@ -38,6 +41,9 @@ pub mod spec;
 pub mod image;
 pub mod render;
 pub mod cache;
+pub mod negotiate;
+pub mod overlay;
+pub mod sign;
 mod args;
 mod panic;
 
@@ -45,7 +51,9 @@ pub use cache::{
     thumbnail_cache, thumbnail_cache_options, thumbnail_cache_source, thumbnail_cache_stats, thumbnail_load_fn,
 };
 pub use image::{thumbnail_format, thumbnail_image};
+pub use overlay::{thumbnail_overlay, thumbnail_render_options};
 pub use render::{thumbnail_info, thumbnail_limits};
+pub use sign::{THUMBNAIL_SIGNATURE_MAX, thumbnail_sign_key, thumbnail_signer};
 pub use spec::THUMBNAIL_SPEC_CANONICAL_MAX;
 pub use status::thumbnail_status;
 pub use version::THUMBNAIL_ABI_VERSION;

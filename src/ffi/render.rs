@@ -26,6 +26,25 @@ pub struct thumbnail_limits {
     pub max_output_width: u32,
     /// Largest output height (default 4096).
     pub max_output_height: u32,
+    /// Nonzero: refuse a damaged or truncated source
+    /// (THUMBNAIL_STATUS_CORRUPT) instead of serving the part that decodes
+    /// (default 0). A byte, not a bool, so that every bit pattern is valid.
+    pub strict: u8,
+    /// Largest encoded output, in bytes: a larger thumbnail is
+    /// THUMBNAIL_STATUS_TOO_LARGE (checked after encoding, so it bounds the
+    /// memory a result holds, not the work). 0, the default, means no limit.
+    pub max_output_bytes: u64,
+    /// Most frames of a source rendered animated (spec `anim`) (default
+    /// 100); a still render reads only the first frame.
+    pub max_frames: u32,
+    /// Most pixels of an animation in all, canvas width times height times
+    /// frames (default 50,000,000).
+    pub max_animation_pixels: u64,
+    /// `auto` chooses AVIF only for outputs of at most this many pixels,
+    /// WebP above (default 1,000,000).
+    pub avif_max_pixels: u64,
+    /// rav1e speed for AVIF output, 0 (slowest) to 10 (default 9).
+    pub avif_speed: u8,
 }
 
 impl From<Limits> for thumbnail_limits {
@@ -35,6 +54,12 @@ impl From<Limits> for thumbnail_limits {
             max_source_pixels: l.max_source_pixels,
             max_output_width: l.max_output_width,
             max_output_height: l.max_output_height,
+            strict: u8::from(l.strict),
+            max_frames: l.max_frames,
+            max_animation_pixels: l.max_animation_pixels,
+            avif_max_pixels: l.avif_max_pixels,
+            avif_speed: l.avif_speed,
+            max_output_bytes: if l.max_output_bytes == u64::MAX { 0 } else { l.max_output_bytes },
         }
     }
 }
@@ -52,6 +77,12 @@ pub(crate) unsafe fn limits_from(ptr: *const thumbnail_limits) -> Limits {
             max_source_pixels: l.max_source_pixels,
             max_output_width: l.max_output_width,
             max_output_height: l.max_output_height,
+            strict: l.strict != 0,
+            max_frames: l.max_frames,
+            max_animation_pixels: l.max_animation_pixels,
+            avif_max_pixels: l.avif_max_pixels,
+            avif_speed: l.avif_speed,
+            max_output_bytes: if l.max_output_bytes == 0 { u64::MAX } else { l.max_output_bytes },
         },
     }
 }
@@ -70,7 +101,7 @@ pub extern "C" fn thumbnail_limits_default() -> thumbnail_limits {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct thumbnail_info {
-    /// THUMBNAIL_FORMAT_JPEG or THUMBNAIL_FORMAT_PNG
+    /// THUMBNAIL_FORMAT_JPEG, _PNG, _WEBP or _GIF
     /// (THUMBNAIL_FORMAT_UNKNOWN only in the zeroed struct of a failed call).
     pub format: thumbnail_format,
     /// Width as stored in the file, before EXIF orientation.
@@ -96,7 +127,8 @@ const NO_INFO: thumbnail_info = thumbnail_info {
     progressive: false,
 };
 
-/// Renders a thumbnail of the JPEG or PNG image in `src` as `spec` says.
+/// Renders a thumbnail of the JPEG, PNG, GIF or WebP image in `src` as
+/// `spec` says.
 /// Limits are enforced from the header before decoding.
 ///
 /// - `src`, `src_len`: the encoded source image. NULL with length 0 is an
@@ -137,7 +169,7 @@ pub unsafe extern "C" fn thumbnail_render(
     })
 }
 
-/// Reads the header of the JPEG or PNG image in `src` (format, stored size,
+/// Reads the header of the JPEG, PNG, GIF or WebP image in `src` (format, stored size,
 /// EXIF orientation, alpha) without decoding pixels; applies no limits, as
 /// it allocates nothing proportional to the image.
 ///

@@ -7,9 +7,10 @@ use super::panic::boundary;
 use super::status::{Failure, thumbnail_status};
 
 /// A buffer this size holds every canonical spec and its NUL: the longest
-/// is `65535x65535,contain,northwest,jpeg,q100,enlarge,bg=112233,progressive,noorient`
-/// (78 bytes).
-pub const THUMBNAIL_SPEC_CANONICAL_MAX: usize = 128;
+/// is `65535x65535,cover,auto=webp,q100,enlarge,bg=112233,progressive,noorient,focus=0.333,0.667,rotate=270,flip,flop,sharpen=5,wm,anim`
+/// (128 bytes; `tests/spec.rs` builds it from every option's longest form;
+/// the rest is room for options to come without another ABI change).
+pub const THUMBNAIL_SPEC_CANONICAL_MAX: usize = 256;
 
 /// Parses and validates a spec (e.g. `"200x200,cover"`) and writes its
 /// canonical form (e.g. `"200x200,cover"`; `"x100,q80,inside"` becomes

@@ -21,8 +21,9 @@ pub enum thumbnail_status {
     /// The spec string is malformed or out of range (HTTP 400); the message
     /// says which part.
     InvalidSpec = 1,
-    /// The bytes are not an image format this library decodes (JPEG, PNG),
-    /// or are empty (HTTP 415).
+    /// The bytes are not an image format this library decodes (JPEG, PNG,
+    /// GIF, WebP), or are empty, or the output format is not built in
+    /// (AVIF without the `avif` feature) (HTTP 415).
     Unsupported = 2,
     /// The image claims a supported format but its data is broken (HTTP 415).
     Corrupt = 3,

@@ -3,10 +3,23 @@
 use std::ffi::{CStr, c_char};
 
 /// The ABI version: bumped only by a change that breaks binary compatibility
-/// (a removed or changed function, struct or status meaning). It is the
-/// shared library's SONAME suffix (`libthumbnail.so.1`) and the header's
-/// `THUMBNAIL_ABI_VERSION` macro.
-pub const THUMBNAIL_ABI_VERSION: u32 = 1;
+/// (a removed or changed function, struct or status meaning). Written once,
+/// in Cargo.toml (`[package.metadata.capi] abi-version`); build.rs passes it
+/// here and makes it the SONAME suffix (`libthumbnail.so.N`).
+pub const THUMBNAIL_ABI_VERSION: u32 = parse_u32(env!("THUMBNAIL_ABI_VERSION"));
+
+const fn parse_u32(text: &str) -> u32 {
+    let bytes = text.as_bytes();
+    assert!(!bytes.is_empty(), "THUMBNAIL_ABI_VERSION is empty");
+    let mut value = 0u32;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "THUMBNAIL_ABI_VERSION is not a number");
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
 
 /// `CARGO_PKG_VERSION`, NUL-terminated.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {

@@ -469,6 +469,33 @@ static void test_capacity_and_ttl(void) {
     thumbnail_cache_free(ttl);
 }
 
+/* issue 18: get, then (after fetching the source) render: one lookup. */
+static void test_after_miss(void) {
+    thumbnail_cache *cache = NULL;
+    char err[256];
+    CHECK_STATUS(thumbnail_cache_new(NULL, &cache, err, sizeof err), THUMBNAIL_STATUS_OK, err);
+    thumbnail_image *img = NULL;
+    CHECK_STATUS(thumbnail_cache_get(cache, S("m"), &img), THUMBNAIL_STATUS_NOT_FOUND, NULL);
+    thumbnail_cache_source how = THUMBNAIL_CACHE_SOURCE_NONE;
+    CHECK_STATUS(thumbnail_cache_get_or_render_after_miss(cache, S("m"), src, src_len, S("50x50"),
+                                                          NULL, &img, &how, err, sizeof err),
+                 THUMBNAIL_STATUS_OK, err);
+    CHECK(how == THUMBNAIL_CACHE_SOURCE_RENDERED && thumbnail_image_width(img) == 50);
+    thumbnail_image_free(img);
+    thumbnail_cache_stats st = stats_of(cache);
+    CHECK(st.gets == 1 && st.misses == 1 && st.hits == 0 && st.loads == 1 && st.local_loads == 1);
+    /* the spec is still checked first; NULL arguments are refused */
+    CHECK_STATUS(thumbnail_cache_get_or_render_after_miss(cache, S("m"), src, src_len, S("50x50,x"),
+                                                          NULL, &img, &how, err, sizeof err),
+                 THUMBNAIL_STATUS_INVALID_SPEC, err);
+    CHECK(img == NULL && how == THUMBNAIL_CACHE_SOURCE_NONE);
+    CHECK_STATUS(thumbnail_cache_get_or_render_after_miss(NULL, S("m"), src, src_len, S("50x50"),
+                                                          NULL, &img, &how, err, sizeof err),
+                 THUMBNAIL_STATUS_INVALID_ARGUMENT, err);
+    check_invariants(cache);
+    thumbnail_cache_free(cache);
+}
+
 int main(int argc, char **argv) {
     const char *corpus = corpus_dir(argc, argv);
     src = read_corpus(corpus, "conformance/jpeg/libjpeg-turbo/testorig.jpg", &src_len);
@@ -480,6 +507,7 @@ int main(int argc, char **argv) {
     test_load_failure();
     test_negative_caching();
     test_capacity_and_ttl();
+    test_after_miss();
     free(src);
     printf("test_cache: ok\n");
     return 0;

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: the corpus lives beside the project.
 #![allow(dead_code)]
 
+pub mod refs;
+
 use std::path::PathBuf;
 
 /// `../shared` relative to the project root (overridable with THUMBNAIL_SHARED).
@@ -65,9 +67,16 @@ pub fn manifest() -> Vec<Entry> {
         .collect()
 }
 
-/// Decodes a JPEG or PNG output to RGB8 for pixel checks (zune-jpeg / png).
+/// Decodes a JPEG, PNG or WebP output to RGB8 for pixel checks (zune-jpeg /
+/// png / libwebp through the library; alpha is dropped).
 pub fn decode_rgb(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    if bytes.starts_with(&[0xFF, 0xD8]) {
+    if bytes.starts_with(b"RIFF") {
+        let d = thumbnail::stages::decode(bytes).expect("output WebP decodes");
+        let ch = d.channels();
+        let rgb =
+            d.data().chunks_exact(ch).flat_map(|p| if ch == 1 { [p[0]; 3] } else { [p[0], p[1], p[2]] }).collect();
+        (d.width(), d.height(), rgb)
+    } else if bytes.starts_with(&[0xFF, 0xD8]) {
         use zune_core::bytestream::ZCursor;
         use zune_core::colorspace::ColorSpace;
         use zune_core::options::DecoderOptions;

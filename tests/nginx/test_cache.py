@@ -141,12 +141,18 @@ def test_stats_add_up(ngx):
         assert st["totals"][field] == sum(w[field] for w in workers), field
 
     after = by_pid(st)
-    delta = {pid: {f: after[pid][f] - before[pid][f] for f in MODULE_FIELDS}
+    delta = {pid: {f: after[pid][f] - before[pid][f] for f in MODULE_FIELDS + CACHE_FIELDS}
              for pid in (pid_a, pid_b)}
     assert (delta[pid_a]["requests"], delta[pid_a]["renders"],
             delta[pid_a]["cache_hits"], delta[pid_a]["status_400"]) == (6, 3, 2, 1)
     assert (delta[pid_b]["requests"], delta[pid_b]["renders"],
             delta[pid_b]["cache_hits"], delta[pid_b]["status_400"]) == (5, 1, 4, 0)
+    # one lookup per request that reaches the cache: a miss that renders is
+    # one get and one miss (issue 18: the render thread counted another)
+    assert (delta[pid_a]["gets"], delta[pid_a]["hits"], delta[pid_a]["misses"],
+            delta[pid_a]["loads"]) == (5, 2, 3, 3)
+    assert (delta[pid_b]["gets"], delta[pid_b]["hits"], delta[pid_b]["misses"],
+            delta[pid_b]["loads"]) == (5, 4, 1, 1)
 
     for w in workers + [st["totals"]]:
         assert w["gets"] == w["hits"] + w["misses"]
@@ -189,7 +195,7 @@ def test_single_flight(ngx1):
 
 def test_single_flight_leader_fails(ngx1):
     """Waiters of a render that fails get the same error status."""
-    uri = "/p/322x322/corpus/edge/gif/" + "2x2.gif"
+    uri = "/p/322x322/corpus/MANIFEST.tsv"  # not an image: 415
     n = 6
     barrier = threading.Barrier(n)
 

@@ -172,11 +172,33 @@ test("invalid spec gives nil, invalid-spec: ...", function()
     T.match(err, "^invalid%-spec: ", "err for the empty spec")
 end)
 
-test("GIF gives unsupported", function()
-    local gif = T.read(first_file(T.corpus .. "/edge/gif", ".gif"))
-    local data, err = thumbnail.render(gif, "100x100")
-    T.eq(data, nil, "data")
-    T.match(err, "^unsupported: ", "err")
+test("GIF renders its first frame (PNG by default), WebP in and out", function()
+    local gif = T.read(T.corpus .. "/edge/gif/hat.gif") -- 90x112
+    local data, info = thumbnail.render(gif, "45x")
+    T.ok(data, "GIF renders: " .. tostring(info))
+    T.eq(info.format, "png", "a GIF source gives PNG")
+    T.eq(info.width .. "x" .. info.height, "45x56", "size")
+    data, info = thumbnail.render(gif, "45x,webp")
+    T.eq(info.media_type, "image/webp", "webp media type")
+    T.eq(data:sub(1, 4) .. data:sub(9, 12), "RIFFWEBP", "WebP bytes")
+    local p = thumbnail.probe(data)
+    T.eq(p.format, "webp", "probe of the WebP output")
+    T.eq(thumbnail.probe(gif).format, "gif", "probe of a GIF")
+end)
+
+test("negotiation: buckets, specs and Vary", function()
+    T.eq(thumbnail.negotiate("image/avif,image/webp,*/*", "jpeg", false), "webp", "webp")
+    T.eq(thumbnail.negotiate("image/webp;q=0,*/*", "jpeg"), "jpeg", "q=0 falls back to the source")
+    T.eq(thumbnail.negotiate(nil), "source", "no header")
+    local spec, varies = thumbnail.negotiate_spec("200x200,q80,auto", "image/webp")
+    T.eq(spec, "200x200,auto=webp", "negotiated spec")
+    T.eq(varies, true, "auto varies")
+    spec, varies = thumbnail.negotiate_spec("200x200,webp", "*/*")
+    T.eq(spec .. tostring(varies), "200x200,webpfalse", "explicit format does not vary")
+    local _, err = thumbnail.negotiate_spec("200x200,auto,webp", "")
+    T.match(err, "^invalid%-spec: format given more than once", "bad spec")
+    T.eq(type(thumbnail.avif_available()), "boolean", "avif_available")
+    T.eq(thumbnail.canonical("1x1,bg=000"), "1x1,bg=000000", "canonical longer than its input")
 end)
 
 test("decompression bomb giant-image.jpg gives too-large", function()
@@ -214,6 +236,21 @@ test("limits table", function()
     local d = thumbnail.limits_default()
     T.eq(d.max_source_pixels, 50000000, "default max_source_pixels")
     T.eq(d.max_output_width, 4096, "default max_output_width")
+    T.eq(d.strict, false, "default strict")
+    T.eq(d.max_frames, 100, "default max_frames")
+    T.eq(d.max_animation_pixels, 50000000, "default max_animation_pixels")
+    T.eq(d.max_output_bytes, 0, "default max_output_bytes (no limit)")
+    data, err = thumbnail.render(kodak(), "200x200,png", { max_output_bytes = 1000 })
+    T.match(err, "^too%-large: output is %d+ bytes, limit 1000", "max_output_bytes")
+    data = thumbnail.render(kodak(), "200x200", { strict = true })
+    T.ok(data, "strict on a sound file")
+    local truncated = T.corpus_file("corrupt/truncated/peacock.default.truncated.jpeg")
+    data = thumbnail.render(truncated, "64x64")
+    T.ok(data, "a truncated JPEG is served as it decodes")
+    data, err = thumbnail.render(truncated, "64x64", { strict = true })
+    T.match(err, "^corrupt: ", "strict refuses a truncated JPEG")
+    data, err = thumbnail.render(kodak(), "200x200", { strict = 1 })
+    T.match(err, "^invalid%-argument: limits%.strict must be a boolean", "strict not a boolean")
 end)
 
 test("bad argument types return nil, err and never throw", function()
@@ -237,6 +274,16 @@ test("canonical", function()
     local s, err = thumbnail.canonical("200x200,bogus")
     T.eq(s, nil, "invalid")
     T.match(err, "^invalid%-spec: ", "err")
+    -- issue 18: canonical forms longer than their input (the buffer was
+    -- sized #spec + 1: buffer-too-small)
+    T.eq(thumbnail.canonical("200x200,jpg"), "200x200,jpeg", "jpg grows to jpeg")
+    T.eq(thumbnail.canonical("9x9,bg=222"), "9x9,bg=222222", "bg=RGB grows to RRGGBB")
+    T.eq(thumbnail.canonical("9x,jpg,bg=123,q9"), "9x,jpeg,q9,bg=112233", "both")
+    T.eq(thumbnail.spec_canonical_max, 256, "THUMBNAIL_SPEC_CANONICAL_MAX")
+    -- the longest canonical spec (auto=webp, every operation, anim) fits
+    local longest = "65535x65535,cover,auto=webp,q100,enlarge,bg=112233,progressive,noorient,"
+        .. "focus=0.333,0.667,rotate=270,flip,flop,sharpen=5,wm,anim"
+    T.eq(thumbnail.canonical(longest), longest, "the longest canonical spec")
     -- longer than the module's 256-byte buffer
     s, err = thumbnail.canonical(("200x200,"):rep(40))
     T.eq(s, nil, "long spec")
@@ -316,6 +363,35 @@ test("cache: loader function runs only on a miss", function()
     T.match(err, "^load%-failed: ", "loader returning nothing")
     d3, err = cache:get_or_render("k3", 42, "100x100")
     T.match(err, "^invalid%-argument: source must be", "source neither string nor function")
+    cache:close()
+end)
+
+test("cache: growing specs through get_or_render, with a source and a loader", function()
+    local cache = T.ok(thumbnail.cache.new(), "cache.new")
+    for _, spec in ipairs { "20x20,jpg", "20x20,contain,bg=222" } do
+        local d, i = cache:get_or_render("s|" .. spec, kodak(), spec)
+        T.ok(d, spec .. " with a source: " .. tostring(i))
+        d, i = cache:get_or_render("l|" .. spec, kodak, spec)
+        T.ok(d, spec .. " with a loader: " .. tostring(i))
+        T.eq(i.cache, "rendered", spec .. " source")
+    end
+    cache:close()
+end)
+
+test("cache: a miss through a loader counts one get and one miss", function()
+    local cache = T.ok(thumbnail.cache.new(), "cache.new")
+    local d, i = cache:get_or_render("once", kodak, "30x30,jpeg")
+    T.ok(d, "rendered: " .. tostring(i))
+    local s = cache:stats()
+    T.eq(s.gets, 1, "gets after one miss")
+    T.eq(s.misses, 1, "misses after one miss")
+    T.eq(s.loads, 1, "loads")
+    d, i = cache:get_or_render("once", kodak, "30x30,jpeg")
+    T.eq(i.cache, "hit", "then a hit")
+    s = cache:stats()
+    T.eq(s.gets, 2, "gets after a hit")
+    T.eq(s.hits, 1, "hits")
+    T.eq(s.gets, s.hits + s.misses, "gets == hits + misses")
     cache:close()
 end)
 
@@ -505,10 +581,24 @@ test("loading: THUMBNAIL_LIB and the package.cpath search", function()
     local release = T.root .. "/target/release"
     out = run("THUMBNAIL_LIB=", "/nonexistent/?.so;" .. release .. "/?.so")
     T.eq(out, "ok " .. release .. "/libthumbnail.so", "found through package.cpath")
-    out = run("THUMBNAIL_LIB=", "/nonexistent/?.so")
+    -- issue 18: the directory of each cpath entry, as lua-resty-core's
+    -- load_shared_lib does: an entry whose file part is not ?.so counts too
+    out = run("THUMBNAIL_LIB=", "/nonexistent/lua/?.so;" .. release .. "/loadall.so")
+    T.eq(out, "ok " .. release .. "/libthumbnail.so", "directory of a cpath entry")
+    out = run("THUMBNAIL_LIB=", "/nonexistent/a/?.so;/nonexistent/b/?/init.so")
     if out:sub(1, 3) ~= "ok " then -- unless a libthumbnail is installed system-wide
         T.match(out, "^resty%.thumbnail: cannot find libthumbnail", "not found")
+        -- every path tried is listed
+        T.match(out, "/nonexistent/a/libthumbnail%.so, /nonexistent/b/%?/libthumbnail%.so, "
+                .. "libthumbnail%.so%." .. cdefs.abi_version .. " in the system library path", "tried: " .. out)
     end
+    -- a runtime-only install (the SONAME, no libthumbnail.so link) is found
+    local solo = T.root .. "/target/lua-test/soname-only"
+    os.execute("rm -rf " .. shell_quote(solo) .. " && mkdir -p " .. shell_quote(solo))
+    os.execute("cp " .. shell_quote(release .. "/libthumbnail.so") .. " "
+               .. shell_quote(solo .. "/libthumbnail.so." .. cdefs.abi_version))
+    out = run("THUMBNAIL_LIB= LD_LIBRARY_PATH=" .. shell_quote(solo), "/nonexistent/?.so")
+    T.eq(out, "ok libthumbnail.so." .. cdefs.abi_version .. " (system library path)", "by SONAME")
 end)
 
 test("GC: dropped caches and results are freed (RSS stays bounded)", function()
@@ -550,6 +640,87 @@ test("GC: dropped caches and results are freed (RSS stays bounded)", function()
     print(("# RSS %.1f MiB -> %.1f MiB (%+.2f MiB over 2000 rounds)")
           :format(base / 1048576, after / 1048576, growth / 1048576))
     T.ok(growth < 8 * 1024 * 1024, ("RSS grew by %.1f MiB"):format(growth / 1048576))
+end)
+
+-- Issue 19: overlays, signers, the operation options -------------------------
+
+-- A small PNG with transparency (tRNS) from the corpus, as a logo.
+local function red_logo()
+    return T.corpus_file("edge/png-alpha/rgb_trns.png")
+end
+
+test("overlay: watermarks renders, apply=wm needs wm, bad input is an error", function()
+    local ov, err = thumbnail.overlay.new(red_logo(), "gravity=southeast margin=4 opacity=0.5")
+    T.ok(ov, err)
+    T.match(ov:id(), "^%x+$", "id")
+    T.eq(#ov:id(), 16, "id length")
+    local plain = assert(thumbnail.render(kodak(), "200x,png"))
+    local marked, info = thumbnail.render(kodak(), "200x,png", nil, ov)
+    T.ok(marked, info)
+    T.ok(marked ~= plain, "the overlay changes the image")
+    T.eq(info.width, 200, "width")
+    local by_wm = assert(thumbnail.overlay.new(red_logo(), "apply=wm"))
+    T.eq(assert(thumbnail.render(kodak(), "200x,png", nil, by_wm)), plain, "apply=wm without wm")
+    T.ok(assert(thumbnail.render(kodak(), "200x,png,wm", nil, by_wm)) ~= plain, "apply=wm with wm")
+    local data
+    data, err = thumbnail.render(kodak(), "200x,wm")
+    T.eq(data, nil, "wm without overlay")
+    T.match(err, "^invalid%-spec: wm: no watermark overlay", "wm err")
+    data, err = thumbnail.overlay.new("nope", "")
+    T.eq(data, nil, "bad image")
+    T.match(err, "^unsupported: ", "bad image err")
+    data, err = thumbnail.overlay.new(red_logo(), "opacity=9")
+    T.match(err, "^invalid%-spec: watermark option", "bad options err")
+    data, err = thumbnail.render(kodak(), "200x", nil, {})
+    T.match(err, "^invalid%-argument: overlay must come from", "not an overlay")
+    -- The cache: the key names the overlay.
+    local c = assert(thumbnail.cache.new())
+    local key = "kodim01|200x,png|wm=" .. ov:id()
+    local a, ia = c:get_or_render(key, kodak(), "200x,png", nil, ov)
+    T.eq(ia.cache, "rendered", "first")
+    local b, ib = c:get_or_render(key, kodak(), "200x,png", nil, ov)
+    T.eq(ib.cache, "hit", "second")
+    T.eq(a, marked, "cached bytes = direct render")
+    T.eq(b, marked, "hit bytes")
+    ov:close()
+    data, err = thumbnail.render(kodak(), "200x", nil, ov)
+    T.match(err, "overlay is closed", "closed overlay")
+end)
+
+test("signer: imgproxy's vector, truncation, rotation, expiry", function()
+    local path = "/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png"
+    local sig = "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8"
+    local s = assert(thumbnail.signer.new{ { key = "736563726574", salt = "68656C6C6F" } })
+    T.eq(s:sign(path), sig, "imgproxy's documented signature")
+    T.eq(s:verify(path, sig), true, "verify")
+    T.eq(s:verify(path .. "x", sig), false, "tampered path")
+    T.eq(s:verify(path, sig:sub(1, 42)), false, "tampered signature")
+    local s8 = assert(thumbnail.signer.new{ { key = "736563726574", salt = "68656C6C6F" }, size = 8 })
+    T.eq(s8:sign(path), "oKfUtW34Dvo", "size 8")
+    local rotated = assert(thumbnail.signer.new{
+        { key = "00ff", salt = "01" }, { key = "736563726574", salt = "68656C6C6F" } })
+    T.eq(rotated:verify(path, sig), true, "old pair verifies")
+    T.ok(rotated:sign(path) ~= sig, "new pair signs")
+    local exp = "/200x200,cover,exp=1767225600/cat.jpg"
+    local esig = s:sign(exp)
+    T.eq(s:verify(exp, esig, 1767225600), true, "until exp")
+    T.eq(s:verify(exp, esig, 1767225601), false, "after exp")
+    local bad, err = thumbnail.signer.new{ { key = "xyz", salt = "00" } }
+    T.eq(bad, nil, "bad key")
+    T.match(err, "^invalid%-argument: signing key 1 is not hex", "bad key err")
+    bad, err = thumbnail.signer.new{}
+    T.match(err, "^invalid%-argument: ", "no key")
+    s:close()
+    T.eq(s:verify(path, sig), false, "closed")
+end)
+
+test("canonical may be longer than its input; the operation options", function()
+    T.eq(thumbnail.canonical("x1,bg=123"), "x1,bg=112233", "bg=123")
+    T.eq(thumbnail.canonical("9x9,wm,rotate=90,cover,focus=0.50,0.25"), "9x9,cover,focus=0.5,0.25,rotate=90,wm",
+         "operations")
+    local data, info = thumbnail.render(kodak(), "100x100,cover,attention,rotate=90,flop,sharpen=3,png")
+    T.ok(data, info)
+    T.eq(info.width, 100, "width")
 end)
 
 return tests

@@ -1,5 +1,6 @@
--- resty.thumbnail: LuaJIT FFI bindings of libthumbnail (JPEG/PNG thumbnails
--- with limits, and a sharded in-memory cache), for OpenResty and plain
+-- resty.thumbnail: LuaJIT FFI bindings of libthumbnail (thumbnails of JPEG,
+-- PNG, GIF and WebP as JPEG, PNG, WebP or AVIF, with limits, Accept
+-- negotiation, and a sharded in-memory cache), for OpenResty and plain
 -- LuaJIT. See bindings/lua/README.md.
 --
 -- Conventions (as in lua-resty-core): functions return their value(s) or
@@ -24,7 +25,9 @@ local type = type
 local tonumber = tonumber
 local tostring = tostring
 local pairs = pairs
+local ipairs = ipairs
 local setmetatable = setmetatable
+local getmetatable = getmetatable
 local floor = math.floor
 local str_find = string.find
 local str_sub = string.sub
@@ -72,9 +75,16 @@ local function load_library()
         return lib, explicit
     end
 
+    -- As lua-resty-core's load_shared_lib does: the directory of each
+    -- package.cpath entry + the library's file name (so
+    -- `lua_package_cpath "/opt/thumbnail/lib/?.so;;"` finds
+    -- /opt/thumbnail/lib/libthumbnail.so); then the system's library path,
+    -- by SONAME first (a runtime-only install, e.g. Debian's libthumbnail1,
+    -- has libthumbnail.so.N but no libthumbnail.so link).
     local tried = {}
-    for template in package.cpath:gmatch("[^;]+") do
-        local path = template:gsub("%?", "libthumbnail")
+    for entry in package.cpath:gmatch("[^;]+") do
+        local dir = entry:match("^(.*/)") or "./"
+        local path = dir .. "libthumbnail.so"
         local f = io.open(path, "rb")
         if f then
             f:close()
@@ -82,19 +92,23 @@ local function load_library()
             if ok then
                 return lib, path
             end
-            tried[#tried + 1] = path .. ": " .. tostring(lib)
+            tried[#tried + 1] = path .. " (" .. tostring(lib) .. ")"
+        else
+            tried[#tried + 1] = path
         end
     end
 
-    local ok, lib = pcall(ffi.load, "thumbnail")
-    if ok then
-        return lib, "libthumbnail.so (system library path)"
+    for _, name in ipairs { "libthumbnail.so." .. cdefs.abi_version, "libthumbnail.so" } do
+        local ok, lib = pcall(ffi.load, name)
+        if ok then
+            return lib, name .. " (system library path)"
+        end
+        tried[#tried + 1] = name .. " in the system library path (" .. tostring(lib) .. ")"
     end
-    tried[#tried + 1] = "ffi.load(\"thumbnail\"): " .. tostring(lib)
-    error("resty.thumbnail: cannot find libthumbnail: set THUMBNAIL_LIB, "
-          .. "lib_path in resty.thumbnail.config, or package.cpath "
-          .. "(tried every package.cpath entry with ? = libthumbnail); "
-          .. table.concat(tried, "; "), 0)
+    error("resty.thumbnail: cannot find libthumbnail; set lua_package_cpath to "
+          .. "its directory (\"/usr/local/lib/?.so;;\"), THUMBNAIL_LIB (with env "
+          .. "THUMBNAIL_LIB; in nginx), or lib_path in resty.thumbnail.config. Tried: "
+          .. table.concat(tried, ", "), 0)
 end
 
 local C, lib_path = load_library()
@@ -127,7 +141,10 @@ local options_buf = ffi_new("thumbnail_cache_options[1]")
 local stats_buf = ffi_new("thumbnail_cache_stats[1]")
 local JSON_LEN = 1024
 local json_buf = ffi_new("char[?]", JSON_LEN)
-local SPEC_LEN = 256
+-- Every canonical spec and its NUL fit (the header's
+-- THUMBNAIL_SPEC_CANONICAL_MAX); a canonical spec can be longer than its
+-- input ("jpg" -> "jpeg", "bg=222" -> "bg=222222").
+local SPEC_LEN = cdefs.spec_canonical_max
 local spec_buf = ffi_new("char[?]", SPEC_LEN)
 
 local DEFAULT_LIMITS = C.thumbnail_limits_default()
@@ -141,8 +158,18 @@ local STATUS_BUFFER_TOO_SMALL = C.THUMBNAIL_STATUS_BUFFER_TOO_SMALL
 local FORMAT_NAMES = {
     [tonumber(C.THUMBNAIL_FORMAT_JPEG)] = "jpeg",
     [tonumber(C.THUMBNAIL_FORMAT_PNG)] = "png",
+    [tonumber(C.THUMBNAIL_FORMAT_WEBP)] = "webp",
+    [tonumber(C.THUMBNAIL_FORMAT_GIF)] = "gif",
+    [tonumber(C.THUMBNAIL_FORMAT_AVIF)] = "avif",
 }
-local MEDIA_TYPES = { jpeg = "image/jpeg", png = "image/png" }
+local FORMAT_NUMBERS = {}
+for n, name in pairs(FORMAT_NAMES) do
+    FORMAT_NUMBERS[name] = n
+end
+local MEDIA_TYPES = {
+    jpeg = "image/jpeg", png = "image/png", webp = "image/webp", gif = "image/gif", avif = "image/avif",
+}
+local varies_out = ffi_new("bool[1]")
 local CACHE_SOURCES = {
     [tonumber(C.THUMBNAIL_CACHE_SOURCE_HIT)] = "hit",
     [tonumber(C.THUMBNAIL_CACHE_SOURCE_RENDERED)] = "rendered",
@@ -164,10 +191,14 @@ local _M = {
     _VERSION = cdefs.version,
     -- The ABI these bindings were generated for (== the library's).
     abi_version = cdefs.abi_version,
+    -- A buffer this size holds every canonical spec and its NUL.
+    spec_canonical_max = cdefs.spec_canonical_max,
     -- The library's own version string and where it was loaded from.
     library_version = ffi_str(C.thumbnail_version()),
     library_path = lib_path,
     cache = {},
+    overlay = {},
+    signer = {},
 }
 
 
@@ -209,6 +240,11 @@ local LIMITS = {
     max_source_pixels = 2 ^ 53,
     max_output_width = 2 ^ 32 - 1,
     max_output_height = 2 ^ 32 - 1,
+    max_output_bytes = 2 ^ 53,  -- 0: no limit
+    max_frames = 2 ^ 32 - 1,
+    max_animation_pixels = 2 ^ 53,
+    avif_max_pixels = 2 ^ 53,
+    avif_speed = 10,
 }
 
 -- Fills limits_buf from a Lua table (defaults for absent fields); returns
@@ -225,13 +261,28 @@ local function make_limits(t)
     l.max_source_pixels = DEFAULT_LIMITS.max_source_pixels
     l.max_output_width = DEFAULT_LIMITS.max_output_width
     l.max_output_height = DEFAULT_LIMITS.max_output_height
+    l.strict = DEFAULT_LIMITS.strict
+    l.max_output_bytes = DEFAULT_LIMITS.max_output_bytes
+    l.max_frames = DEFAULT_LIMITS.max_frames
+    l.max_animation_pixels = DEFAULT_LIMITS.max_animation_pixels
+    l.avif_max_pixels = DEFAULT_LIMITS.avif_max_pixels
+    l.avif_speed = DEFAULT_LIMITS.avif_speed
     for k, v in pairs(t) do
         local max = LIMITS[k]
+        if k == "strict" then
+            if type(v) ~= "boolean" then
+                return nil, bad_arg("limits.strict must be a boolean")
+            end
+            max = true
+        end
         if not max then
             return nil, bad_arg("unknown limit " .. tostring(k))
         end
-        if type(v) ~= "number" or v < 0 or v > max or v % 1 ~= 0 then
+        if max ~= true and (type(v) ~= "number" or v < 0 or v > max or v % 1 ~= 0) then
             return nil, bad_arg(("limits.%s must be an integer in 0..%.0f"):format(k, max))
+        end
+        if k == "strict" then
+            v = v and 1 or 0
         end
         l[k] = v
     end
@@ -245,17 +296,24 @@ function _M.limits_default()
         max_source_pixels = tonumber(DEFAULT_LIMITS.max_source_pixels),
         max_output_width = tonumber(DEFAULT_LIMITS.max_output_width),
         max_output_height = tonumber(DEFAULT_LIMITS.max_output_height),
+        strict = DEFAULT_LIMITS.strict ~= 0,
+        max_output_bytes = tonumber(DEFAULT_LIMITS.max_output_bytes),
+        max_frames = tonumber(DEFAULT_LIMITS.max_frames),
+        max_animation_pixels = tonumber(DEFAULT_LIMITS.max_animation_pixels),
+        avif_max_pixels = tonumber(DEFAULT_LIMITS.avif_max_pixels),
+        avif_speed = tonumber(DEFAULT_LIMITS.avif_speed),
     }
 end
 
 
 -- Rendering ---------------------------------------------------------------
 
--- render(source, spec [, limits]) -> data, info | nil, err
--- info = { width, height, media_type, format ("jpeg"/"png") }.
+-- render(source, spec [, limits [, overlay]]) -> data, info | nil, err
+-- info = { width, height, media_type, format ("jpeg"/"png"/"webp"/"avif") }.
+-- overlay: a watermark from overlay.new() (see there).
 -- Blocks the calling thread for the whole decode/resize/encode (tens to
 -- hundreds of ms for large photos); see render_in_thread().
-function _M.render(src, spec, limits)
+function _M.render(src, spec, limits, overlay)
     if type(src) ~= "string" then
         return nil, bad_arg("source must be a string")
     end
@@ -267,7 +325,17 @@ function _M.render(src, spec, limits)
         return nil, err
     end
     err_buf[0] = 0
-    local rc = C.thumbnail_render(src, #src, spec, #spec, lim, img_out, err_buf, ERR_LEN)
+    local rc
+    if overlay ~= nil then
+        local opts
+        opts, err = _M._render_options(lim, overlay)
+        if not opts then
+            return nil, err
+        end
+        rc = C.thumbnail_render_ex(src, #src, spec, #spec, opts, img_out, err_buf, ERR_LEN)
+    else
+        rc = C.thumbnail_render(src, #src, spec, #spec, lim, img_out, err_buf, ERR_LEN)
+    end
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
@@ -304,17 +372,54 @@ function _M.canonical(spec)
     if type(spec) ~= "string" then
         return nil, bad_arg("spec must be a string")
     end
-    local need = #spec + 1 -- a canonical spec is never longer than the input
-    local buf = spec_buf
-    if need > SPEC_LEN then
-        buf = ffi_new("char[?]", need)
-    end
     err_buf[0] = 0
-    local rc = C.thumbnail_spec_canonical(spec, #spec, buf, need, size_out, err_buf, ERR_LEN)
+    local rc = C.thumbnail_spec_canonical(spec, #spec, spec_buf, SPEC_LEN, size_out, err_buf, ERR_LEN)
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
-    return ffi_str(buf, size_out[0])
+    return ffi_str(spec_buf, size_out[0])
+end
+
+-- negotiate(accept [, source_format [, avif]]) -> "avif" | "webp" | source_format
+-- Reduces an Accept header to the format the spec's `auto` writes for it
+-- (see thumbnail_negotiate in thumbnail.h): "avif" only when avif is true
+-- (and the library has AVIF), "webp", else source_format (default
+-- "source"). Put the result, never the raw header, in a cache key.
+function _M.negotiate(accept, source, avif)
+    if accept ~= nil and type(accept) ~= "string" then
+        return nil, bad_arg("accept must be a string or nil")
+    end
+    source = source or "source"
+    accept = accept or ""
+    local n = C.thumbnail_negotiate(accept, #accept, C.THUMBNAIL_FORMAT_UNKNOWN, avif and true or false)
+    return FORMAT_NAMES[tonumber(n)] or source
+end
+
+-- negotiate_spec(spec, accept [, avif]) -> canonical, varies | nil, err
+-- The spec with `auto` resolved for this Accept header ("200x200,auto"
+-- becomes "200x200,auto=webp", "...,auto=avif" or stays "...,auto"): the
+-- spec to render and to put in the cache key. varies is true when the spec
+-- says auto, i.e. the response needs `Vary: Accept`.
+function _M.negotiate_spec(spec, accept, avif)
+    if type(spec) ~= "string" then
+        return nil, bad_arg("spec must be a string")
+    end
+    if accept ~= nil and type(accept) ~= "string" then
+        return nil, bad_arg("accept must be a string or nil")
+    end
+    accept = accept or ""
+    err_buf[0] = 0
+    local rc = C.thumbnail_spec_negotiate(spec, #spec, accept, #accept, avif and true or false,
+        spec_buf, SPEC_LEN, size_out, varies_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    return ffi_str(spec_buf, size_out[0]), varies_out[0]
+end
+
+-- Whether the library was built with AVIF output (the `avif` feature).
+function _M.avif_available()
+    return C.thumbnail_avif_available()
 end
 
 -- Maps an error message to an HTTP status by its `name:` prefix, through the
@@ -498,14 +603,15 @@ function cache_methods.get(self, key)
     return nil, status_error(rc, "cache lookup failed")
 end
 
--- cache:get_or_render(key, source_or_loader, spec [, limits])
+-- cache:get_or_render(key, source_or_loader, spec [, limits [, overlay]])
 --   -> data, info | nil, err
 -- info has the fields of render()'s plus cache = "hit", "rendered" or
 -- "deduped". source_or_loader is the source string, or a function returning
 -- the source string (or nil, err) that is called only on a miss; it may
 -- yield (cosockets, ngx.location.capture...). Its failure gives
--- "load-failed: <err>".
-function cache_methods.get_or_render(self, key, src, spec, limits)
+-- "load-failed: <err>". With an overlay, the key must name it too (append
+-- overlay:id()): the cache does not look at the overlay.
+function cache_methods.get_or_render(self, key, src, spec, limits, overlay)
     local h, err = check_key(self, key)
     if not h then
         return nil, err
@@ -517,6 +623,7 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
         return nil, bad_arg("limits must be a table")
     end
 
+    local after_miss = false
     if type(src) == "function" then
         -- The loader runs in Lua, between a lookup and the render: a Lua
         -- function called back from C (thumbnail_cache_get_or_load) could
@@ -543,6 +650,8 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
             return nil, CLOSED
         end
         src = loaded
+        -- the get above counted this lookup's miss: count it once
+        after_miss = true
     elseif type(src) ~= "string" then
         return nil, bad_arg("source must be a string or a function")
     end
@@ -553,8 +662,20 @@ function cache_methods.get_or_render(self, key, src, spec, limits)
         return nil, err
     end
     err_buf[0] = 0
-    local rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
-                                               img_out, source_out, err_buf, ERR_LEN)
+    local rc
+    if after_miss or overlay ~= nil then
+        local opts
+        opts, err = _M._render_options(lim, overlay)
+        if not opts then
+            return nil, err
+        end
+        local render = after_miss and C.thumbnail_cache_get_or_render_after_miss
+            or C.thumbnail_cache_get_or_render_ex
+        rc = render(h, key, #key, src, #src, spec, #spec, opts, img_out, source_out, err_buf, ERR_LEN)
+    else
+        rc = C.thumbnail_cache_get_or_render(h, key, #key, src, #src, spec, #spec, lim,
+                                             img_out, source_out, err_buf, ERR_LEN)
+    end
     if rc ~= STATUS_OK then
         return nil, last_error(rc)
     end
@@ -655,6 +776,174 @@ end
 cache_mt.__tostring = function(self)
     return self.handle and "thumbnail.cache" or "thumbnail.cache (closed)"
 end
+
+
+-- Watermark overlays ----------------------------------------------------------
+
+local overlay_methods = {}
+local overlay_mt = { __index = overlay_methods }
+local overlay_out = ffi_new("thumbnail_overlay *[1]")
+local render_options_buf = ffi_new("thumbnail_render_options[1]")
+
+-- overlay.new(image, options) -> overlay | nil, err
+-- image: the overlay's bytes (a PNG with alpha, typically); options: the
+-- nginx directive's syntax, e.g. "gravity=southeast margin=8 opacity=0.6
+-- scale=0.2 apply=always" (every option optional). Decoded once: make it at
+-- startup (init_by_lua / init_worker_by_lua) and pass it to render() and
+-- cache:get_or_render(). Freed by the garbage collector or overlay:close().
+function _M.overlay.new(image, options)
+    if type(image) ~= "string" then
+        return nil, bad_arg("overlay image must be a string")
+    end
+    options = options or ""
+    if type(options) ~= "string" then
+        return nil, bad_arg("overlay options must be a string")
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_overlay_new(image, #image, options, #options, overlay_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local handle = ffi_gc(overlay_out[0], C.thumbnail_overlay_free)
+    overlay_out[0] = nil
+    return setmetatable({ handle = handle, _id = ffi_str(C.thumbnail_overlay_id(handle)) }, overlay_mt)
+end
+
+-- overlay:id() -> 16 hex digits naming the image and options (for cache keys)
+function overlay_methods.id(self)
+    return self._id
+end
+
+-- overlay:close() -> true (later renders with it fail with invalid-argument)
+function overlay_methods.close(self)
+    local h = self.handle
+    if h then
+        self.handle = nil
+        ffi_gc(h, nil)
+        C.thumbnail_overlay_free(h)
+    end
+    return true
+end
+
+-- Fills the module's render options with limits and an overlay (or none);
+-- returns the pointer to pass or nil, err.
+function _M._render_options(lim, overlay)
+    if overlay == nil then
+        local o = render_options_buf[0]
+        o.size = ffi.sizeof("thumbnail_render_options")
+        o.limits = lim
+        o.overlay = nil
+        return render_options_buf
+    end
+    if getmetatable(overlay) ~= overlay_mt then
+        return nil, bad_arg("overlay must come from thumbnail.overlay.new()")
+    end
+    if not overlay.handle then
+        return nil, bad_arg("overlay is closed")
+    end
+    local o = render_options_buf[0]
+    o.size = ffi.sizeof("thumbnail_render_options")
+    o.limits = lim
+    o.overlay = overlay.handle
+    return render_options_buf
+end
+
+
+-- Signed URLs -------------------------------------------------------------------
+
+local signer_methods = {}
+local signer_mt = { __index = signer_methods }
+local signer_out = ffi_new("thumbnail_signer *[1]")
+local SIG_LEN = 64
+local sig_buf = ffi_new("char[?]", SIG_LEN)
+
+-- signer.new{ { key = HEX, salt = HEX }, ... [, size = N] } -> signer | nil, err
+-- imgproxy's scheme: unpadded base64url of HMAC-SHA256(key, salt .. path),
+-- truncated to size bytes (1..32, default 32). sign() uses the first pair;
+-- verify() accepts any (key rotation).
+function _M.signer.new(opts)
+    if type(opts) ~= "table" then
+        return nil, bad_arg("signer options must be a table")
+    end
+    local n = #opts
+    local size = opts.size or 0
+    if type(size) ~= "number" or size < 0 or size > 32 or size % 1 ~= 0 then
+        return nil, bad_arg("size must be an integer in 0..32")
+    end
+    -- The key strings stay referenced by opts during the call; the library
+    -- copies them.
+    local keys = ffi_new("thumbnail_sign_key[?]", n > 0 and n or 1)
+    for i = 1, n do
+        local pair = opts[i]
+        if type(pair) ~= "table" or type(pair.key) ~= "string" or type(pair.salt) ~= "string" then
+            return nil, bad_arg("each key must be a table { key = HEX, salt = HEX }")
+        end
+        local k = keys[i - 1]
+        k.key_hex, k.key_hex_len = pair.key, #pair.key
+        k.salt_hex, k.salt_hex_len = pair.salt, #pair.salt
+    end
+    err_buf[0] = 0
+    local rc = C.thumbnail_signer_new(keys, n, size, signer_out, err_buf, ERR_LEN)
+    if rc ~= STATUS_OK then
+        return nil, last_error(rc)
+    end
+    local handle = ffi_gc(signer_out[0], C.thumbnail_signer_free)
+    signer_out[0] = nil
+    return setmetatable({ handle = handle }, signer_mt)
+end
+
+-- signer:sign(path) -> signature | nil, err
+function signer_methods.sign(self, path)
+    if not self.handle then
+        return nil, bad_arg("signer is closed")
+    end
+    if type(path) ~= "string" then
+        return nil, bad_arg("path must be a string")
+    end
+    local rc = C.thumbnail_signer_sign(self.handle, path, #path, sig_buf, SIG_LEN, size_out, nil, 0)
+    if rc ~= STATUS_OK then
+        return nil, status_error(rc, "sign failed")
+    end
+    return ffi_str(sig_buf, size_out[0])
+end
+
+-- signer:verify(path, sig [, now]) -> boolean
+-- Constant-time; an exp=UNIX token in path must not be past (now: UNIX
+-- seconds, default the system clock; pass ngx.time() under nginx).
+function signer_methods.verify(self, path, sig, now)
+    if not self.handle or type(path) ~= "string" or type(sig) ~= "string" then
+        return false
+    end
+    if now == nil then
+        return C.thumbnail_signer_verify(self.handle, path, #path, sig, #sig)
+    end
+    if type(now) ~= "number" or now < 0 then
+        return false
+    end
+    return C.thumbnail_signer_verify_at(self.handle, path, #path, sig, #sig, floor(now))
+end
+
+-- signer:close() -> true
+function signer_methods.close(self)
+    local h = self.handle
+    if h then
+        self.handle = nil
+        ffi_gc(h, nil)
+        C.thumbnail_signer_free(h)
+    end
+    return true
+end
+
+-- Node-wide cache -----------------------------------------------------------
+
+-- shared.new{ dict = "name", ... }: a cache on a lua_shared_dict, one render
+-- and one stored copy per key for all workers (resty/thumbnail/shared.lua,
+-- loaded on first use: it needs the nginx API).
+_M.shared = {
+    new = function(opts)
+        return require("resty.thumbnail.shared").new(opts)
+    end,
+}
 
 
 return _M

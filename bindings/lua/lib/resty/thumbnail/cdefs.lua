@@ -3,7 +3,8 @@
 local _M = {
     abi_version = 1,
     version = "0.1.0",
-    spec_canonical_max = 128,
+    spec_canonical_max = 256,
+    signature_max = 44,
 }
 
 _M.cdef = [[
@@ -26,6 +27,9 @@ enum thumbnail_format {
     THUMBNAIL_FORMAT_UNKNOWN = 0,
     THUMBNAIL_FORMAT_JPEG = 1,
     THUMBNAIL_FORMAT_PNG = 2,
+    THUMBNAIL_FORMAT_WEBP = 3,
+    THUMBNAIL_FORMAT_GIF = 4,
+    THUMBNAIL_FORMAT_AVIF = 5,
 };
 
 typedef int32_t thumbnail_format;
@@ -43,11 +47,21 @@ typedef struct thumbnail_cache thumbnail_cache;
 
 typedef struct thumbnail_image thumbnail_image;
 
+typedef struct thumbnail_overlay thumbnail_overlay;
+
+typedef struct thumbnail_signer thumbnail_signer;
+
 typedef struct thumbnail_limits {
     uint64_t max_source_bytes;
     uint64_t max_source_pixels;
     uint32_t max_output_width;
     uint32_t max_output_height;
+    uint8_t strict;
+    uint64_t max_output_bytes;
+    uint32_t max_frames;
+    uint64_t max_animation_pixels;
+    uint64_t avif_max_pixels;
+    uint8_t avif_speed;
 } thumbnail_limits;
 
 typedef struct thumbnail_info {
@@ -85,6 +99,19 @@ typedef struct thumbnail_cache_stats {
     uint64_t capacity_bytes;
     uint64_t shards;
 } thumbnail_cache_stats;
+
+typedef struct thumbnail_render_options {
+    size_t size;
+    const struct thumbnail_limits *limits;
+    const struct thumbnail_overlay *overlay;
+} thumbnail_render_options;
+
+typedef struct thumbnail_sign_key {
+    const char *key_hex;
+    size_t key_hex_len;
+    const char *salt_hex;
+    size_t salt_hex_len;
+} thumbnail_sign_key;
 
 const char *thumbnail_status_name(int32_t status);
 
@@ -191,6 +218,118 @@ thumbnail_status thumbnail_cache_stats_json(const struct thumbnail_cache *cache,
                                             char *out,
                                             size_t out_len,
                                             size_t *written);
+
+thumbnail_format thumbnail_negotiate(const char *accept,
+                                     size_t accept_len,
+                                     thumbnail_format source,
+                                     bool avif);
+
+thumbnail_status thumbnail_spec_negotiate(const char *spec,
+                                          size_t spec_len,
+                                          const char *accept,
+                                          size_t accept_len,
+                                          bool avif,
+                                          char *out,
+                                          size_t out_len,
+                                          size_t *written,
+                                          bool *varies,
+                                          char *err,
+                                          size_t err_len);
+
+bool thumbnail_avif_available(void);
+
+thumbnail_status thumbnail_overlay_new(const uint8_t *image,
+                                       size_t image_len,
+                                       const char *options,
+                                       size_t options_len,
+                                       struct thumbnail_overlay **out,
+                                       char *err,
+                                       size_t err_len);
+
+const char *thumbnail_overlay_id(const struct thumbnail_overlay *overlay);
+
+void thumbnail_overlay_free(struct thumbnail_overlay *overlay);
+
+struct thumbnail_render_options thumbnail_render_options_default(void);
+
+thumbnail_status thumbnail_render_ex(const uint8_t *src,
+                                     size_t src_len,
+                                     const char *spec,
+                                     size_t spec_len,
+                                     const struct thumbnail_render_options *opts,
+                                     struct thumbnail_image **out,
+                                     char *err,
+                                     size_t err_len);
+
+thumbnail_status thumbnail_cache_get_or_render_ex(const struct thumbnail_cache *cache,
+                                                  const char *key,
+                                                  size_t key_len,
+                                                  const uint8_t *src,
+                                                  size_t src_len,
+                                                  const char *spec,
+                                                  size_t spec_len,
+                                                  const struct thumbnail_render_options *opts,
+                                                  struct thumbnail_image **out,
+                                                  thumbnail_cache_source *source_out,
+                                                  char *err,
+                                                  size_t err_len);
+
+thumbnail_status thumbnail_cache_get_or_load_ex(const struct thumbnail_cache *cache,
+                                                const char *key,
+                                                size_t key_len,
+                                                thumbnail_load_fn load,
+                                                void *userdata,
+                                                const char *spec,
+                                                size_t spec_len,
+                                                const struct thumbnail_render_options *opts,
+                                                struct thumbnail_image **out,
+                                                thumbnail_cache_source *source_out,
+                                                char *err,
+                                                size_t err_len);
+
+thumbnail_status thumbnail_cache_get_or_render_after_miss(const struct thumbnail_cache *cache,
+                                                          const char *key,
+                                                          size_t key_len,
+                                                          const uint8_t *src,
+                                                          size_t src_len,
+                                                          const char *spec,
+                                                          size_t spec_len,
+                                                          const struct thumbnail_render_options *opts,
+                                                          struct thumbnail_image **out,
+                                                          thumbnail_cache_source *source_out,
+                                                          char *err,
+                                                          size_t err_len);
+
+thumbnail_status thumbnail_signer_new(const struct thumbnail_sign_key *keys,
+                                      size_t n_keys,
+                                      uint32_t size,
+                                      struct thumbnail_signer **out,
+                                      char *err,
+                                      size_t err_len);
+
+void thumbnail_signer_free(struct thumbnail_signer *signer);
+
+thumbnail_status thumbnail_signer_sign(const struct thumbnail_signer *signer,
+                                       const char *path,
+                                       size_t path_len,
+                                       char *out,
+                                       size_t out_len,
+                                       size_t *written,
+                                       char *err,
+                                       size_t err_len);
+
+bool thumbnail_signer_verify(const struct thumbnail_signer *signer,
+                             const char *path,
+                             size_t path_len,
+                             const char *sig,
+                             size_t sig_len);
+
+bool thumbnail_signer_verify_at(const struct thumbnail_signer *signer,
+                                const char *path,
+                                size_t path_len,
+                                const char *sig,
+                                size_t sig_len,
+                                uint64_t now);
 ]]
 
 return _M

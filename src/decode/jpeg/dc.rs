@@ -5,12 +5,12 @@
 //! bytes and almost all of its decoding time: every scan is decoded in full
 //! before any pixel is output) cannot change the luma result. This copies
 //! the file with only its DC scans (Ss = 0) kept, which libjpeg-turbo then
-//! decodes several times faster (prog18mp.jpg: 95 ms, where decoding every
-//! scan takes 650–700 ms; `cargo bench --bench pipeline`).
+//! decodes several times faster (`cargo bench --bench pipeline`, figures
+//! in benches/README.md).
 //! The price: finding no AC data at all, libjpeg-turbo smooths the DC
-//! values across neighbouring blocks, a slight softening (the 200 px
-//! thumbnail of prog18mp.jpg scores 41.7 dB against a straight Lanczos3 of
-//! the full decode; tests/quality.rs holds it to 40 dB).
+//! values across neighbouring blocks, a slight softening (tests/quality.rs
+//! holds the thumbnail to 40 dB against a straight Lanczos3 of the full
+//! decode).
 //!
 //! Only a well-formed stream is rewritten: anything unexpected (no EOI, a
 //! segment running past the end) returns `None` and the caller decodes the
