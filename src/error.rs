@@ -129,8 +129,18 @@ fn one_line(message: String) -> String {
     if !message.contains(bad) && message.trim() == message {
         return message;
     }
-    let cleaned: String =
-        message.chars().map(|c| if c.is_whitespace() && bad(c) { ' ' } else if bad(c) { '?' } else { c }).collect();
+    let cleaned: String = message
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() && bad(c) {
+                ' '
+            } else if bad(c) {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
     cleaned.trim().to_owned()
 }
 
