@@ -4,8 +4,9 @@
  * carry over from input to input), with get, insert, remove, clear and the
  * stats around them.
  *
- * Input: 4 bytes choose the spec (fz_spec_from), 1 byte the operations,
- * the rest is the source image.
+ * Input: FZ_SPEC_BYTES bytes choose the spec (fz_spec_from; with `wm` or
+ * its _ex flag the _ex calls with a watermark overlay made once), 1 byte
+ * the operations, the rest is the source image.
  *   ops & 7     key number (8 keys per cache, so entries are hit and replaced)
  *   ops & 8     a key of its own (a hash of the input): misses, evictions
  *   ops & 16    the second cache (small shards, errors remembered)
@@ -21,6 +22,7 @@
 #include "fuzz.h"
 
 static thumbnail_cache *caches[2];
+static thumbnail_overlay *overlays[2];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
@@ -32,6 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     o.shards = 8; /* 8 KiB a shard: many thumbnails are too large to keep */
     o.error_ttl_ms = 10ull * 365 * 24 * 3600 * 1000; /* never expires during a run */
     if (thumbnail_cache_new(&o, &caches[1], NULL, 0) != THUMBNAIL_STATUS_OK) abort();
+    fz_make_overlays(overlays);
     return 0;
 }
 
@@ -70,22 +73,37 @@ static void call(thumbnail_cache *c, const char *key, uint8_t ops, const uint8_t
     memset(r->err, FZ_ERR_FILL, sizeof r->err);
     r->img = (thumbnail_image *)(uintptr_t)1;
     r->source = (thumbnail_cache_source)99;
+    /* `wm` always gets an overlay here: a missing one is the render
+     * target's case (its invalid-spec would be remembered under keys other
+     * specs share). */
+    bool ex = spec->ex || spec->wm;
+    thumbnail_render_options opts = thumbnail_render_options_default();
+    opts.limits = limits;
+    opts.overlay = overlays[spec->overlay];
     if (ops & 32) {
         struct loader l = {src, src_len, (ops & 64) ? (int32_t)(src_len % 1000) - 500 : 0, 0};
         if ((ops & 64) && l.fail == 0) l.fail = 404;
-        r->st = thumbnail_cache_get_or_load(c, key, strlen(key), load, &l, spec->text, spec->len, limits,
-                                            &r->img, &r->source, r->err, sizeof r->err);
+        if (ex)
+            r->st = thumbnail_cache_get_or_load_ex(c, key, strlen(key), load, &l, spec->text, spec->len, &opts,
+                                                   &r->img, &r->source, r->err, sizeof r->err);
+        else
+            r->st = thumbnail_cache_get_or_load(c, key, strlen(key), load, &l, spec->text, spec->len, limits,
+                                                &r->img, &r->source, r->err, sizeof r->err);
         r->loader_calls = l.calls;
         FZ_CHECK(l.calls <= 1, "loader called %d times", l.calls);
     } else {
-        r->st = thumbnail_cache_get_or_render(c, key, strlen(key), src, src_len, spec->text, spec->len,
-                                              limits, &r->img, &r->source, r->err, sizeof r->err);
+        if (ex)
+            r->st = thumbnail_cache_get_or_render_ex(c, key, strlen(key), src, src_len, spec->text, spec->len,
+                                                     &opts, &r->img, &r->source, r->err, sizeof r->err);
+        else
+            r->st = thumbnail_cache_get_or_render(c, key, strlen(key), src, src_len, spec->text, spec->len,
+                                                  limits, &r->img, &r->source, r->err, sizeof r->err);
         r->loader_calls = 0;
     }
     fz_check_err(r->st, r->err, sizeof r->err);
     static const thumbnail_status allowed[] = {THUMBNAIL_STATUS_OK,        THUMBNAIL_STATUS_UNSUPPORTED,
                                                THUMBNAIL_STATUS_CORRUPT,   THUMBNAIL_STATUS_TOO_LARGE,
-                                               THUMBNAIL_STATUS_LOAD_FAILED};
+                                               THUMBNAIL_STATUS_LOAD_FAILED, THUMBNAIL_STATUS_INVALID_SPEC};
     FZ_CHECK(fz_status_in(r->st, allowed, sizeof allowed / sizeof *allowed), "%s: %d %s: %s", key,
              (int)r->st, thumbnail_status_name(r->st), r->err);
     FZ_CHECK((r->st == THUMBNAIL_STATUS_OK) == (r->img != NULL), "status %s with image %p",
@@ -134,25 +152,34 @@ static void check_stats(thumbnail_cache *c) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 5) return -1;
+    if (size < FZ_SPEC_BYTES + 1) return -1;
     if (!caches[0]) LLVMFuzzerInitialize(NULL, NULL);
     fz_spec spec;
     fz_spec_from(data, &spec);
-    uint8_t ops = data[4];
-    const uint8_t *src = data + 5;
-    size_t src_len = size - 5;
+    uint8_t ops = data[FZ_SPEC_BYTES];
+    const uint8_t *src = data + FZ_SPEC_BYTES + 1;
+    size_t src_len = size - FZ_SPEC_BYTES - 1;
     thumbnail_limits limits = fz_limits();
+    limits.strict = spec.strict;
     thumbnail_cache *c = caches[(ops >> 4) & 1];
+    bool valid = fz_spec_valid(spec.text, spec.len);
 
-    char key[200], key2[208];
+    char key[256], key2[264];
     if (ops & 8) snprintf(key, sizeof key, "u/%016llx|%s", (unsigned long long)fnv1a(data, size), spec.text);
     else snprintf(key, sizeof key, "k/%u", ops & 7);
     snprintf(key2, sizeof key2, "%s+copy", key);
 
     struct call a, b;
     call(c, key, ops, src, src_len, &spec, &limits, &a);
-    if (a.st == THUMBNAIL_STATUS_OK && a.source == THUMBNAIL_CACHE_SOURCE_RENDERED)
-        fz_check_image(a.img, &spec, thumbnail_image_format(a.img), &limits);
+    /* The spec is parsed before the lookup: an invalid one never hits. */
+    FZ_CHECK(valid == (a.st != THUMBNAIL_STATUS_INVALID_SPEC), "%s for the %s spec %s",
+             thumbnail_status_name(a.st), valid ? "valid" : "invalid", spec.text);
+    if (a.st == THUMBNAIL_STATUS_OK && a.source == THUMBNAIL_CACHE_SOURCE_RENDERED) {
+        thumbnail_info info;
+        FZ_CHECK(thumbnail_probe(src, src_len, &info, NULL, 0) == THUMBNAIL_STATUS_OK,
+                 "rendered a source that does not probe");
+        fz_check_image(a.img, &spec, &info, &limits);
+    }
 
     /* The same call again: the cached value or error, or the same render. */
     call(c, key, ops, src, src_len, &spec, &limits, &b);
@@ -165,7 +192,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     thumbnail_status gs = thumbnail_cache_get(c, key, strlen(key), &g);
     FZ_CHECK(gs == THUMBNAIL_STATUS_OK || gs == THUMBNAIL_STATUS_NOT_FOUND, "get: %s", thumbnail_status_name(gs));
     FZ_CHECK((gs == THUMBNAIL_STATUS_OK) == (g != NULL), "get %s with %p", thumbnail_status_name(gs), (void *)g);
-    if (gs == THUMBNAIL_STATUS_OK) {
+    if (gs == THUMBNAIL_STATUS_OK && b.st == THUMBNAIL_STATUS_INVALID_SPEC) {
+        /* The spec is refused before the lookup: what the key holds is
+         * another input's. */
+    } else if (gs == THUMBNAIL_STATUS_OK) {
         FZ_CHECK(b.st == THUMBNAIL_STATUS_OK, "get hits where get_or_render failed with %s",
                  thumbnail_status_name(b.st));
         FZ_CHECK(same_bytes(g, b.img), "get gave other bytes than get_or_render");

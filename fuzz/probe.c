@@ -1,7 +1,8 @@
 /*
  * probe: thumbnail_probe() on the input as an image. Header parsing of
- * every format the sniffer knows (JPEG and PNG headers, EXIF orientation,
- * the formats refused as unsupported).
+ * every format the sniffer knows (JPEG, PNG, GIF and WebP headers, EXIF
+ * orientation, a PNG's IHDR alone when its rows are too wide for the png
+ * crate, the formats refused as unsupported).
  */
 #include "fuzz.h"
 
@@ -24,15 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  "info not zeroed on error");
         return 0;
     }
-    FZ_CHECK(info.format == THUMBNAIL_FORMAT_JPEG || info.format == THUMBNAIL_FORMAT_PNG,
+    FZ_CHECK(info.format == THUMBNAIL_FORMAT_JPEG || info.format == THUMBNAIL_FORMAT_PNG ||
+                 info.format == THUMBNAIL_FORMAT_GIF || info.format == THUMBNAIL_FORMAT_WEBP,
              "format %d", (int)info.format);
     FZ_CHECK(info.width >= 1 && info.height >= 1, "probe OK with a %ux%u image", info.width,
              info.height);
     FZ_CHECK(info.orientation >= 1 && info.orientation <= 8, "orientation %u", info.orientation);
-    FZ_CHECK(!(info.progressive && info.format != THUMBNAIL_FORMAT_JPEG), "progressive PNG");
+    FZ_CHECK(!(info.progressive && info.format != THUMBNAIL_FORMAT_JPEG), "progressive format %d",
+             (int)info.format);
     /* The sniffer decides the format from the first bytes. */
-    FZ_CHECK((info.format == THUMBNAIL_FORMAT_JPEG) == (size >= 3 && data[0] == 0xff && data[1] == 0xd8),
-             "format %d for bytes %02x %02x", (int)info.format, data[0], data[1]);
+    FZ_CHECK(info.format == fz_sniff(data, size), "format %d for bytes %02x %02x %02x %02x", (int)info.format,
+             data[0], data[1], data[2], data[3]);
 
     /* A probe is a pure function of the bytes. */
     thumbnail_info again;

@@ -11,9 +11,10 @@ repository.
           and WebP included, so their decoders have seeds when they land),
           cut to MAX_LEN bytes; and three small images with each EXIF
           orientation added (APP1 / eXIf, both byte orders).
-- render: the same files behind the 4 bytes that choose the spec
+- render: the same files behind the 6 bytes that choose the spec
           (fz_spec_from in fuzz/fuzz.h), rotating through SPEC_PREFIXES so
-          that every fit, format and flag starts with some images.
+          that every fit, format and option starts with some images; GIF
+          and WebP files also behind each of ANIM_PREFIXES (`anim`).
 - cache:  the same with a 5th byte of operations (fuzz/cache.c).
 - spec:   one file per line of SPEC_SEEDS.
 """
@@ -26,20 +27,39 @@ import struct
 import sys
 import zlib
 
-# (width, height, fit|gravity|format, flags): see fz_spec_from in fuzz/fuzz.h
+# (width, height, fit|gravity|format, flags, ops, more): see fz_spec_from in
+# fuzz/fuzz.h (FZ_SPEC_BYTES = 6)
 SPEC_PREFIXES = [
-    (64, 64, 0x00, 0x00),   # 64x64
-    (100, 0, 0x00, 0x08),   # 100x,q..
-    (48, 48, 0x01, 0x10),   # cover, bg
-    (32, 24, 0x06, 0x30),   # contain, north, bg=RGB
-    (40, 20, 0x03, 0x02),   # fill, progressive
-    (0, 50, 0x40, 0x04),    # x50,jpeg,noorient
-    (30, 30, 0x85, 0x01),   # png, cover, north, enlarge
-    (120, 90, 0xC1, 0x4A),  # jpg, cover, progressive, q, reversed
-    (200, 200, 0x32, 0x81), # contain, big box, enlarge
-    (16, 0, 0x30, 0x00),    # explicit inside
-    (1, 1, 0x00, 0x00),     # 1x1
-    (255, 3, 0x1D, 0x18),   # cover, southeast..., q, bg
+    (64, 64, 0x00, 0x00, 0, 0),   # 64x64
+    (100, 0, 0x00, 0x08, 0, 0),   # 100x,q..
+    (48, 48, 0x01, 0x10, 0, 0),   # cover, bg
+    (32, 24, 0x06, 0x30, 0, 0),   # contain, north, bg=RGB
+    (40, 20, 0x03, 0x02, 0, 0),   # fill, progressive
+    (0, 50, 0x40, 0x04, 0, 0),    # x50,jpeg,noorient
+    (30, 30, 0x85, 0x01, 0, 0),   # png, cover, north, enlarge
+    (120, 90, 0xC1, 0x4A, 0, 0),  # jpg, cover, progressive, q, reversed
+    (200, 200, 0x32, 0x81, 0, 0), # contain, big box, enlarge
+    (16, 0, 0x30, 0x00, 0, 0),    # explicit inside
+    (1, 1, 0x00, 0x00, 0, 0),     # 1x1
+    (255, 3, 0x1D, 0x18, 0, 0),   # cover, southeast..., q, bg
+    (64, 40, 0x00, 0x00, 0x01, 0x00),  # rotate=90
+    (48, 32, 0x01, 0x00, 0x00, 0x01),  # cover, attention
+    (48, 48, 0x01, 0x00, 0x00, 0x02),  # cover, entropy
+    (60, 40, 0x01, 0x00, 0x06, 0x03),  # cover, focus, rotate=180, flip
+    (64, 48, 0x00, 0x00, 0x10, 0x04),  # sharpen=4, webp
+    (80, 0, 0x00, 0x00, 0x20, 0x08),   # blur, auto
+    (50, 50, 0x00, 0x00, 0x0B, 0x0C),  # rotate=270, flop, auto=webp
+    (40, 40, 0x02, 0x00, 0x40, 0x60),  # contain, wm (render_ex, apply=wm overlay)
+    (40, 30, 0x00, 0x00, 0x00, 0x40),  # render_ex, apply=always overlay
+    (30, 30, 0x00, 0x00, 0x30, 0x90),  # exp=, auto=avif, strict
+    (20, 20, 0x00, 0x00, 0x00, 0x14),  # avif
+    (64, 64, 0x00, 0x00, 0x00, 0x20),  # wm without an overlay
+]
+# GIF and WebP files get these too: animated output, plain and as WebP
+ANIM_PREFIXES = [
+    (64, 64, 0x00, 0x00, 0x80, 0x00),  # anim (the source's format: GIF -> WebP)
+    (48, 48, 0x01, 0x00, 0x81, 0x04),  # cover, rotate=90, anim, webp
+    (40, 40, 0x02, 0x00, 0xA0, 0x4C),  # contain, blur, anim, auto=webp, overlay
 ]
 CACHE_OPS = [0x00, 0x01, 0x08, 0x10, 0x21, 0x60, 0x82, 0x93, 0x2C, 0xB5]
 
@@ -98,6 +118,10 @@ def main():
         ops = bytes([CACHE_OPS[i % len(CACHE_OPS)]])
         (dirs["cache"] / name).write_bytes((prefix + ops + data)[:max_len])
         count += 1
+        if rel.endswith((".gif", ".webp")):
+            for k, anim in enumerate(ANIM_PREFIXES):
+                (dirs["render"] / f"anim{k}__{name}").write_bytes((bytes(anim) + data)[:max_len])
+                (dirs["cache"] / f"anim{k}__{name}").write_bytes((bytes(anim) + ops + data)[:max_len])
     synth = 0
     for base in ORIENTATION_BASES:
         if not (corpus / base).is_file():

@@ -20,7 +20,7 @@
 #
 # The build: the Rust code with SanitizerCoverage (the RUSTFLAGS below; with
 # --target so that build scripts are not instrumented), the C dependencies
-# (libjpeg-turbo through cmake, libdeflate through cc) compiled by clang with
+# (libjpeg-turbo through cmake, libdeflate and libwebp through cc) compiled by clang with
 # -fsanitize=address,fuzzer-no-link, overflow checks and debug assertions on,
 # `--cfg fuzzing` (the png crate and png_fast skip chunk CRCs), into its own
 # target dir; then each fuzz/<target>.c linked with the staticlib by
