@@ -10,7 +10,10 @@ two-thread pool, from a generated config in a fresh prefix, and for
              sizes (misses), static and through proxy_pass
   corrupt    broken, truncated and fuzzer-found files of the corpus
   bomb       decompression bombs (65535x65535 headers, 4.3 GP PNG, ...)
-  unsup      GIF and WebP
+  anim       GIF and WebP sources (still and animated) at specs with
+             webp, anim, auto (with and without `Accept: image/webp`)
+  unsup      formats the library does not read (text, BMP, TIFF, AVIF
+             headers written into the prefix, served from /u/)
   badspec    invalid specs, log-injection attempts (%0a, %1b, %00) among them
   cond       If-None-Match with the thumbnail's ETag; a lone
              If-Modified-Since, on renderable and unrenderable sources
@@ -63,12 +66,13 @@ ACCEPT = {  # statuses that are no surprise for a class (others are listed)
     "proxied": {200, 503},
     "corrupt": {200, 413, 415, 503},
     "bomb": {200, 413, 415, 503},  # png_decompression_dos.png: a zlib bomb in a text chunk, ignored
+    "anim": {200, 413, 415, 503},
     "unsup": {415},
     "badspec": {400},
     "cond": {200, 304, 413, 415, 503},
     "head": {200, 503},
     "range": {200, 503},
-    "slow": {200, 503},
+    "slow": {200, 413, 503},  # 413: a PNG over thumbnail_max_output_size
     "burst": {200, 503},
     "status": {200},
 }
@@ -88,6 +92,19 @@ GOOD_SPECS = [
     "100x100,noorient", "50x50,enlarge",
 ]
 
+# GIF and WebP render now (src/decode/gif.rs, webp.rs): still, or animated
+# WebP out with `anim`
+ANIM_SPECS = [
+    "64x64", "100x100,cover", "120x80,webp", "100x100,anim", "100x100,webp,anim", "80x80,cover,auto,anim",
+    "120x120,auto", "90x90,contain,auto=webp", "64x64,png",
+]
+# Sources the library refuses as unsupported (415), written into the prefix
+UNSUPPORTED = {
+    "text.jpg": b"not an image, whatever the name says\n",
+    "bitmap.bmp": b"BM" + bytes(60),
+    "scan.tif": b"II*\x00" + bytes(60),
+    "photo.avif": b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + bytes(32),
+}
 
 LOG_LINE = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: ")
 SEVERE = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(alert|crit|emerg)\] ")
@@ -109,10 +126,10 @@ def corpus_classes(corpus):
         path, expected, size = cols[0], cols[9].split(";")[0], int(cols[4] or 0)
         if path.startswith("corrupt/bombs/"):
             classes["bomb"].append(path)
-        elif path.endswith((".gif", ".webp")):
-            classes["unsup"].append(path)
         elif path.startswith("corrupt/") or expected in ("decode-error", "error-or-partial"):
             classes["corrupt"].append(path)
+        elif path.endswith((".gif", ".webp")):
+            classes["anim"].append(path)
         elif expected == "decode-ok" and path.endswith((".jpg", ".jpeg", ".png", ".apng")):
             classes["photo"].append(path)
             if size > 300_000 and path.startswith("photos/"):
@@ -158,6 +175,11 @@ http {{
             thumbnail on;
             thumbnail_spec $spec;
         }}
+        location ~ ^/u/(?<spec>[^/]+)/(?<file>.+)$ {{
+            alias {prefix}/unsup/$file;
+            thumbnail on;
+            thumbnail_spec $spec;
+        }}
         location = /stats {{ thumbnail_stats; }}
         location = /status {{ stub_status; }}
     }}
@@ -180,6 +202,9 @@ class Nginx:
         if self.prefix.exists():
             subprocess.run(["rm", "-rf", str(self.prefix)], check=True)
         (self.prefix / "tmp").mkdir(parents=True)
+        (self.prefix / "unsup").mkdir()
+        for name, data in UNSUPPORTED.items():
+            (self.prefix / "unsup" / name).write_bytes(data)
         shared = pathlib.Path(self.args.shared).resolve()
         self.conf.write_text(CONF.format(
             module=pathlib.Path(self.args.module).resolve(), user="user root;" if os.geteuid() == 0 else "",
@@ -337,7 +362,7 @@ class Soak:
         shared = pathlib.Path(args.shared).resolve()
         self.corpus = shared / "corpus"
         self.files = corpus_classes(self.corpus)
-        for need in ("photo", "corrupt", "bomb", "unsup", "big"):
+        for need in ("photo", "corrupt", "bomb", "anim", "big"):
             if not self.files[need]:
                 sys.exit(f"soak: no {need} files in {shared / 'corpus'}")
         self.counts = collections.defaultdict(collections.Counter)  # class -> status -> n
@@ -392,7 +417,7 @@ class Soak:
 
     async def client(self):
         rng = self.rng
-        kinds = ["photo"] * 30 + ["proxied"] * 6 + ["corrupt"] * 12 + ["bomb"] * 5 + ["unsup"] * 3 + \
+        kinds = ["photo"] * 30 + ["proxied"] * 6 + ["corrupt"] * 12 + ["bomb"] * 5 + ["anim"] * 4 + ["unsup"] * 2 + \
             ["badspec"] * 10 + ["cond"] * 12 + ["head"] * 3 + ["range"] * 2 + ["abort"] * 8 + ["slow"] * 4
         while time.monotonic() < self.stop_at:
             k = rng.choice(kinds)
@@ -400,9 +425,16 @@ class Soak:
                 await self.one(k, "GET", self.photo_path())
             elif k == "proxied":
                 await self.one(k, "GET", self.photo_path(prefix="/p/"))
-            elif k in ("corrupt", "bomb", "unsup"):
+            elif k in ("corrupt", "bomb"):
                 spec = rng.choice(GOOD_SPECS[:5])
                 await self.one(k, "GET", f"/{rng.choice('tttp')}/{spec}/{self.q(rng.choice(self.files[k]))}")
+            elif k == "anim":
+                spec = rng.choice(ANIM_SPECS)
+                accept = [("Accept", "image/webp,*/*")] if rng.random() < 0.5 else []
+                await self.one(k, "GET", f"/{rng.choice('tttp')}/{spec}/{self.q(rng.choice(self.files[k]))}", accept)
+            elif k == "unsup":
+                spec = rng.choice(GOOD_SPECS[:5])
+                await self.one(k, "GET", f"/u/{spec}/{rng.choice(sorted(UNSUPPORTED))}")
             elif k == "badspec":
                 f = rng.choice(self.files["photo"] + self.files["corrupt"])
                 await self.one(k, "GET", f"/t/{rng.choice(BAD_SPECS)}/{self.q(f)}")
