@@ -7,8 +7,8 @@ Each LOG is the output of `fuzz-TARGET CORPUS... -runs=0 -print_coverage=1`
 (make fuzz-coverage). libFuzzer lists every instrumented function with the
 edges its corpus reached ("COVERED_FUNC: hits: 3 edges: 5/9 name file:line"
 or UNCOVERED_FUNC). This sums them per group: the library's own files
-(src/...), each Rust dependency crate, libjpeg-turbo and libdeflate (the
-C code), the fuzz harnesses; Rust's standard library, inlined into the
+(src/...), each Rust dependency crate, libjpeg-turbo, libdeflate and
+libwebp (the C code), the fuzz harnesses; Rust's standard library, inlined into the
 instrumented code, is left out. The last column takes, per function, the
 best target (edges are counted per binary, so they cannot be united exactly).
 """
@@ -31,6 +31,8 @@ def group(path, root):
         return "[C] libjpeg-turbo"
     if "libdeflate" in path and path.endswith((".c", ".h")):
         return "[C] libdeflate"
+    if "libwebp" in path and path.endswith((".c", ".h")):
+        return "[C] libwebp"
     m = re.search(r"/registry/src/[^/]+/([^/]+?)-\d+\.\d+\.\d+[^/]*/", path)
     if m:
         return f"[crate] {m.group(1)}"
