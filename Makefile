@@ -57,8 +57,9 @@ lib: rust-deps
 ## the nginx module (real nginx, pytest), the cluster (etcd,
 ## 3 nodes + router, groupcache example), make install +
 ## uninstall into a DESTDIR (install-test), the Debian
-## packages in a clean bookworm chroot (deb-test)
-test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test deb-test
+## packages in a clean bookworm chroot (deb-test), the fuzz
+## regressions, 30 s of each fuzz target, a 60 s soak of nginx
+test: lint test-rust capi-test go-test lua-test nginx-test cluster-test install-test deb-test fuzz-regress fuzz-short soak-short
 
 ## lint: rustfmt and clippy (-D warnings, every target; the
 ## lint set is in Cargo.toml [lints]), gofmt; a stray `unsafe`
@@ -130,3 +131,5 @@ include mk/bench.mk
 include mk/fidelity.mk
 include mk/install.mk
 include mk/deb.mk
+include mk/fuzz.mk
+include mk/soak.mk

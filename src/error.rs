@@ -75,8 +75,11 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error of `kind`. The message is made fit for one log line:
+    /// control characters (decoders end some messages with a newline) become
+    /// a space (whitespace) or `?`, and surrounding spaces are trimmed.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: one_line(message.into()) }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -119,3 +122,41 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `message` without control characters or line separators, trimmed.
+fn one_line(message: String) -> String {
+    let bad = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !message.contains(bad) && message.trim() == message {
+        return message;
+    }
+    let cleaned: String = message
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() && bad(c) {
+                ' '
+            } else if bad(c) {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
+    cleaned.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line() {
+        // zune-core ends "Not enough bytes" with a newline (fuzz/regressions/*/jpeg-message-newline).
+        let e = Error::corrupt("JPEG: I/O errors Not enough bytes, expected 5 but found 2\n");
+        assert_eq!(e.message(), "JPEG: I/O errors Not enough bytes, expected 5 but found 2");
+        let e = Error::corrupt("a\r\nb\tc\x1b[31m\x7f\u{85}d\u{2028}e\0");
+        assert_eq!(e.message(), "a  b c?[31m? d e?");
+        assert_eq!(e.to_string(), "corrupt: a  b c?[31m? d e?");
+        assert_eq!(Error::unsupported("  plain  ").message(), "plain");
+        assert_eq!(Error::too_large("unchanged: é ü").message(), "unchanged: é ü");
+    }
+}

@@ -61,7 +61,7 @@ pub fn render_with_warnings(source: &[u8], spec: &Spec, limits: &Limits) -> Resu
 
 /// Reads only the header of `source`: format, stored size, orientation.
 pub fn probe(source: &[u8]) -> Result<Info> {
-    guard(|| Ok(Source::open(source, &Limits::unlimited())?.info()))
+    guard(|| Source::probe(source))
 }
 
 pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {

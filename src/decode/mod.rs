@@ -82,6 +82,16 @@ impl<'a> Source<'a> {
         Ok(source)
     }
 
+    /// The header alone, for [`crate::probe`] (no limits): what `open`
+    /// reads, except that a PNG whose rows need more than the png crate's
+    /// working memory is described from its chunks instead of refused.
+    pub(crate) fn probe(bytes: &[u8]) -> Result<Info> {
+        match sniff(bytes)? {
+            Format::Png => png::probe(bytes),
+            _ => Ok(Source::open(bytes, &Limits::unlimited())?.info()),
+        }
+    }
+
     pub(crate) fn info(&self) -> Info {
         match self {
             Source::Jpeg(s) => s.info(),

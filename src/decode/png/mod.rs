@@ -20,7 +20,7 @@ use png::{BitDepth, ColorType, DecodeOptions, Decoder, DecodingError, Reader, Tr
 mod fast;
 
 use super::{Decoded, Info};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::exif;
 use crate::icc;
 use crate::image::Format;
@@ -110,6 +110,46 @@ impl<'a> PngSource<'a> {
         raw.truncate(frame.buffer_size());
         to_pixels(raw, frame.width, frame.height, frame.color_type, frame.bit_depth)
     }
+}
+
+/// The header of a PNG for `probe`: [`PngSource::open`] without limits,
+/// except that a PNG the png crate refuses for its working memory (rows
+/// over `PNG_INTERNAL_BYTES`, e.g. 12189728 x 32 gray+alpha, or a huge
+/// metadata chunk) is described from IHDR and the chunks before the image
+/// data (tRNS, eXIf), which allocates nothing proportional to the image.
+/// Such a file still renders as `too-large`; its header is not broken.
+pub(crate) fn probe(bytes: &[u8]) -> Result<Info> {
+    match PngSource::open(bytes, &Limits::unlimited()) {
+        Ok(source) => Ok(source.info),
+        Err(e) if e.kind() == ErrorKind::TooLarge => header_only(bytes),
+        Err(e) => Err(e),
+    }
+}
+
+fn header_only(bytes: &[u8]) -> Result<Info> {
+    let mut decoder = Decoder::new(Cursor::new(bytes));
+    decoder.set_limits(png::Limits { bytes: PNG_INTERNAL_BYTES });
+    let header = decoder.read_header_info().map_err(map_error)?;
+    let (width, height) = header.size();
+    let colour = header.color_type;
+    if width == 0 || height == 0 {
+        return Err(Error::corrupt("PNG has a zero dimension"));
+    }
+    let (mut trns, mut orientation) = (false, 1);
+    let mut at = 8;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let len = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as usize;
+        let data = &bytes[at + 8..(at + 8).saturating_add(len).min(bytes.len())];
+        match &chunk[4..8] {
+            b"tRNS" => trns = true,
+            b"eXIf" if orientation == 1 => orientation = exif::orientation(data),
+            b"IDAT" | b"IEND" => break,
+            _ => {}
+        }
+        at = at.saturating_add(12).saturating_add(len);
+    }
+    let has_alpha = trns || matches!(colour, ColorType::Rgba | ColorType::GrayscaleAlpha);
+    Ok(Info { format: Format::Png, width, height, orientation, has_alpha, progressive: false })
 }
 
 /// The png crate's output as our 8-bit layouts.
