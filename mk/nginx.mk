@@ -149,7 +149,7 @@ nginx-venv: nginx-test-deps $(NGX_VENV)/.ok
 
 # again when this file changes (a package added to the list)
 $(NGX_VENV)/.ok: $(CURDIR)/mk/nginx.mk
-	$(NGX_PYTHON) -m venv $(NGX_VENV)
+	$(NGX_PYTHON) -m venv --clear $(NGX_VENV)
 	$(NGX_VENV)/bin/pip install -q pytest requests prometheus_client
 	@touch $@
 
