@@ -66,7 +66,7 @@ bench-venv: $(BENCH_VENV)/.ok
 
 $(BENCH_VENV)/.ok: $(BENCH_REQS)
 	rm -rf $(BENCH_VENV)
-	$(BENCH_PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PYTHON) -m venv --clear $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q -r $(BENCH_REQS)
 	@# pyvips loads libvips at import: fail here, not in the middle of a run
 	$(BENCH_VENV)/bin/python benches/compare/peers.py --lib pyvips --version

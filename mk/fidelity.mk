@@ -19,7 +19,7 @@ fidelity-deps: $(FID_VENV)/.ok
 
 $(FID_VENV)/.ok:
 	@$(call ngx_apt,python3-venv,fidelity-deps)
-	$(FID_PYTHON) -m venv $(FID_VENV)
+	$(FID_PYTHON) -m venv --clear $(FID_VENV)
 	$(FID_VENV)/bin/pip install -q Pillow
 	@touch $@
 
