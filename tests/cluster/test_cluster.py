@@ -47,8 +47,17 @@ def owners(port, paths, expect=200):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         for p in paths:
-            conn.request("GET", p)
-            r = conn.getresponse()
+            try:
+                conn.request("GET", p)
+                r = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                # an idle keep-alive connection closed by a worker of the
+                # config before (a reload's old worker): a GET is retried,
+                # once, on a new connection, as any HTTP client does
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", p)
+                r = conn.getresponse()
             r.read()
             assert r.status == expect, (p, r.status)
             addr = r.getheader("X-Upstream")
