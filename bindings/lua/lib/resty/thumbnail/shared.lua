@@ -288,6 +288,20 @@ function methods.get_or_render(self, key, src, spec, limits)
         local mine = marker()
         local added, add_err = dict:add(lkey, mine, self.lock_ttl)
         if added then
+            -- a leader may have stored the value and dropped its marker
+            -- between our miss and this add: look again before rendering
+            v = dict:get(vkey)
+            if v then
+                release(self, lkey, mine)
+                count(self, "loads_deduped")
+                return decode(v, "deduped")
+            end
+            e = dict:get(ekey)
+            if e then
+                release(self, lkey, mine)
+                count(self, "loads_deduped")
+                return nil, e
+            end
             return lead(self, key, lkey, mine, src, spec, limits)
         end
         if add_err ~= "exists" then
