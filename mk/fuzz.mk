@@ -92,7 +92,13 @@ fuzz-short: fuzz-build fuzz-seeds
 		FUZZ_LOGS=$(FUZZ_OUT)/short/logs
 
 # Runs every target even when one fails, then prints the summary and fails.
+# Needs fuzz-build and fuzz-seeds made first (by one make, not by several
+# fuzz-runs in parallel).
 fuzz-run:
+	@for t in $(FUZZ_TARGETS); do \
+		test -x $(FUZZ_BIN)/fuzz-$$t -a -d $(FUZZ_SEEDS)/$$t || { \
+			echo "fuzz-run: no $(FUZZ_BIN)/fuzz-$$t or $(FUZZ_SEEDS)/$$t; run make fuzz-build fuzz-seeds first" >&2; exit 2; }; \
+	done
 	@mkdir -p $(FUZZ_LOGS)
 	@failed=""; \
 	for t in $(FUZZ_TARGETS); do \
