@@ -356,15 +356,43 @@ def measure_formats(images_dir, work_dir, bench_bin, budget, log):
         except (RuntimeError, IndexError, OSError, json.JSONDecodeError) as e:
             row["floor"] = {"error": str(e)}
         log(f"  formats {image:24} {spec:18} floor     {fmt_ms(row['floor'].get('median_ms'))} ms")
+        if spec.endswith("webp"):
+            try:
+                row["same_pixels"] = same_pixels_bytes(paths[image], spec, work_dir)
+            except (subprocess.SubprocessError, OSError, ImportError) as e:
+                row["same_pixels"] = {"error": str(e)}
+            log(f"  formats {image:24} {spec:18} same pixels {row['same_pixels']}")
         rows.append(row)
     return rows
+
+
+def same_pixels_bytes(src, spec, work_dir):
+    """WebP bytes of one set of pixels (ours, resized, as PNG) from each
+    encoder at the spec's quality and effort 4: the encoders' settings
+    compared without the resamplers' differences (and without the ICC,
+    EXIF and XMP chunks libvips 8.14's webpsave keeps despite strip)."""
+    import io
+
+    import pyvips
+    from PIL import Image
+
+    quality = int(next(o[1:] for o in spec.split(",") if re.fullmatch(r"q\d+", o)))
+    png, webp = work_dir / "same-pixels.png", work_dir / "same-pixels.webp"
+    png_spec = spec.replace("webp", "png")
+    subprocess.run([str(CLI), str(src), "-s", png_spec, "-o", str(png)], check=True, timeout=300)
+    subprocess.run([str(CLI), str(png), "-s", spec, "-o", str(webp)], check=True, timeout=300)
+    pil = io.BytesIO()
+    Image.open(png).save(pil, "WEBP", quality=quality, method=4)
+    pyvips.cache_set_max(0)  # the same file name holds other pixels on the next row
+    vips = pyvips.Image.new_from_buffer(png.read_bytes(), "").write_to_buffer(".webp", Q=quality, effort=4, strip=True)
+    return {"thumbnail": webp.stat().st_size, "pillow": len(pil.getvalue()), "pyvips": len(vips)}
 
 
 def formats_table(rows):
     libs = ("thumbnail", "pillow", "pyvips")
     lines = [
-        "| source → spec (what) | ours ms | Pillow ms | pyvips ms | ours/best time (WebP out: target ≤ 1.0) | ours KB | Pillow KB | pyvips KB | ours/faster peer's bytes (WebP out: within 3 %) | floor ms | ours/floor |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| source → spec (what) | ours ms | Pillow ms | pyvips ms | ours/best time (WebP out: target ≤ 1.0) | ours KB | Pillow KB | pyvips KB | ours/faster peer's bytes (WebP out: within 3 %) | same pixels: ours/faster peer's bytes | floor ms | ours/floor |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         case, entries, floor = row["case"], row["libs"], row.get("floor", {})
@@ -377,8 +405,8 @@ def formats_table(rows):
         cells += ["–" if entries[lib].get("out_bytes") is None else f"{entries[lib]['out_bytes'] / 1000:.1f}" for lib in libs]
         peers = {lib: times[lib] for lib in libs[1:] if times[lib]}
         ours_bytes = entries["thumbnail"].get("out_bytes")
-        if peers and ours_bytes:
-            faster = min(peers, key=peers.get)
+        faster = min(peers, key=peers.get) if peers else None
+        if faster and ours_bytes:
             ratio = ours_bytes / entries[faster]["out_bytes"]
             text = f"{ratio:.3f} ({PEER_NAMES[faster]})"
             if webp_out:
@@ -386,6 +414,12 @@ def formats_table(rows):
             cells.append(text)
         else:
             cells.append("–")
+        same = row.get("same_pixels", {})
+        if faster and same.get("thumbnail") and same.get(faster):
+            ratio = same["thumbnail"] / same[faster]
+            cells.append(f"{ratio:.3f} ({PEER_NAMES[faster]}) {verdict(abs(ratio - 1) <= TARGET_WEBP_BYTES)}")
+        else:
+            cells.append(same.get("error", "–"))
         cells.append(cell_or_error(floor, fmt_ms(floor.get("median_ms"))))
         ours, floor_ms = times["thumbnail"], floor.get("median_ms")
         cells.append(f"{ours / floor_ms:.2f}" if ours and floor_ms else "–")
