@@ -98,10 +98,10 @@ impl<'a> GifSource<'a> {
 
 /// The first frame decoded to palette indices and expanded once, straight
 /// into the screen (RGB when it covers the screen without transparency,
-/// as the walk found it):
-/// a third less time than the crate's RGBA output followed by the
-/// compositing copies. `None` when the frame's data breaks off: the
-/// compositing path then decides what is served.
+/// as the walk found it): one pass over the pixels where the crate's RGBA
+/// output and the compositing copies make four (benches/README.md has the
+/// times). `None` when the frame's data breaks off: the compositing path
+/// then decides what is served.
 fn first_frame_indexed(
     bytes: &[u8],
     (width, height): (u32, u32),
