@@ -39,6 +39,8 @@ pub mod sign;
 pub mod spec;
 #[doc(hidden)]
 pub mod stages;
+#[cfg(test)]
+mod test_corpus;
 mod webp_sys;
 
 pub use cache::{Cache, CacheOptions, CacheSource, CacheStats};

@@ -108,21 +108,10 @@ fn first_frame_indexed(
     opaque: bool,
     max_frame_pixels: u64,
 ) -> Result<Option<Pixels>> {
-    let mut options = DecodeOptions::new();
-    options.set_color_output(ColorOutput::Indexed);
-    options.set_memory_limit(MemoryLimit::Bytes(NonZeroU64::new(max_frame_pixels.max(1)).unwrap_or(NonZeroU64::MIN)));
-    options.allow_unknown_blocks(true);
+    let options = decode_options(ColorOutput::Indexed, max_frame_pixels);
     let mut decoder = options.read_info(Cursor::new(bytes)).map_err(classify)?;
     let (rect, transparent) = match decoder.next_frame_info().map_err(classify)? {
-        Some(f) => (
-            Rect {
-                left: u32::from(f.left),
-                top: u32::from(f.top),
-                width: u32::from(f.width),
-                height: u32::from(f.height),
-            },
-            f.transparent,
-        ),
+        Some(f) => (Rect::of(f), f.transparent),
         None => return Err(Error::corrupt("GIF has no image")),
     };
     if u64::from(rect.width) * u64::from(rect.height) > max_frame_pixels {
@@ -136,9 +125,7 @@ fn first_frame_indexed(
     let channels = if opaque { 3 } else { 4 };
     let (cw, ch) = (width as usize, height as usize);
     let mut out = vec![0u8; cw * ch * channels];
-    if rect.left < width && rect.top < height {
-        let visible_w = rect.width.min(width - rect.left) as usize;
-        let visible_h = rect.height.min(height - rect.top) as usize;
+    if let Some((visible_w, visible_h)) = rect.visible(width, height) {
         let frame_w = rect.width as usize;
         for y in 0..visible_h {
             let src = &indices[y * frame_w..y * frame_w + visible_w];
@@ -161,6 +148,18 @@ fn first_frame_indexed(
     }
     let layout = if opaque { Layout::Rgb } else { Layout::Rgba };
     Ok(Some(Pixels::new(width, height, layout, out)))
+}
+
+/// The crate's options for one output: memory for a frame of at most
+/// `max_frame_pixels` in that output, unknown extension blocks skipped.
+fn decode_options(output: ColorOutput, max_frame_pixels: u64) -> DecodeOptions {
+    let bytes_per_pixel = if output == ColorOutput::RGBA { 4 } else { 1 };
+    let limit = max_frame_pixels.saturating_mul(bytes_per_pixel).max(1);
+    let mut options = DecodeOptions::new();
+    options.set_color_output(output);
+    options.set_memory_limit(MemoryLimit::Bytes(NonZeroU64::new(limit).unwrap_or(NonZeroU64::MIN)));
+    options.allow_unknown_blocks(true);
+    options
 }
 
 fn to_rgb(px: Pixels) -> Pixels {
@@ -204,13 +203,22 @@ struct Rect {
     height: u32,
 }
 
+impl Rect {
+    fn of(f: &::gif::Frame<'_>) -> Rect {
+        Rect { left: u32::from(f.left), top: u32::from(f.top), width: u32::from(f.width), height: u32::from(f.height) }
+    }
+
+    /// Width and height of the part on a `cw` x `ch` screen; none when
+    /// the rectangle starts off it.
+    fn visible(self, cw: u32, ch: u32) -> Option<(usize, usize)> {
+        (self.left < cw && self.top < ch)
+            .then(|| (self.width.min(cw - self.left) as usize, self.height.min(ch - self.top) as usize))
+    }
+}
+
 impl<'a> Frames<'a> {
     fn new(bytes: &'a [u8], width: u32, height: u32, max_frame_pixels: u64, strict: bool) -> Result<Frames<'a>> {
-        let mut options = DecodeOptions::new();
-        options.set_color_output(ColorOutput::RGBA);
-        let limit = max_frame_pixels.saturating_mul(4).max(1);
-        options.set_memory_limit(MemoryLimit::Bytes(NonZeroU64::new(limit).unwrap_or(NonZeroU64::MIN)));
-        options.allow_unknown_blocks(true);
+        let options = decode_options(ColorOutput::RGBA, max_frame_pixels);
         let decoder = options.read_info(Cursor::new(bytes)).map_err(classify)?;
         let canvas = vec![0u8; width as usize * height as usize * 4];
         Ok(Frames {
@@ -257,12 +265,7 @@ impl<'a> Frames<'a> {
             Err(_) if self.pending.is_some() && !self.strict => return Ok(None),
             Err(e) => return Err(classify(e)),
         };
-        let rect = Rect {
-            left: u32::from(info.left),
-            top: u32::from(info.top),
-            width: u32::from(info.width),
-            height: u32::from(info.height),
-        };
+        let rect = Rect::of(info);
         let dispose = info.dispose;
         let delay = match u32::from(info.delay) * 10 {
             d if d <= 10 => 100,
@@ -292,16 +295,12 @@ impl<'a> Frames<'a> {
     /// Draws the decoded frame: opaque pixels replace the canvas,
     /// transparent ones leave it; the part off the screen is clipped.
     fn draw(&mut self, r: Rect) {
-        let (cw, ch) = (self.width, self.height);
-        if r.left >= cw || r.top >= ch {
-            return;
-        }
-        let visible_w = r.width.min(cw - r.left) as usize;
-        let visible_h = r.height.min(ch - r.top) as usize;
+        let cw = self.width as usize;
+        let Some((visible_w, visible_h)) = r.visible(self.width, self.height) else { return };
         let frame_stride = r.width as usize * 4;
         for y in 0..visible_h {
             let src = &self.frame[y * frame_stride..y * frame_stride + visible_w * 4];
-            let at = ((r.top as usize + y) * cw as usize + r.left as usize) * 4;
+            let at = ((r.top as usize + y) * cw + r.left as usize) * 4;
             let dst = &mut self.canvas[at..at + visible_w * 4];
             for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
                 if s[3] != 0 {
@@ -317,13 +316,10 @@ impl<'a> Frames<'a> {
         match dispose {
             DisposalMethod::Background => {
                 // Browsers clear to transparent, not to the background colour.
-                let (cw, ch) = (self.width, self.height);
-                if r.left >= cw || r.top >= ch {
-                    return;
-                }
-                let w = r.width.min(cw - r.left) as usize;
-                for y in r.top..(r.top + r.height).min(ch) {
-                    let at = (y as usize * cw as usize + r.left as usize) * 4;
+                let cw = self.width as usize;
+                let Some((w, h)) = r.visible(self.width, self.height) else { return };
+                for y in r.top as usize..r.top as usize + h {
+                    let at = (y * cw + r.left as usize) * 4;
                     self.canvas[at..at + w * 4].fill(0);
                 }
             }
@@ -436,20 +432,9 @@ mod tests {
     /// compositing path.
     #[test]
     fn indexed_first_frame_agrees_with_compositing_on_the_corpus() {
-        let root = std::env::var_os("THUMBNAIL_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-            .join("corpus");
-        let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap();
-        let (mut taken, mut total) = (0, 0);
-        for line in manifest.lines().skip(1) {
-            let path = line.split('\t').next().unwrap();
-            if !path.ends_with(".gif") || path.contains("bombs/") {
-                continue;
-            }
-            total += 1;
-            taken += usize::from(check(path, &std::fs::read(root.join(path)).unwrap()));
-        }
+        let corpus = crate::test_corpus::files(".gif");
+        let total = corpus.len();
+        let taken = corpus.iter().filter(|(path, _, bytes)| check(path, bytes)).count();
         assert!(total >= 10 && taken * 2 > total, "{taken} of {total} corpus GIFs taken");
     }
 

@@ -306,7 +306,7 @@ mod tests {
     #[test]
     #[ignore]
     fn tally_corpus_jpegs() {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        let root = crate::test_corpus::shared().join("corpus");
         let text = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap();
         let mut tally = std::collections::BTreeMap::<(String, &str), u32>::new();
         for line in text.lines().skip(1) {

@@ -60,10 +60,7 @@ mod tests {
     use super::*;
 
     fn shared(path: &str) -> Vec<u8> {
-        let shared = std::env::var_os("THUMBNAIL_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-        std::fs::read(shared.join(path)).unwrap()
+        std::fs::read(crate::test_corpus::shared().join(path)).unwrap()
     }
 
     fn psnr(a: &[u8], b: &[u8]) -> f64 {
