@@ -217,6 +217,23 @@ local function lead(self, key, lkey, mine, src, spec, limits)
     return data, info
 end
 
+-- another request's result for the key, if it is there: true, then
+-- data, info (a thumbnail) or nil, err (a kept render error)
+local function finished(self, vkey, ekey)
+    local dict = self.dict
+    local v = dict:get(vkey)
+    if v then
+        count(self, "loads_deduped")
+        return true, decode(v, "deduped")
+    end
+    local e = dict:get(ekey)
+    if e then
+        count(self, "loads_deduped")
+        return true, nil, e
+    end
+    return false
+end
+
 local function check(self, key, spec, limits)
     if getmetatable(self) ~= mt then
         return bad_arg("call as cache:method(...)")
@@ -290,17 +307,10 @@ function methods.get_or_render(self, key, src, spec, limits)
         if added then
             -- a leader may have stored the value and dropped its marker
             -- between our miss and this add: look again before rendering
-            v = dict:get(vkey)
-            if v then
+            local done, data, info = finished(self, vkey, ekey)
+            if done then
                 release(self, lkey, mine)
-                count(self, "loads_deduped")
-                return decode(v, "deduped")
-            end
-            e = dict:get(ekey)
-            if e then
-                release(self, lkey, mine)
-                count(self, "loads_deduped")
-                return nil, e
+                return data, info
             end
             return lead(self, key, lkey, mine, src, spec, limits)
         end
@@ -319,15 +329,9 @@ function methods.get_or_render(self, key, src, spec, limits)
             ngx.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
 
-            v = dict:get(vkey)
-            if v then
-                count(self, "loads_deduped")
-                return decode(v, "deduped")
-            end
-            e = dict:get(ekey)
-            if e then
-                count(self, "loads_deduped")
-                return nil, e
+            local done, data, info = finished(self, vkey, ekey)
+            if done then
+                return data, info
             end
 
             local owner = dict:get(lkey)
